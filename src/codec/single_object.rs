@@ -1,0 +1,81 @@
+//! Avro single-object encoding: `C3 01`, the schema's 8-byte Rabin fingerprint, the datum.
+//! Registry-free: the fingerprint names one of the schemas compiled into the binary.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use apache_avro::headers::{HeaderBuilder, RabinFingerprintHeader};
+use apache_avro::types::Value;
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::writer::datum::GenericDatumWriter;
+
+use super::DecodeError;
+use super::schemas::{Catalog, SchemaVersion, Subject, catalog};
+
+const MAGIC: [u8; 2] = [0xC3, 0x01];
+const HEADER_LEN: usize = 10;
+
+/// Writers for the newest schema of each subject, and a reader for every (writer version →
+/// newest version) pair; resolving a schema is costly, so it happens once per process.
+struct Wire {
+    writers: HashMap<u64, (Vec<u8>, GenericDatumWriter<'static>)>,
+    readers: HashMap<u64, GenericDatumReader<'static>>,
+}
+
+fn wire() -> &'static Wire {
+    static WIRE: OnceLock<Wire> = OnceLock::new();
+    WIRE.get_or_init(|| build(catalog()))
+}
+
+fn build(catalog: &'static Catalog) -> Wire {
+    let mut writers = HashMap::new();
+    let mut readers = HashMap::new();
+    for subject in [Subject::Command, Subject::Event] {
+        let latest = catalog.latest(subject);
+        let header = RabinFingerprintHeader::from_schema(&latest.schema).build_header();
+        let writer = GenericDatumWriter::builder(&latest.schema)
+            .build()
+            .expect("compiled-in schema resolves");
+        writers.insert(latest.fingerprint, (header, writer));
+        for old in catalog.versions(subject) {
+            let reader = GenericDatumReader::builder(&old.schema)
+                .reader_schema(&latest.schema)
+                .build()
+                .expect("compiled-in schemas resolve");
+            readers.insert(old.fingerprint, reader);
+        }
+    }
+    Wire { writers, readers }
+}
+
+pub(super) fn encode(schema: &SchemaVersion, value: Value) -> Result<Vec<u8>, String> {
+    let (header, writer) = &wire().writers[&schema.fingerprint];
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(header);
+    writer
+        .write_value(&mut out, value)
+        .map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// Reads a record written with any known version of `subject`'s schema, resolved to the newest.
+pub(super) fn decode(catalog: &Catalog, subject: Subject, bytes: &[u8]) -> Result<Value, DecodeError> {
+    if bytes.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    if bytes.len() < HEADER_LEN || bytes[..2] != MAGIC {
+        return Err(DecodeError::BadMagic(bytes[..bytes.len().min(4)].to_vec()));
+    }
+    let fingerprint = u64::from_le_bytes(bytes[2..HEADER_LEN].try_into().expect("8 bytes"));
+    catalog
+        .by_fingerprint(subject, fingerprint)
+        .ok_or(DecodeError::UnknownSchema(fingerprint))?;
+    let mut body = &bytes[HEADER_LEN..];
+    let value = wire().readers[&fingerprint]
+        .read_value(&mut body)
+        .map_err(|e| DecodeError::Corrupt(e.to_string()))?;
+    if !body.is_empty() {
+        return Err(DecodeError::Corrupt(format!("{} trailing bytes", body.len())));
+    }
+    Ok(value)
+}

@@ -1,0 +1,56 @@
+//! Commands: what someone asks of an order. Carried on `orders.commands`.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::order::{OrderId, StorefrontId};
+use super::validation::NewOrderInput;
+
+/// The idempotency key of a command: applying the same id twice changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CommandId(pub Uuid);
+
+impl CommandId {
+    /// A new, time-ordered id.
+    pub fn new_random() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+impl fmt::Display for CommandId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The envelope every command travels in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Command {
+    pub command_id: CommandId,
+    pub order_id: OrderId,
+    pub storefront_id: StorefrontId,
+    /// When given, the command applies only to this version of the order.
+    pub expected_version: Option<u64>,
+    pub issued_at: DateTime<Utc>,
+    pub body: CommandBody,
+}
+
+/// What the command asks for. Payloads arrive raw and are validated when decided, because
+/// upstream systems produce commands without passing through the ingress.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CommandBody {
+    CreateOrder(NewOrderInput),
+}
+
+impl CommandBody {
+    /// The command's name as it appears in logs, metrics labels and the Avro union.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CommandBody::CreateOrder(_) => "CreateOrder",
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Events: what happened to an order. Carried on `orders.events`.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::command::{Command, CommandId};
+use super::order::{Order, OrderId, StorefrontId};
+
+/// Namespace of event ids: an event id is UUIDv5(namespace, causing command id), so a
+/// re-published event carries the same id and consumers can deduplicate on it.
+const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6f72_6465_7266_6c6f_7700_0000_0000_0001);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventId(pub Uuid);
+
+impl EventId {
+    pub fn caused_by(command_id: CommandId) -> Self {
+        Self(Uuid::new_v5(&EVENT_ID_NAMESPACE, command_id.0.as_bytes()))
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The envelope every event travels in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub event_id: EventId,
+    pub order_id: OrderId,
+    pub storefront_id: StorefrontId,
+    /// The order's version after this event.
+    pub version: u64,
+    /// The command that caused this event.
+    pub causation_id: CommandId,
+    pub occurred_at: DateTime<Utc>,
+    pub body: EventBody,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventBody {
+    OrderCreated(Order),
+}
+
+impl EventBody {
+    /// The event's name as it appears in logs, the event table and the Avro union.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventBody::OrderCreated(_) => "OrderCreated",
+        }
+    }
+}
+
+impl Event {
+    pub(super) fn new(command: &Command, order: &Order, body: EventBody) -> Self {
+        Event {
+            event_id: EventId::caused_by(command.command_id),
+            order_id: order.order_id,
+            storefront_id: order.storefront_id.clone(),
+            version: order.version,
+            causation_id: command.command_id,
+            occurred_at: command.issued_at,
+            body,
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! Parse-don't-validate: raw command payloads become typed values or a list of field errors.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::order::{Address, Amount, Currency, CustomerId, LineItem, Sku};
+
+pub const MAX_LINE_ITEMS: usize = 500;
+pub const MAX_QUANTITY: i64 = 10_000;
+pub const MAX_METADATA_ENTRIES: usize = 32;
+pub const MAX_METADATA_KEY_LEN: usize = 64;
+pub const MAX_METADATA_VALUE_LEN: usize = 512;
+pub const MAX_NAME_LEN: usize = 200;
+pub const MAX_ADDRESS_LINE_LEN: usize = 200;
+pub const MAX_CITY_LEN: usize = 100;
+pub const MAX_POSTAL_CODE_LEN: usize = 20;
+
+/// One rule broken by one field, e.g. `items[0].quantity`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+}
+
+/// Every rule a payload broke, in field order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ValidationErrors(pub Vec<FieldError>);
+
+impl ValidationErrors {
+    fn push(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.into(),
+            reason: reason.into(),
+        });
+    }
+
+    /// Keeps `result`'s value, or records its error under `field`.
+    fn check<T>(&mut self, field: impl Into<String>, result: Result<T, String>) -> Option<T> {
+        result.map_err(|reason| self.push(field, reason)).ok()
+    }
+}
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{}: {}", e.field, e.reason)?;
+        }
+        Ok(())
+    }
+}
+
+/// A CreateOrder payload as it arrives, before any rule is checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrderInput {
+    pub customer_id: String,
+    pub currency: String,
+    pub items: Vec<LineItemInput>,
+    pub shipping_address: AddressInput,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineItemInput {
+    pub sku: String,
+    pub quantity: i64,
+    /// Minor units of the order's currency.
+    pub unit_price: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressInput {
+    pub name: String,
+    pub line1: String,
+    #[serde(default)]
+    pub line2: Option<String>,
+    pub city: String,
+    pub postal_code: String,
+    pub country: String,
+}
+
+/// A CreateOrder payload that keeps every rule; totals computed by us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrder {
+    pub customer_id: CustomerId,
+    pub currency: Currency,
+    pub items: Vec<LineItem>,
+    pub subtotal: Amount,
+    pub shipping_address: Address,
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl NewOrder {
+    pub fn parse(input: &NewOrderInput) -> Result<NewOrder, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let customer_id = errors.check("customer_id", CustomerId::parse(&input.customer_id));
+        let currency = errors.check("currency", Currency::parse(&input.currency));
+        let items = parse_items(&input.items, &mut errors);
+        let shipping_address = parse_address(&input.shipping_address, "shipping_address", &mut errors);
+        let metadata = parse_metadata(&input.metadata, &mut errors);
+        let subtotal = items.as_ref().and_then(|items| {
+            let sum = items
+                .iter()
+                .try_fold(0i64, |acc, item| acc.checked_add(item.line_total.0));
+            errors.check("items", sum.map(Amount).ok_or_else(overflow))
+        });
+        match (customer_id, currency, items, subtotal, shipping_address, metadata) {
+            (Some(customer_id), Some(currency), Some(items), Some(subtotal), Some(address), Some(metadata))
+                if errors.0.is_empty() =>
+            {
+                Ok(NewOrder {
+                    customer_id,
+                    currency,
+                    items,
+                    subtotal,
+                    shipping_address: address,
+                    metadata,
+                })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+fn overflow() -> String {
+    "amount exceeds the largest representable total".to_owned()
+}
+
+fn parse_items(input: &[LineItemInput], errors: &mut ValidationErrors) -> Option<Vec<LineItem>> {
+    if input.is_empty() || input.len() > MAX_LINE_ITEMS {
+        errors.push("items", format!("must hold 1 to {MAX_LINE_ITEMS} line items"));
+        return None;
+    }
+    let before = errors.0.len();
+    let items: Vec<LineItem> = input
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| parse_item(item, &format!("items[{i}]"), errors))
+        .collect();
+    (errors.0.len() == before).then_some(items)
+}
+
+fn parse_item(input: &LineItemInput, path: &str, errors: &mut ValidationErrors) -> Option<LineItem> {
+    let sku = errors.check(format!("{path}.sku"), Sku::parse(&input.sku));
+    let quantity = errors.check(
+        format!("{path}.quantity"),
+        u32::try_from(input.quantity)
+            .ok()
+            .filter(|q| (1..=MAX_QUANTITY).contains(&i64::from(*q)))
+            .ok_or_else(|| format!("must be between 1 and {MAX_QUANTITY}")),
+    );
+    let unit_price = errors.check(
+        format!("{path}.unit_price"),
+        (input.unit_price >= 0)
+            .then_some(Amount(input.unit_price))
+            .ok_or_else(|| "must not be negative".to_owned()),
+    );
+    let (sku, quantity, unit_price) = (sku?, quantity?, unit_price?);
+    let line_total = errors.check(
+        format!("{path}.unit_price"),
+        unit_price
+            .0
+            .checked_mul(i64::from(quantity))
+            .map(Amount)
+            .ok_or_else(overflow),
+    )?;
+    Some(LineItem {
+        sku,
+        quantity,
+        unit_price,
+        line_total,
+    })
+}
+
+fn parse_address(input: &AddressInput, path: &str, errors: &mut ValidationErrors) -> Option<Address> {
+    let mut text = |field: &str, value: &str, max: usize| {
+        errors.check(format!("{path}.{field}"), bounded_text(value.to_owned(), max))
+    };
+    let name = text("name", &input.name, MAX_NAME_LEN);
+    let line1 = text("line1", &input.line1, MAX_ADDRESS_LINE_LEN);
+    let line2 = match &input.line2 {
+        Some(line2) => Some(text("line2", line2, MAX_ADDRESS_LINE_LEN)),
+        None => Some(None),
+    };
+    let city = text("city", &input.city, MAX_CITY_LEN);
+    let postal_code = text("postal_code", &input.postal_code, MAX_POSTAL_CODE_LEN);
+    let country = errors.check(format!("{path}.country"), country_code(&input.country));
+    Some(Address {
+        name: name?,
+        line1: line1?,
+        line2: line2?,
+        city: city?,
+        postal_code: postal_code?,
+        country: country?,
+    })
+}
+
+fn country_code(code: &str) -> Result<String, String> {
+    if code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(code.to_owned())
+    } else {
+        Err("must be an ISO 3166-1 alpha-2 code such as \"DE\"".to_owned())
+    }
+}
+
+fn parse_metadata(
+    input: &BTreeMap<String, String>,
+    errors: &mut ValidationErrors,
+) -> Option<BTreeMap<String, String>> {
+    if input.len() > MAX_METADATA_ENTRIES {
+        errors.push("metadata", format!("must hold at most {MAX_METADATA_ENTRIES} entries"));
+        return None;
+    }
+    let before = errors.0.len();
+    for (key, value) in input {
+        errors.check("metadata", bounded_text(key.clone(), MAX_METADATA_KEY_LEN));
+        errors.check(format!("metadata.{key}"), bounded_text(value.clone(), MAX_METADATA_VALUE_LEN));
+    }
+    (errors.0.len() == before).then(|| input.clone())
+}
+
+/// 1..=max characters, no control characters, not only whitespace.
+pub(super) fn bounded_text(value: String, max: usize) -> Result<String, String> {
+    let len = value.chars().count();
+    if value.trim().is_empty() {
+        Err("must not be empty".to_owned())
+    } else if len > max {
+        Err(format!("must be at most {max} characters, got {len}"))
+    } else if value.chars().any(char::is_control) {
+        Err("must not contain control characters".to_owned())
+    } else {
+        Ok(value)
+    }
+}

@@ -1,0 +1,69 @@
+//! The idempotent producer every orderflow component writes with.
+
+use std::time::Duration;
+
+use rdkafka::error::KafkaError;
+use rdkafka::message::OwnedHeaders;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use super::KafkaSettings;
+
+/// One record to send.
+#[derive(Debug, Clone)]
+pub struct Outgoing<'a> {
+    pub topic: &'a str,
+    pub key: &'a str,
+    pub payload: &'a [u8],
+    pub headers: Option<OwnedHeaders>,
+}
+
+#[derive(Clone)]
+pub struct Producer {
+    inner: FutureProducer,
+    queue_timeout: Duration,
+}
+
+impl Producer {
+    /// `delivery_timeout` bounds how long a send may take before it fails (message.timeout.ms).
+    pub fn new(settings: &KafkaSettings, delivery_timeout: Duration) -> Result<Self, KafkaError> {
+        let timeout_ms = delivery_timeout.as_millis().to_string();
+        let inner: FutureProducer = settings
+            .client_config(&[
+                ("enable.idempotence", "true"),
+                ("acks", "all"),
+                ("linger.ms", "2"),
+                ("compression.type", "lz4"),
+                ("message.timeout.ms", &timeout_ms),
+            ])
+            .create()?;
+        Ok(Self {
+            inner,
+            queue_timeout: delivery_timeout,
+        })
+    }
+
+    /// Sends one record and waits for the broker's acknowledgement; a full local queue is
+    /// retried until the delivery timeout.
+    pub async fn send(&self, record: Outgoing<'_>) -> Result<(i32, i64), KafkaError> {
+        let mut future = FutureRecord::to(record.topic)
+            .key(record.key)
+            .payload(record.payload);
+        if let Some(headers) = record.headers {
+            future = future.headers(headers);
+        }
+        self.inner
+            .send(future, self.queue_timeout)
+            .await
+            .map(|delivery| (delivery.partition, delivery.offset))
+            .map_err(|(err, _)| err)
+    }
+
+    /// Sends every record concurrently and waits for all acknowledgements.
+    pub async fn send_all(&self, records: Vec<Outgoing<'_>>) -> Result<(), KafkaError> {
+        let sends = records.into_iter().map(|r| self.send(r));
+        for result in futures::future::join_all(sends).await {
+            result?;
+        }
+        Ok(())
+    }
+}

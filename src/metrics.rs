@@ -1,0 +1,55 @@
+//! Metric names (constants, bounded labels: never an order id) and the Prometheus exporter.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::PrometheusBuilder;
+
+use crate::processor::batch::Outcome;
+
+pub const COMMANDS_TOTAL: &str = "orderflow_commands_total";
+pub const BATCH_SIZE: &str = "orderflow_batch_size";
+pub const BATCH_DURATION_SECONDS: &str = "orderflow_batch_duration_seconds";
+pub const BATCH_RETRIES_TOTAL: &str = "orderflow_batch_retries_total";
+pub const EVENTS_PUBLISHED_TOTAL: &str = "orderflow_events_published_total";
+pub const CACHE_ERRORS_TOTAL: &str = "orderflow_cache_errors_total";
+pub const HTTP_COMMANDS_PRODUCED_TOTAL: &str = "orderflow_http_commands_produced_total";
+
+/// Serves `/metrics` on its own port.
+pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
+    PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .install()
+        .map_err(|e| anyhow::anyhow!("starting the metrics exporter on {addr}: {e}"))
+}
+
+pub fn command_handled(outcome: &Outcome) {
+    let label = match outcome {
+        Outcome::Applied { .. } => "applied",
+        Outcome::Rejected { .. } => "rejected",
+        Outcome::Duplicate { .. } => "duplicate",
+        Outcome::Undecodable { .. } => "dlq",
+    };
+    metrics::counter!(COMMANDS_TOTAL, "outcome" => label).increment(1);
+}
+
+pub fn batch_done(size: usize, took: Duration) {
+    metrics::histogram!(BATCH_SIZE).record(size as f64);
+    metrics::histogram!(BATCH_DURATION_SECONDS).record(took.as_secs_f64());
+}
+
+pub fn batch_retried() {
+    metrics::counter!(BATCH_RETRIES_TOTAL).increment(1);
+}
+
+pub fn events_published(n: usize) {
+    metrics::counter!(EVENTS_PUBLISHED_TOTAL).increment(n as u64);
+}
+
+pub fn cache_error() {
+    metrics::counter!(CACHE_ERRORS_TOTAL).increment(1);
+}
+
+pub fn command_produced(kind: &'static str) {
+    metrics::counter!(HTTP_COMMANDS_PRODUCED_TOTAL, "command" => kind).increment(1);
+}

@@ -1,0 +1,69 @@
+//! Redis: a read cache of orders, written only by the processor, version-guarded.
+
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Script};
+
+use crate::domain::{Order, OrderId};
+
+pub type Result<T, E = redis::RedisError> = std::result::Result<T, E>;
+
+/// Writes the order only if the cached copy is older, so a late writer never rolls it back.
+/// KEYS[1] = order key; ARGV = version, JSON body, TTL in milliseconds.
+const PUT_IF_NEWER: &str = r"
+local cached = redis.call('HGET', KEYS[1], 'v')
+if cached and tonumber(cached) >= tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'body', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+";
+
+#[derive(Clone)]
+pub struct Cache {
+    conn: ConnectionManager,
+    put_if_newer: Script,
+    ttl: Duration,
+}
+
+/// The Redis key of an order's cached JSON.
+pub fn order_key(id: OrderId) -> String {
+    format!("orderflow:order:{id}")
+}
+
+impl Cache {
+    pub async fn connect(url: &str, ttl: Duration) -> Result<Self> {
+        let client = redis::Client::open(url)?;
+        let conn = ConnectionManager::new(client).await?;
+        Ok(Self {
+            conn,
+            put_if_newer: Script::new(PUT_IF_NEWER),
+            ttl,
+        })
+    }
+
+    /// Writes every order of a batch in one round trip.
+    pub async fn put_orders(&self, orders: &[Order]) -> Result<()> {
+        if orders.is_empty() {
+            return Ok(());
+        }
+        let ttl_ms = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
+        let mut pipe = redis::pipe();
+        // Loading is idempotent and cheap; it keeps the pipeline valid after a Redis restart.
+        pipe.load_script(&self.put_if_newer).ignore();
+        for order in orders {
+            let body = serde_json::to_string(order).expect("an order serializes to JSON");
+            let mut invocation = self.put_if_newer.key(order_key(order.order_id));
+            invocation.arg(order.version).arg(body).arg(ttl_ms);
+            pipe.invoke_script(&invocation).ignore();
+        }
+        pipe.query_async::<()>(&mut self.conn.clone()).await
+    }
+
+    /// The cached JSON of an order, exactly as GET returns it.
+    pub async fn get_order_json(&self, id: OrderId) -> Result<Option<String>> {
+        self.conn.clone().hget(order_key(id), "body").await
+    }
+}

@@ -1,0 +1,7 @@
+//! Durable state (PostgreSQL: all SQL lives in `postgres.rs`) and the read cache (Redis).
+
+pub mod cache;
+pub mod postgres;
+
+pub use cache::Cache;
+pub use postgres::{BatchWrite, EventRow, OffsetRow, ProcessedRow, Store};
