@@ -2,9 +2,14 @@
 //!
 //! Imports point one way: `cli → processor, ingress → codec, kafka, store → domain`.
 
+pub mod app;
+pub mod cli;
 pub mod codec;
 pub mod domain;
-pub mod store;
+pub mod ingress;
 pub mod kafka;
 pub mod metrics;
 pub mod processor;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;

@@ -17,7 +17,14 @@ use crate::domain::{AddressInput, LineItemInput, NewOrderInput};
 
 type Shape<T> = Result<T, String>;
 
-const STATUS_SYMBOLS: [&str; 6] = ["UNKNOWN", "PENDING", "CONFIRMED", "SHIPPED", "DELIVERED", "CANCELLED"];
+const STATUS_SYMBOLS: [&str; 6] = [
+    "UNKNOWN",
+    "PENDING",
+    "CONFIRMED",
+    "SHIPPED",
+    "DELIVERED",
+    "CANCELLED",
+];
 
 // ---- encoding -------------------------------------------------------------------------------
 
@@ -30,7 +37,9 @@ fn string(s: &str) -> Value {
 }
 
 fn long(n: u64) -> Shape<Value> {
-    i64::try_from(n).map(Value::Long).map_err(|_| format!("{n} exceeds a long"))
+    i64::try_from(n)
+        .map(Value::Long)
+        .map_err(|_| format!("{n} exceeds a long"))
 }
 
 fn timestamp(t: DateTime<Utc>) -> Value {
@@ -56,7 +65,10 @@ pub(super) fn command_to_value(c: &Command) -> Shape<Value> {
         ("command_id", Value::Uuid(c.command_id.0)),
         ("order_id", Value::Uuid(c.order_id.0)),
         ("storefront_id", string(c.storefront_id.as_str())),
-        ("expected_version", optional(c.expected_version.map(long).transpose()?)),
+        (
+            "expected_version",
+            optional(c.expected_version.map(long).transpose()?),
+        ),
         ("issued_at", timestamp(c.issued_at)),
         ("payload", Value::Union(branch, Box::new(payload))),
     ]))
@@ -81,7 +93,14 @@ fn create_order_to_value(new: &NewOrderInput) -> Value {
         ("items", Value::Array(items)),
         (
             "shipping_address",
-            address_to_value(&a.name, &a.line1, a.line2.as_deref(), &a.city, &a.postal_code, &a.country),
+            address_to_value(
+                &a.name,
+                &a.line1,
+                a.line2.as_deref(),
+                &a.city,
+                &a.postal_code,
+                &a.country,
+            ),
         ),
         ("metadata", string_map(&new.metadata)),
     ])
@@ -124,7 +143,10 @@ fn status_to_value(s: OrderStatus) -> Value {
     let symbol = match s {
         OrderStatus::Pending => "PENDING",
     };
-    let index = STATUS_SYMBOLS.iter().position(|&x| x == symbol).expect("known symbol");
+    let index = STATUS_SYMBOLS
+        .iter()
+        .position(|&x| x == symbol)
+        .expect("known symbol");
     Value::Enum(index as u32, symbol.to_owned())
 }
 
@@ -153,7 +175,14 @@ fn order_to_value(o: &Order) -> Shape<Value> {
         ("total", Value::Long(o.total.0)),
         (
             "shipping_address",
-            address_to_value(&a.name, &a.line1, a.line2.as_deref(), &a.city, &a.postal_code, &a.country),
+            address_to_value(
+                &a.name,
+                &a.line1,
+                a.line2.as_deref(),
+                &a.city,
+                &a.postal_code,
+                &a.country,
+            ),
         ),
         (
             "shipping",
@@ -223,7 +252,9 @@ impl Fields {
     fn opt_count(&mut self, name: &str) -> Shape<Option<u64>> {
         match self.take(name)? {
             Value::Null => Ok(None),
-            Value::Long(n) => u64::try_from(n).map(Some).map_err(|_| format!("{name}: {n} is negative")),
+            Value::Long(n) => u64::try_from(n)
+                .map(Some)
+                .map_err(|_| format!("{name}: {n} is negative")),
             other => Err(format!("{name}: expected a long or null, got {other:?}")),
         }
     }
@@ -238,9 +269,8 @@ impl Fields {
 
     fn timestamp(&mut self, name: &str) -> Shape<DateTime<Utc>> {
         match self.take(name)? {
-            Value::TimestampMicros(us) | Value::Long(us) => {
-                DateTime::from_timestamp_micros(us).ok_or_else(|| format!("{name}: {us} out of range"))
-            }
+            Value::TimestampMicros(us) | Value::Long(us) => DateTime::from_timestamp_micros(us)
+                .ok_or_else(|| format!("{name}: {us} out of range")),
             other => Err(format!("{name}: expected timestamp-micros, got {other:?}")),
         }
     }
@@ -286,7 +316,10 @@ pub(super) fn command_from_value(value: Value) -> Shape<Command> {
     Ok(Command {
         command_id: CommandId(f.uuid("command_id")?),
         order_id: OrderId(f.uuid("order_id")?),
-        storefront_id: text(StorefrontId::parse(f.string("storefront_id")?), "storefront_id")?,
+        storefront_id: text(
+            StorefrontId::parse(f.string("storefront_id")?),
+            "storefront_id",
+        )?,
         expected_version: f.opt_count("expected_version")?,
         issued_at: f.timestamp("issued_at")?,
         body,
@@ -327,13 +360,18 @@ fn create_order_from_value(value: Value) -> Shape<NewOrderInput> {
 pub(super) fn event_from_value(value: Value) -> Shape<Event> {
     let mut f = Fields::of(value)?;
     let body = match f.union("payload")? {
-        (0, payload) => EventBody::OrderCreated(order_from_value(Fields::of(payload)?.take("order")?)?),
+        (0, payload) => {
+            EventBody::OrderCreated(order_from_value(Fields::of(payload)?.take("order")?)?)
+        }
         (branch, _) => return Err(format!("payload: unknown event branch {branch}")),
     };
     Ok(Event {
         event_id: EventId(f.uuid("event_id")?),
         order_id: OrderId(f.uuid("order_id")?),
-        storefront_id: text(StorefrontId::parse(f.string("storefront_id")?), "storefront_id")?,
+        storefront_id: text(
+            StorefrontId::parse(f.string("storefront_id")?),
+            "storefront_id",
+        )?,
         version: f.count("version")?,
         causation_id: CommandId(f.uuid("causation_id")?),
         occurred_at: f.timestamp("occurred_at")?,
@@ -364,7 +402,8 @@ fn order_from_value(value: Value) -> Shape<Order> {
             let mut i = Fields::of(item)?;
             Ok(LineItem {
                 sku: text(Sku::parse(i.string("sku")?), "sku")?,
-                quantity: u32::try_from(i.long("quantity")?).map_err(|e| format!("quantity: {e}"))?,
+                quantity: u32::try_from(i.long("quantity")?)
+                    .map_err(|e| format!("quantity: {e}"))?,
                 unit_price: Amount(i.long("unit_price")?),
                 line_total: Amount(i.long("line_total")?),
             })
@@ -373,7 +412,10 @@ fn order_from_value(value: Value) -> Shape<Order> {
     let mut a = f.record("shipping_address")?;
     Ok(Order {
         order_id: OrderId(f.uuid("order_id")?),
-        storefront_id: text(StorefrontId::parse(f.string("storefront_id")?), "storefront_id")?,
+        storefront_id: text(
+            StorefrontId::parse(f.string("storefront_id")?),
+            "storefront_id",
+        )?,
         customer_id: text(CustomerId::parse(f.string("customer_id")?), "customer_id")?,
         status: status_from_value(f.take("status")?)?,
         currency: text(Currency::parse(&f.string("currency")?), "currency")?,

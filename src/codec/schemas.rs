@@ -16,8 +16,16 @@ pub enum Subject {
 
 /// Every published version, oldest first. Never edit a published file: add a new version.
 const SOURCES: &[(Subject, u32, &str)] = &[
-    (Subject::Command, 1, include_str!("../../schemas/order_command.v1.avsc")),
-    (Subject::Event, 1, include_str!("../../schemas/order_event.v1.avsc")),
+    (
+        Subject::Command,
+        1,
+        include_str!("../../schemas/order_command.v1.avsc"),
+    ),
+    (
+        Subject::Event,
+        1,
+        include_str!("../../schemas/order_event.v1.avsc"),
+    ),
 ];
 
 pub struct SchemaVersion {
@@ -60,8 +68,9 @@ pub fn catalog() -> &'static Catalog {
         versions: SOURCES
             .iter()
             .map(|&(subject, version, text)| {
-                let schema = Schema::parse_str(text)
-                    .unwrap_or_else(|e| panic!("schema {subject:?} v{version} does not parse: {e}"));
+                let schema = Schema::parse_str(text).unwrap_or_else(|e| {
+                    panic!("schema {subject:?} v{version} does not parse: {e}")
+                });
                 let fingerprint = fingerprint_of(&schema);
                 SchemaVersion {
                     subject,

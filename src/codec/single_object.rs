@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use apache_avro::headers::{HeaderBuilder, RabinFingerprintHeader};
-use apache_avro::types::Value;
 use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
 
 use super::DecodeError;
@@ -59,7 +59,11 @@ pub(super) fn encode(schema: &SchemaVersion, value: Value) -> Result<Vec<u8>, St
 }
 
 /// Reads a record written with any known version of `subject`'s schema, resolved to the newest.
-pub(super) fn decode(catalog: &Catalog, subject: Subject, bytes: &[u8]) -> Result<Value, DecodeError> {
+pub(super) fn decode(
+    catalog: &Catalog,
+    subject: Subject,
+    bytes: &[u8],
+) -> Result<Value, DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }
@@ -75,7 +79,10 @@ pub(super) fn decode(catalog: &Catalog, subject: Subject, bytes: &[u8]) -> Resul
         .read_value(&mut body)
         .map_err(|e| DecodeError::Corrupt(e.to_string()))?;
     if !body.is_empty() {
-        return Err(DecodeError::Corrupt(format!("{} trailing bytes", body.len())));
+        return Err(DecodeError::Corrupt(format!(
+            "{} trailing bytes",
+            body.len()
+        )));
     }
     Ok(value)
 }

@@ -104,7 +104,8 @@ impl NewOrder {
         let customer_id = errors.check("customer_id", CustomerId::parse(&input.customer_id));
         let currency = errors.check("currency", Currency::parse(&input.currency));
         let items = parse_items(&input.items, &mut errors);
-        let shipping_address = parse_address(&input.shipping_address, "shipping_address", &mut errors);
+        let shipping_address =
+            parse_address(&input.shipping_address, "shipping_address", &mut errors);
         let metadata = parse_metadata(&input.metadata, &mut errors);
         let subtotal = items.as_ref().and_then(|items| {
             let sum = items
@@ -112,19 +113,29 @@ impl NewOrder {
                 .try_fold(0i64, |acc, item| acc.checked_add(item.line_total.0));
             errors.check("items", sum.map(Amount).ok_or_else(overflow))
         });
-        match (customer_id, currency, items, subtotal, shipping_address, metadata) {
-            (Some(customer_id), Some(currency), Some(items), Some(subtotal), Some(address), Some(metadata))
-                if errors.0.is_empty() =>
-            {
-                Ok(NewOrder {
-                    customer_id,
-                    currency,
-                    items,
-                    subtotal,
-                    shipping_address: address,
-                    metadata,
-                })
-            }
+        match (
+            customer_id,
+            currency,
+            items,
+            subtotal,
+            shipping_address,
+            metadata,
+        ) {
+            (
+                Some(customer_id),
+                Some(currency),
+                Some(items),
+                Some(subtotal),
+                Some(address),
+                Some(metadata),
+            ) if errors.0.is_empty() => Ok(NewOrder {
+                customer_id,
+                currency,
+                items,
+                subtotal,
+                shipping_address: address,
+                metadata,
+            }),
             _ => Err(errors),
         }
     }
@@ -136,7 +147,10 @@ fn overflow() -> String {
 
 fn parse_items(input: &[LineItemInput], errors: &mut ValidationErrors) -> Option<Vec<LineItem>> {
     if input.is_empty() || input.len() > MAX_LINE_ITEMS {
-        errors.push("items", format!("must hold 1 to {MAX_LINE_ITEMS} line items"));
+        errors.push(
+            "items",
+            format!("must hold 1 to {MAX_LINE_ITEMS} line items"),
+        );
         return None;
     }
     let before = errors.0.len();
@@ -148,7 +162,11 @@ fn parse_items(input: &[LineItemInput], errors: &mut ValidationErrors) -> Option
     (errors.0.len() == before).then_some(items)
 }
 
-fn parse_item(input: &LineItemInput, path: &str, errors: &mut ValidationErrors) -> Option<LineItem> {
+fn parse_item(
+    input: &LineItemInput,
+    path: &str,
+    errors: &mut ValidationErrors,
+) -> Option<LineItem> {
     let sku = errors.check(format!("{path}.sku"), Sku::parse(&input.sku));
     let quantity = errors.check(
         format!("{path}.quantity"),
@@ -180,9 +198,16 @@ fn parse_item(input: &LineItemInput, path: &str, errors: &mut ValidationErrors) 
     })
 }
 
-fn parse_address(input: &AddressInput, path: &str, errors: &mut ValidationErrors) -> Option<Address> {
+fn parse_address(
+    input: &AddressInput,
+    path: &str,
+    errors: &mut ValidationErrors,
+) -> Option<Address> {
     let mut text = |field: &str, value: &str, max: usize| {
-        errors.check(format!("{path}.{field}"), bounded_text(value.to_owned(), max))
+        errors.check(
+            format!("{path}.{field}"),
+            bounded_text(value.to_owned(), max),
+        )
     };
     let name = text("name", &input.name, MAX_NAME_LEN);
     let line1 = text("line1", &input.line1, MAX_ADDRESS_LINE_LEN);
@@ -216,13 +241,19 @@ fn parse_metadata(
     errors: &mut ValidationErrors,
 ) -> Option<BTreeMap<String, String>> {
     if input.len() > MAX_METADATA_ENTRIES {
-        errors.push("metadata", format!("must hold at most {MAX_METADATA_ENTRIES} entries"));
+        errors.push(
+            "metadata",
+            format!("must hold at most {MAX_METADATA_ENTRIES} entries"),
+        );
         return None;
     }
     let before = errors.0.len();
     for (key, value) in input {
         errors.check("metadata", bounded_text(key.clone(), MAX_METADATA_KEY_LEN));
-        errors.check(format!("metadata.{key}"), bounded_text(value.clone(), MAX_METADATA_VALUE_LEN));
+        errors.check(
+            format!("metadata.{key}"),
+            bounded_text(value.clone(), MAX_METADATA_VALUE_LEN),
+        );
     }
     (errors.0.len() == before).then(|| input.clone())
 }

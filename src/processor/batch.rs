@@ -17,12 +17,22 @@ pub struct Incoming {
 /// How one command was handled.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Applied { command: Command, event: Event },
-    Rejected { command: Command, rejection: Rejection },
+    Applied {
+        command: Command,
+        event: Event,
+    },
+    Rejected {
+        command: Command,
+        rejection: Rejection,
+    },
     /// Already handled earlier (or earlier in this batch): nothing changes.
-    Duplicate { command_id: CommandId },
+    Duplicate {
+        command_id: CommandId,
+    },
     /// Not decodable: goes to the dead-letter topic.
-    Undecodable { index: usize },
+    Undecodable {
+        index: usize,
+    },
 }
 
 /// Everything a batch changes.
@@ -46,18 +56,25 @@ pub fn fold(
     let mut folded = Folded::default();
     let mut seen: HashSet<CommandId> = HashSet::new();
     for (index, incoming) in batch.iter().enumerate() {
-        let next = folded.next_offsets.entry(incoming.partition).or_insert(incoming.offset + 1);
+        let next = folded
+            .next_offsets
+            .entry(incoming.partition)
+            .or_insert(incoming.offset + 1);
         *next = (*next).max(incoming.offset + 1);
         let outcome = match &incoming.command {
             Err(_) => Outcome::Undecodable { index },
-            Ok(command) if processed.contains(&command.command_id) || !seen.insert(command.command_id) => {
+            Ok(command)
+                if processed.contains(&command.command_id) || !seen.insert(command.command_id) =>
+            {
                 Outcome::Duplicate {
                     command_id: command.command_id,
                 }
             }
             Ok(command) => match domain::decide(current.get(&command.order_id), command) {
                 Ok(applied) => {
-                    folded.orders.insert(applied.order.order_id, applied.order.clone());
+                    folded
+                        .orders
+                        .insert(applied.order.order_id, applied.order.clone());
                     current.insert(applied.order.order_id, applied.order);
                     Outcome::Applied {
                         command: command.clone(),
@@ -121,7 +138,11 @@ mod tests {
         let first = create_command(sample_input());
         let mut second = create_command(sample_input());
         second.order_id = first.order_id;
-        let folded = fold(&[incoming(0, first), incoming(1, second)], HashMap::new(), &HashSet::new());
+        let folded = fold(
+            &[incoming(0, first), incoming(1, second)],
+            HashMap::new(),
+            &HashSet::new(),
+        );
         assert!(matches!(
             folded.outcomes[1].1,
             Outcome::Rejected {

@@ -81,10 +81,16 @@ impl Processor {
                 continue;
             }
             let next_offsets = self.process_with_retry(&records, &shutdown).await?;
-            let Some(next_offsets) = next_offsets else { break };
+            let Some(next_offsets) = next_offsets else {
+                break;
+            };
             let mut tpl = TopicPartitionList::new();
             for offset in &next_offsets {
-                tpl.add_partition_offset(&self.config.topics.commands, offset.partition, Offset::Offset(offset.next_offset))?;
+                tpl.add_partition_offset(
+                    &self.config.topics.commands,
+                    offset.partition,
+                    Offset::Offset(offset.next_offset),
+                )?;
             }
             if let Err(error) = consumer.commit(&tpl, CommitMode::Async) {
                 tracing::warn!(%error, "broker offset commit failed; only lag reporting is affected");
@@ -97,13 +103,18 @@ impl Processor {
     /// Up to `batch_max` records, waiting at most `batch_linger` after the first one.
     async fn next_batch(&self, consumer: &StreamConsumer) -> anyhow::Result<Vec<Record>> {
         let mut records = Vec::new();
-        let first = consumer.recv().await.context("polling the commands topic")?;
+        let first = consumer
+            .recv()
+            .await
+            .context("polling the commands topic")?;
         records.push(detach(&first));
         drop(first);
         let deadline = Instant::now() + self.config.batch_linger;
         while records.len() < self.config.batch_max {
             match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                Ok(message) => records.push(detach(&message.context("polling the commands topic")?)),
+                Ok(message) => {
+                    records.push(detach(&message.context("polling the commands topic")?))
+                }
                 Err(_) => break,
             }
         }
@@ -145,11 +156,27 @@ impl Processor {
                 command: self.codec.decode_command(&r.payload),
             })
             .collect();
-        let commands: Vec<_> = incoming.iter().filter_map(|i| i.command.as_ref().ok()).collect();
-        let order_ids: Vec<_> = commands.iter().map(|c| c.order_id.0).collect::<HashSet<_>>().into_iter().collect();
+        let commands: Vec<_> = incoming
+            .iter()
+            .filter_map(|i| i.command.as_ref().ok())
+            .collect();
+        let order_ids: Vec<_> = commands
+            .iter()
+            .map(|c| c.order_id.0)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
         let command_ids: Vec<_> = commands.iter().map(|c| c.command_id.0).collect();
-        let current = self.store.load_orders(&order_ids).await.context("loading orders")?;
-        let processed = self.store.processed_among(&command_ids).await.context("loading processed commands")?;
+        let current = self
+            .store
+            .load_orders(&order_ids)
+            .await
+            .context("loading orders")?;
+        let processed = self
+            .store
+            .processed_among(&command_ids)
+            .await
+            .context("loading processed commands")?;
 
         let folded = batch::fold(&incoming, current, &processed);
 
@@ -158,18 +185,26 @@ impl Processor {
             .outcomes
             .iter()
             .filter_map(|(_, outcome)| match outcome {
-                Outcome::Undecodable { index } => Some(self.dead_letter(&records[*index], &incoming[*index])),
+                Outcome::Undecodable { index } => {
+                    Some(self.dead_letter(&records[*index], &incoming[*index]))
+                }
                 _ => None,
             })
             .collect();
-        self.producer.send_all(dlq).await.context("publishing to the dead-letter topic")?;
+        self.producer
+            .send_all(dlq)
+            .await
+            .context("publishing to the dead-letter topic")?;
 
         let mut write = BatchWrite {
             orders: folded.orders.values().cloned().collect(),
             offsets: folded
                 .next_offsets
                 .iter()
-                .map(|(&partition, &next_offset)| OffsetRow { partition, next_offset })
+                .map(|(&partition, &next_offset)| OffsetRow {
+                    partition,
+                    next_offset,
+                })
                 .collect(),
             ..BatchWrite::default()
         };
@@ -216,7 +251,11 @@ impl Processor {
             .await
             .context("writing the batch")?;
 
-        let keys: Vec<String> = write.events.iter().map(|e| order_key(crate::domain::OrderId(e.order_id))).collect();
+        let keys: Vec<String> = write
+            .events
+            .iter()
+            .map(|e| order_key(crate::domain::OrderId(e.order_id)))
+            .collect();
         let sends = write
             .events
             .iter()
@@ -228,9 +267,15 @@ impl Processor {
                 headers: None,
             })
             .collect();
-        self.producer.send_all(sends).await.context("publishing events")?;
+        self.producer
+            .send_all(sends)
+            .await
+            .context("publishing events")?;
         let event_ids: Vec<_> = write.events.iter().map(|e| e.event_id).collect();
-        self.store.mark_published(&event_ids).await.context("marking events published")?;
+        self.store
+            .mark_published(&event_ids)
+            .await
+            .context("marking events published")?;
         metrics::events_published(event_ids.len());
 
         // The cache is an optimisation: a failure here is counted and logged, never fatal.
@@ -243,21 +288,45 @@ impl Processor {
     }
 
     fn dead_letter<'a>(&'a self, record: &'a Record, incoming: &Incoming) -> Outgoing<'a> {
-        let error = incoming.command.as_ref().err().expect("only undecodable records are dead-lettered");
+        let error = incoming
+            .command
+            .as_ref()
+            .err()
+            .expect("only undecodable records are dead-lettered");
         tracing::warn!(partition = record.partition, offset = record.offset, kind = error.kind(), %error, "undecodable command sent to the dead-letter topic");
         let headers = OwnedHeaders::new()
-            .insert(Header { key: "orderflow.error.kind", value: Some(error.kind()) })
-            .insert(Header { key: "orderflow.error.message", value: Some(&error.to_string()) })
-            .insert(Header { key: "orderflow.source.topic", value: Some(&self.config.topics.commands) })
-            .insert(Header { key: "orderflow.source.partition", value: Some(&record.partition.to_string()) })
-            .insert(Header { key: "orderflow.source.offset", value: Some(&record.offset.to_string()) })
+            .insert(Header {
+                key: "orderflow.error.kind",
+                value: Some(error.kind()),
+            })
+            .insert(Header {
+                key: "orderflow.error.message",
+                value: Some(&error.to_string()),
+            })
+            .insert(Header {
+                key: "orderflow.source.topic",
+                value: Some(&self.config.topics.commands),
+            })
+            .insert(Header {
+                key: "orderflow.source.partition",
+                value: Some(&record.partition.to_string()),
+            })
+            .insert(Header {
+                key: "orderflow.source.offset",
+                value: Some(&record.offset.to_string()),
+            })
             .insert(Header {
                 key: "orderflow.source.timestamp",
                 value: record.timestamp.map(|t| t.to_string()).as_deref(),
             });
         Outgoing {
             topic: &self.config.topics.dlq,
-            key: record.key.as_deref().map(std::str::from_utf8).and_then(Result::ok).unwrap_or(""),
+            key: record
+                .key
+                .as_deref()
+                .map(std::str::from_utf8)
+                .and_then(Result::ok)
+                .unwrap_or(""),
             payload: &record.payload,
             headers: Some(headers),
         }

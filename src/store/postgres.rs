@@ -206,8 +206,18 @@ async fn insert_events(tx: &mut sqlx::PgConnection, events: &[EventRow]) -> Resu
     .bind(events.iter().map(|e| e.event_type).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.causation_id).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.payload.as_slice()).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.source_partition).collect::<Vec<_>>())
+    .bind(
+        events
+            .iter()
+            .map(|e| e.payload.as_slice())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events
+            .iter()
+            .map(|e| e.source_partition)
+            .collect::<Vec<_>>(),
+    )
     .execute(tx)
     .await?;
     Ok(())
@@ -222,12 +232,20 @@ async fn insert_processed(tx: &mut sqlx::PgConnection, rows: &[ProcessedRow]) ->
     )
     .bind(rows.iter().map(|r| r.command_id).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.order_id).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.storefront_id.as_str()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.storefront_id.as_str())
+            .collect::<Vec<_>>(),
+    )
     .bind(rows.iter().map(|r| r.command_type).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.outcome).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.version).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.rejection_code).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.rejection_msg.as_deref()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.rejection_msg.as_deref())
+            .collect::<Vec<_>>(),
+    )
     .execute(tx)
     .await?;
     Ok(())

@@ -1,0 +1,183 @@
+//! Turns a parsed command line into running components.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{
+    Cli, Command, DbArgs, HttpArgs, KafkaArgs, ProcessorArgs, RedisArgs, TopicsCommand,
+};
+use crate::codec::Codec;
+use crate::ingress::{self, AppState};
+use crate::kafka::admin;
+use crate::kafka::producer::Producer;
+use crate::processor::{Processor, ProcessorConfig};
+use crate::store::{Cache, Store};
+
+/// Runs the command line's command to completion (servers: until a signal).
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Migrate(m) => {
+            connect_store(&m.db)
+                .await?
+                .migrate()
+                .await
+                .context("applying migrations")?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Topics(TopicsCommand::Create {
+            kafka,
+            partitions,
+            replication_factor,
+        }) => {
+            let created = admin::create_topics(
+                &kafka.settings(),
+                &kafka.topics(),
+                partitions,
+                replication_factor,
+            )
+            .await?;
+            tracing::info!(?created, "topics ready");
+            Ok(())
+        }
+        serving => {
+            crate::metrics::install(cli.telemetry.metrics_addr)?;
+            start(serving, crate::shutdown::on_signal())
+                .await?
+                .wait()
+                .await
+        }
+    }
+}
+
+/// Components started by [`start`].
+pub struct Running {
+    /// Where the HTTP API listens, when this command serves one.
+    pub http_addr: Option<SocketAddr>,
+    shutdown: CancellationToken,
+    tasks: JoinSet<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Waits for every component; the first to fail stops the others.
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let mut result = Ok(());
+        while let Some(joined) = self.tasks.join_next().await {
+            let outcome = joined.context("component panicked").and_then(|r| r);
+            if let Err(error) = outcome {
+                self.shutdown.cancel();
+                if result.is_ok() {
+                    result = Err(error);
+                }
+            }
+        }
+        result
+    }
+}
+
+/// Starts the serving components of `command` (ingress, processor or both).
+pub async fn start(command: Command, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    let mut running = Running {
+        http_addr: None,
+        shutdown: shutdown.clone(),
+        tasks: JoinSet::new(),
+    };
+    match command {
+        Command::Ingress(c) => {
+            let (store, cache, producer) = connect(&c.kafka, &c.db, &c.redis).await?;
+            start_ingress(&mut running, &c.http, &c.kafka, store, cache, producer).await?;
+        }
+        Command::Processor(c) => {
+            let (store, cache, producer) = connect(&c.kafka, &c.db, &c.redis).await?;
+            start_processor(&mut running, &c.processor, &c.kafka, store, cache, producer);
+        }
+        Command::All(c) => {
+            let (store, cache, producer) = connect(&c.kafka, &c.db, &c.redis).await?;
+            start_processor(
+                &mut running,
+                &c.processor,
+                &c.kafka,
+                store.clone(),
+                cache.clone(),
+                producer.clone(),
+            );
+            start_ingress(&mut running, &c.http, &c.kafka, store, cache, producer).await?;
+        }
+        Command::Migrate(_) | Command::Topics(_) => anyhow::bail!("not a serving command"),
+    }
+    Ok(running)
+}
+
+async fn connect_store(db: &DbArgs) -> anyhow::Result<Store> {
+    Store::connect(&db.database_url, db.db_max_connections)
+        .await
+        .context("connecting to PostgreSQL (--database-url)")
+}
+
+async fn connect(
+    kafka: &KafkaArgs,
+    db: &DbArgs,
+    redis: &RedisArgs,
+) -> anyhow::Result<(Store, Cache, Producer)> {
+    let store = connect_store(db).await?;
+    let cache = Cache::connect(&redis.redis_url, redis.cache_ttl)
+        .await
+        .context("connecting to Redis (--redis-url)")?;
+    let producer = Producer::new(&kafka.settings(), kafka.delivery_timeout)
+        .context("creating the Kafka producer (--kafka-brokers, --kafka-config)")?;
+    Ok((store, cache, producer))
+}
+
+async fn start_ingress(
+    running: &mut Running,
+    http: &HttpArgs,
+    kafka: &KafkaArgs,
+    store: Store,
+    cache: Cache,
+    producer: Producer,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(http.http_addr)
+        .await
+        .with_context(|| format!("binding the HTTP API to {} (--http-addr)", http.http_addr))?;
+    running.http_addr = Some(listener.local_addr()?);
+    let state = AppState {
+        producer,
+        codec: Codec::new(),
+        store,
+        cache,
+        topics: kafka.topics(),
+    };
+    let router = ingress::router(state, http.request_timeout);
+    running
+        .tasks
+        .spawn(ingress::serve(listener, router, running.shutdown.clone()));
+    Ok(())
+}
+
+fn start_processor(
+    running: &mut Running,
+    args: &ProcessorArgs,
+    kafka: &KafkaArgs,
+    store: Store,
+    cache: Cache,
+    producer: Producer,
+) {
+    let processor = Processor {
+        config: ProcessorConfig {
+            kafka: kafka.settings(),
+            topics: kafka.topics(),
+            group_id: args.group_id.clone(),
+            batch_max: args.batch_max as usize,
+            batch_linger: args.batch_linger,
+        },
+        store,
+        cache,
+        producer,
+        codec: Codec::new(),
+    };
+    running.tasks.spawn(processor.run(running.shutdown.clone()));
+}

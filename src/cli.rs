@@ -1,0 +1,292 @@
+//! Command line: every option has a flag and an `ORDERFLOW_*` environment variable, with
+//! defaults that find the local services of `scripts/services.sh`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
+
+use crate::kafka::{KafkaSettings, Topics};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "orderflow",
+    version,
+    about = "Kafka-first order-management service"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (writes produce commands; reads come from Redis, then PostgreSQL).
+    Ingress(IngressCommand),
+    /// Consume commands, apply them, persist, cache and publish events.
+    Processor(ProcessorCommand),
+    /// Ingress and processor in one process: the local default.
+    All(AllCommand),
+    /// Apply the database migrations embedded in the binary.
+    Migrate(MigrateCommand),
+    /// Manage orderflow's Kafka topics.
+    #[command(subcommand)]
+    Topics(TopicsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct IngressCommand {
+    #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ProcessorCommand {
+    #[command(flatten)]
+    pub processor: ProcessorArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AllCommand {
+    #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
+    pub processor: ProcessorArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateCommand {
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopicsCommand {
+    /// Create the commands, events, state (compacted) and DLQ topics; existing ones are kept.
+    Create {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        /// Partitions per topic: the most processor instances that can share the work.
+        #[arg(long, env = "ORDERFLOW_PARTITIONS", default_value_t = 12)]
+        partitions: i32,
+        /// Replicas per partition (3 on a production cluster).
+        #[arg(long, env = "ORDERFLOW_REPLICATION_FACTOR", default_value_t = 1)]
+        replication_factor: i32,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TelemetryArgs {
+    /// Log line format.
+    #[arg(long, env = "ORDERFLOW_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// Where Prometheus metrics are served (`/metrics`), on a port of their own.
+    #[arg(
+        long,
+        env = "ORDERFLOW_METRICS_ADDR",
+        default_value = "127.0.0.1:9464",
+        global = true
+    )]
+    pub metrics_addr: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HttpArgs {
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "ORDERFLOW_HTTP_ADDR", default_value = "127.0.0.1:3000")]
+    pub http_addr: SocketAddr,
+    /// Longest a request may take, including the broker's acknowledgement of a write.
+    #[arg(long, env = "ORDERFLOW_REQUEST_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers (`bootstrap.servers`).
+    #[arg(
+        long,
+        env = "ORDERFLOW_KAFKA_BROKERS",
+        default_value = "127.0.0.1:9092"
+    )]
+    pub kafka_brokers: String,
+    /// Any librdkafka property as KEY=VALUE (e.g. security.protocol=SASL_SSL); repeatable,
+    /// comma-separated in the environment variable. Overrides orderflow's defaults.
+    #[arg(long = "kafka-config", env = "ORDERFLOW_KAFKA_CONFIG", value_parser = parse_key_value, value_delimiter = ',')]
+    pub kafka_config: Vec<(String, String)>,
+    /// Topic of incoming commands.
+    #[arg(
+        long,
+        env = "ORDERFLOW_COMMANDS_TOPIC",
+        default_value = "orders.commands"
+    )]
+    pub commands_topic: String,
+    /// Topic of emitted events.
+    #[arg(long, env = "ORDERFLOW_EVENTS_TOPIC", default_value = "orders.events")]
+    pub events_topic: String,
+    /// Compacted topic of order snapshots.
+    #[arg(long, env = "ORDERFLOW_STATE_TOPIC", default_value = "orders.state")]
+    pub state_topic: String,
+    /// Dead-letter topic for undecodable commands.
+    #[arg(
+        long,
+        env = "ORDERFLOW_DLQ_TOPIC",
+        default_value = "orders.commands.dlq"
+    )]
+    pub dlq_topic: String,
+    /// How long a produce may wait for the broker's acknowledgement before it fails.
+    #[arg(long, env = "ORDERFLOW_KAFKA_DELIVERY_TIMEOUT", value_parser = humantime::parse_duration, default_value = "5s")]
+    pub delivery_timeout: Duration,
+}
+
+impl KafkaArgs {
+    pub fn settings(&self) -> KafkaSettings {
+        KafkaSettings {
+            brokers: self.kafka_brokers.clone(),
+            properties: self.kafka_config.clone(),
+        }
+    }
+
+    pub fn topics(&self) -> Topics {
+        Topics {
+            commands: self.commands_topic.clone(),
+            events: self.events_topic.clone(),
+            state: self.state_topic.clone(),
+            dlq: self.dlq_topic.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// PostgreSQL connection URL.
+    #[arg(
+        long,
+        env = "ORDERFLOW_DATABASE_URL",
+        default_value = "postgres://orderflow:orderflow@127.0.0.1:5432/orderflow",
+        hide_default_value = true
+    )]
+    pub database_url: SecretString,
+    /// Most PostgreSQL connections this process opens.
+    #[arg(long, env = "ORDERFLOW_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RedisArgs {
+    /// Redis connection URL.
+    #[arg(
+        long,
+        env = "ORDERFLOW_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379"
+    )]
+    pub redis_url: String,
+    /// How long a cached order lives without being rewritten.
+    #[arg(long, env = "ORDERFLOW_CACHE_TTL", value_parser = humantime::parse_duration, default_value = "24h")]
+    pub cache_ttl: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProcessorArgs {
+    /// Kafka consumer group of the processors.
+    #[arg(
+        long,
+        env = "ORDERFLOW_GROUP_ID",
+        default_value = "orderflow-processor"
+    )]
+    pub group_id: String,
+    /// Most commands handled in one batch (one PostgreSQL transaction).
+    #[arg(long, env = "ORDERFLOW_BATCH_MAX", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_max: u32,
+    /// Longest wait for a batch to fill after its first command.
+    #[arg(long, env = "ORDERFLOW_BATCH_LINGER", value_parser = humantime::parse_duration, default_value = "10ms")]
+    pub batch_linger: Duration,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_all_uses_the_local_defaults() {
+        let cli = Cli::try_parse_from(["orderflow", "all"]).unwrap();
+        let Command::All(all) = cli.command else {
+            panic!("parsed another command")
+        };
+        assert_eq!(all.http.http_addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(all.kafka.kafka_brokers, "127.0.0.1:9092");
+        assert_eq!(all.redis.redis_url, "redis://127.0.0.1:6379");
+        assert_eq!(all.processor.batch_max, 1000);
+        assert_eq!(all.processor.batch_linger, Duration::from_millis(10));
+        assert_eq!(cli.telemetry.metrics_addr.to_string(), "127.0.0.1:9464");
+    }
+
+    #[test]
+    fn kafka_config_passes_through_repeated_properties() {
+        let cli = Cli::try_parse_from([
+            "orderflow",
+            "processor",
+            "--kafka-config",
+            "security.protocol=SASL_SSL",
+            "--kafka-config",
+            "sasl.mechanism=SCRAM-SHA-512",
+        ])
+        .unwrap();
+        let Command::Processor(p) = cli.command else {
+            panic!("parsed another command")
+        };
+        let config = p
+            .kafka
+            .settings()
+            .client_config(&[("security.protocol", "PLAINTEXT")]);
+        assert_eq!(config.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(config.get("sasl.mechanism"), Some("SCRAM-SHA-512"));
+    }
+
+    #[test]
+    fn malformed_kafka_config_names_the_setting() {
+        let err = Cli::try_parse_from(["orderflow", "processor", "--kafka-config", "nonsense"])
+            .unwrap_err();
+        assert!(err.to_string().contains("--kafka-config"), "{err}");
+    }
+
+    #[test]
+    fn zero_batch_max_is_refused() {
+        assert!(Cli::try_parse_from(["orderflow", "processor", "--batch-max", "0"]).is_err());
+    }
+}

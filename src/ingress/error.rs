@@ -1,0 +1,100 @@
+//! HTTP errors as RFC 7807 `application/problem+json`. Internal causes are logged, never sent.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::domain::{FieldError, ValidationErrors};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the request body is not valid JSON for this endpoint: {0}")]
+    MalformedBody(String),
+    #[error("the request breaks validation rules")]
+    Validation(ValidationErrors),
+    #[error("{0}")]
+    BadPath(String),
+    #[error("order not found")]
+    NotFound,
+    #[error("the message broker is unavailable")]
+    BrokerUnavailable(#[source] anyhow::Error),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            ApiError::MalformedBody(_) => (
+                StatusCode::BAD_REQUEST,
+                "malformed-body",
+                "Malformed request body",
+            ),
+            ApiError::Validation(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Invalid order",
+            ),
+            ApiError::BadPath(_) => (
+                StatusCode::BAD_REQUEST,
+                "bad-path",
+                "Invalid path parameter",
+            ),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::BrokerUnavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "broker-unavailable",
+                "Service unavailable",
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, slug, title) = self.parts();
+        match &self {
+            ApiError::BrokerUnavailable(e) | ApiError::Internal(e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    status = status.as_u16(),
+                    "request failed"
+                );
+            }
+            _ => {}
+        }
+        let kind = format!("https://orderflow.dev/problems/{slug}");
+        let problem = Problem {
+            kind: &kind,
+            title,
+            status: status.as_u16(),
+            detail: self.to_string(),
+            errors: match &self {
+                ApiError::Validation(errors) => Some(&errors.0),
+                _ => None,
+            },
+        };
+        let mut response = (status, axum::Json(problem)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        response
+    }
+}
