@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use uuid::Uuid;
 
 use super::{ApiError, AppState};
@@ -15,14 +15,6 @@ use crate::domain::{
 use crate::kafka::order_key;
 use crate::kafka::producer::Outgoing;
 
-/// `POST /v1/orders` body: the CreateOrder payload plus an optional client-chosen order id.
-#[derive(Debug, Deserialize)]
-struct CreateOrderRequest {
-    order_id: Option<Uuid>,
-    #[serde(flatten)]
-    order: NewOrderInput,
-}
-
 #[derive(Debug, Serialize)]
 struct Accepted {
     order_id: OrderId,
@@ -31,8 +23,9 @@ struct Accepted {
 }
 
 /// Strict JSON: unknown fields are refused and errors name the path that broke.
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
+fn parse_json<'de, T: serde::Deserialize<'de>>(
+    de: impl serde::Deserializer<'de, Error = serde_json::Error>,
+) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
@@ -48,20 +41,25 @@ pub(super) async fn create(
     State(state): State<AppState>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let request: CreateOrderRequest = parse_json(&body)?;
+    // The body is the CreateOrder payload plus an optional client-chosen `order_id`. (serde's
+    // flatten would silently accept unknown fields, so the id is taken out by hand.)
+    let mut object: serde_json::Map<String, serde_json::Value> =
+        parse_json(&mut serde_json::Deserializer::from_slice(&body))?;
+    let order_id = match object.remove("order_id") {
+        None | Some(serde_json::Value::Null) => OrderId::new_random(),
+        Some(id) => OrderId(parse_json::<Uuid>(id).map_err(|e| prefix_field("order_id", e))?),
+    };
+    let input: NewOrderInput = parse_json(serde_json::Value::Object(object))?;
     // Refuse bad input here, with field paths; the processor validates again, because not
     // every command comes through the ingress.
-    NewOrder::parse(&request.order).map_err(ApiError::Validation)?;
+    NewOrder::parse(&input).map_err(ApiError::Validation)?;
     let command = Command {
         command_id: CommandId::new_random(),
-        order_id: request
-            .order_id
-            .map(OrderId)
-            .unwrap_or_else(OrderId::new_random),
+        order_id,
         storefront_id: StorefrontId::default_storefront(),
         expected_version: None,
         issued_at: Utc::now(),
-        body: CommandBody::CreateOrder(request.order),
+        body: CommandBody::CreateOrder(input),
     };
     produce(&state, &command).await?;
     let accepted = Accepted {
@@ -77,6 +75,13 @@ pub(super) async fn create(
         axum::Json(accepted),
     )
         .into_response())
+}
+
+fn prefix_field(field: &str, error: ApiError) -> ApiError {
+    match error {
+        ApiError::MalformedBody(detail) => ApiError::MalformedBody(format!("{field}: {detail}")),
+        other => other,
+    }
 }
 
 async fn produce(state: &AppState, command: &Command) -> Result<(), ApiError> {
