@@ -25,10 +25,10 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
 
 pub fn command_handled(outcome: &Outcome) {
     let label = match outcome {
-        Outcome::Applied { .. } => "applied",
-        Outcome::Rejected { .. } => "rejected",
-        Outcome::Duplicate { .. } => "duplicate",
-        Outcome::Undecodable { .. } => "dlq",
+        Outcome::Applied(_) => "applied",
+        Outcome::Rejected(_) => "rejected",
+        Outcome::Duplicate => "duplicate",
+        Outcome::Undecodable => "dlq",
     };
     metrics::counter!(COMMANDS_TOTAL, "outcome" => label).increment(1);
 }

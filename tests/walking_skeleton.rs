@@ -239,3 +239,76 @@ async fn get_of_an_unknown_order_is_404_and_of_a_bad_id_is_400() {
     assert_eq!(response.status(), 400);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn undecodable_command_goes_to_the_dlq_with_headers_and_the_next_is_applied() {
+    use rdkafka::ClientConfig;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+
+    let app = spawn_app().await;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", common::KAFKA)
+        .create()
+        .unwrap();
+    let topic = app.topic("orders.commands");
+    let poison_key = uuid::Uuid::new_v4().to_string();
+    // Same key, so the poison pill and the valid command land on one partition, in order.
+    producer
+        .send(
+            FutureRecord::to(&topic)
+                .key(&poison_key)
+                .payload(b"not avro".as_slice()),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    let accepted: Value = app
+        .client
+        .post(app.url("/v1/orders"))
+        .json(&serde_json::json!({"order_id": poison_key, "customer_id": "c-1", "currency": "JPY",
+            "items": [{"sku": "S", "quantity": 1, "unit_price": 500}],
+            "shipping_address": {"name": "N", "line1": "L", "city": "Tokyo", "postal_code": "100-0001", "country": "JP"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(accepted["order_id"], poison_key.as_str());
+
+    let dead = app.consume("orders.commands.dlq", 1, WAIT).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        dead[0].payload, b"not avro",
+        "the dead letter keeps the bytes unchanged"
+    );
+    assert_eq!(dead[0].key.as_deref(), Some(poison_key.as_str()));
+    let header = |name: &str| {
+        dead[0]
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("header {name} missing: {:?}", dead[0].headers))
+    };
+    assert_eq!(header("orderflow.error.kind"), "bad_magic");
+    assert_eq!(header("orderflow.source.topic"), topic);
+    assert_eq!(header("orderflow.source.offset"), "0");
+    assert!(header("orderflow.error.message").contains("wire format"));
+    header("orderflow.source.partition").parse::<i32>().unwrap();
+    header("orderflow.source.timestamp").parse::<i64>().unwrap();
+
+    let got = eventually("the valid order", WAIT, || async {
+        let response = app
+            .client
+            .get(app.url(&format!("/v1/orders/{poison_key}")))
+            .send()
+            .await
+            .unwrap();
+        (response.status() == 200).then_some(response)
+    })
+    .await;
+    let got: Value = got.json().await.unwrap();
+    assert_eq!(got["currency"], "JPY");
+    app.stop().await;
+}

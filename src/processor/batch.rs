@@ -14,32 +14,22 @@ pub struct Incoming {
     pub command: Result<Command, DecodeError>,
 }
 
-/// How one command was handled.
+/// How one record was handled.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Applied {
-        command: Command,
-        event: Event,
-    },
-    Rejected {
-        command: Command,
-        rejection: Rejection,
-    },
+    Applied(Box<Event>),
+    Rejected(Rejection),
     /// Already handled earlier (or earlier in this batch): nothing changes.
-    Duplicate {
-        command_id: CommandId,
-    },
+    Duplicate,
     /// Not decodable: goes to the dead-letter topic.
-    Undecodable {
-        index: usize,
-    },
+    Undecodable,
 }
 
 /// Everything a batch changes.
 #[derive(Debug, Default)]
 pub struct Folded {
-    /// Per record, in offset order.
-    pub outcomes: Vec<(i32, Outcome)>,
+    /// `outcomes[i]` is what became of `batch[i]`.
+    pub outcomes: Vec<Outcome>,
     /// The final state of every order the batch changed.
     pub orders: BTreeMap<OrderId, Order>,
     /// Next offset to consume, per partition.
@@ -55,20 +45,18 @@ pub fn fold(
 ) -> Folded {
     let mut folded = Folded::default();
     let mut seen: HashSet<CommandId> = HashSet::new();
-    for (index, incoming) in batch.iter().enumerate() {
+    for incoming in batch {
         let next = folded
             .next_offsets
             .entry(incoming.partition)
             .or_insert(incoming.offset + 1);
         *next = (*next).max(incoming.offset + 1);
         let outcome = match &incoming.command {
-            Err(_) => Outcome::Undecodable { index },
+            Err(_) => Outcome::Undecodable,
             Ok(command)
                 if processed.contains(&command.command_id) || !seen.insert(command.command_id) =>
             {
-                Outcome::Duplicate {
-                    command_id: command.command_id,
-                }
+                Outcome::Duplicate
             }
             Ok(command) => match domain::decide(current.get(&command.order_id), command) {
                 Ok(applied) => {
@@ -76,18 +64,12 @@ pub fn fold(
                         .orders
                         .insert(applied.order.order_id, applied.order.clone());
                     current.insert(applied.order.order_id, applied.order);
-                    Outcome::Applied {
-                        command: command.clone(),
-                        event: applied.event,
-                    }
+                    Outcome::Applied(Box::new(applied.event))
                 }
-                Err(rejection) => Outcome::Rejected {
-                    command: command.clone(),
-                    rejection,
-                },
+                Err(rejection) => Outcome::Rejected(rejection),
             },
         };
-        folded.outcomes.push((incoming.partition, outcome));
+        folded.outcomes.push(outcome);
     }
     folded
 }
@@ -113,13 +95,8 @@ mod tests {
             HashMap::new(),
             &HashSet::new(),
         );
-        assert!(matches!(folded.outcomes[0].1, Outcome::Applied { .. }));
-        assert_eq!(
-            folded.outcomes[1].1,
-            Outcome::Duplicate {
-                command_id: command.command_id
-            }
-        );
+        assert!(matches!(folded.outcomes[0], Outcome::Applied(_)));
+        assert_eq!(folded.outcomes[1], Outcome::Duplicate);
         assert_eq!(folded.orders.len(), 1);
         assert_eq!(folded.next_offsets[&0], 7);
     }
@@ -129,7 +106,7 @@ mod tests {
         let command = create_command(sample_input());
         let processed = HashSet::from([command.command_id]);
         let folded = fold(&[incoming(0, command)], HashMap::new(), &processed);
-        assert!(matches!(folded.outcomes[0].1, Outcome::Duplicate { .. }));
+        assert!(matches!(folded.outcomes[0], Outcome::Duplicate));
         assert!(folded.orders.is_empty());
     }
 
@@ -144,11 +121,8 @@ mod tests {
             &HashSet::new(),
         );
         assert!(matches!(
-            folded.outcomes[1].1,
-            Outcome::Rejected {
-                rejection: Rejection::AlreadyExists,
-                ..
-            }
+            folded.outcomes[1],
+            Outcome::Rejected(Rejection::AlreadyExists)
         ));
     }
 
@@ -163,7 +137,7 @@ mod tests {
             HashMap::new(),
             &HashSet::new(),
         );
-        assert_eq!(folded.outcomes[0].1, Outcome::Undecodable { index: 0 });
+        assert_eq!(folded.outcomes[0], Outcome::Undecodable);
         assert_eq!(folded.next_offsets[&3], 42);
     }
 }

@@ -15,7 +15,8 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::codec::Codec;
+use crate::codec::{Codec, DecodeError};
+use crate::domain::{Command, Rejection};
 use crate::kafka::producer::{Outgoing, Producer};
 use crate::kafka::{KafkaSettings, Topics, order_key};
 use crate::metrics;
@@ -181,14 +182,12 @@ impl Processor {
         let folded = batch::fold(&incoming, current, &processed);
 
         // Undecodable records go to the DLQ before the offsets move past them.
-        let dlq: Vec<Outgoing> = folded
-            .outcomes
+        let dlq: Vec<Outgoing> = records
             .iter()
-            .filter_map(|(_, outcome)| match outcome {
-                Outcome::Undecodable { index } => {
-                    Some(self.dead_letter(&records[*index], &incoming[*index]))
-                }
-                _ => None,
+            .zip(&incoming)
+            .filter_map(|(record, incoming)| {
+                let error = incoming.command.as_ref().err()?;
+                Some(self.dead_letter(record, error))
             })
             .collect();
         self.producer
@@ -208,42 +207,30 @@ impl Processor {
                 .collect(),
             ..BatchWrite::default()
         };
-        for (partition, outcome) in &folded.outcomes {
+        for (incoming, outcome) in incoming.iter().zip(&folded.outcomes) {
             metrics::command_handled(outcome);
+            let Ok(command) = &incoming.command else {
+                continue;
+            };
             match outcome {
-                Outcome::Applied { command, event } => {
+                Outcome::Applied(event) => {
+                    let version = i64::try_from(event.version).context("version overflow")?;
                     write.events.push(EventRow {
                         event_id: event.event_id.0,
                         order_id: event.order_id.0,
-                        version: i64::try_from(event.version).context("version overflow")?,
+                        version,
                         event_type: event.body.kind(),
                         causation_id: event.causation_id.0,
                         occurred_at: event.occurred_at,
                         payload: self.codec.encode_event(event)?,
-                        source_partition: *partition,
+                        source_partition: incoming.partition,
                     });
-                    write.processed.push(ProcessedRow {
-                        command_id: command.command_id.0,
-                        order_id: command.order_id.0,
-                        storefront_id: command.storefront_id.to_string(),
-                        command_type: command.body.kind(),
-                        outcome: "applied",
-                        version: Some(event.version as i64),
-                        rejection_code: None,
-                        rejection_msg: None,
-                    });
+                    write.processed.push(processed_row(command, Ok(version)));
                 }
-                Outcome::Rejected { command, rejection } => write.processed.push(ProcessedRow {
-                    command_id: command.command_id.0,
-                    order_id: command.order_id.0,
-                    storefront_id: command.storefront_id.to_string(),
-                    command_type: command.body.kind(),
-                    outcome: "rejected",
-                    version: None,
-                    rejection_code: Some(rejection.code()),
-                    rejection_msg: Some(rejection.to_string()),
-                }),
-                Outcome::Duplicate { .. } | Outcome::Undecodable { .. } => {}
+                Outcome::Rejected(rejection) => {
+                    write.processed.push(processed_row(command, Err(rejection)));
+                }
+                Outcome::Duplicate | Outcome::Undecodable => {}
             }
         }
         self.store
@@ -287,12 +274,7 @@ impl Processor {
         Ok(write.offsets)
     }
 
-    fn dead_letter<'a>(&'a self, record: &'a Record, incoming: &Incoming) -> Outgoing<'a> {
-        let error = incoming
-            .command
-            .as_ref()
-            .err()
-            .expect("only undecodable records are dead-lettered");
+    fn dead_letter<'a>(&'a self, record: &'a Record, error: &DecodeError) -> Outgoing<'a> {
         tracing::warn!(partition = record.partition, offset = record.offset, kind = error.kind(), %error, "undecodable command sent to the dead-letter topic");
         let headers = OwnedHeaders::new()
             .insert(Header {
@@ -330,6 +312,24 @@ impl Processor {
             payload: &record.payload,
             headers: Some(headers),
         }
+    }
+}
+
+/// The idempotency record of a handled command: applied at a version, or rejected.
+fn processed_row(command: &Command, result: Result<i64, &Rejection>) -> ProcessedRow {
+    ProcessedRow {
+        command_id: command.command_id.0,
+        order_id: command.order_id.0,
+        storefront_id: command.storefront_id.to_string(),
+        command_type: command.body.kind(),
+        outcome: if result.is_ok() {
+            "applied"
+        } else {
+            "rejected"
+        },
+        version: result.ok(),
+        rejection_code: result.err().map(Rejection::code),
+        rejection_msg: result.err().map(ToString::to_string),
     }
 }
 
