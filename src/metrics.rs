@@ -26,8 +26,8 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
 pub fn command_handled(outcome: &Outcome) {
     let label = match outcome {
         Outcome::Applied(_) => "applied",
-        Outcome::Rejected(_) => "rejected",
-        Outcome::Duplicate => "duplicate",
+        Outcome::Rejected { .. } => "rejected",
+        Outcome::Duplicate(_) => "duplicate",
         Outcome::Undecodable => "dlq",
     };
     metrics::counter!(COMMANDS_TOTAL, "outcome" => label).increment(1);

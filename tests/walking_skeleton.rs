@@ -95,7 +95,9 @@ async fn posted_order_reaches_postgres_redis_the_event_topic_and_get() {
     assert_eq!(event.order_id, order_id);
     assert_eq!(event.version, 1);
     assert_eq!(event.causation_id.to_string(), command_id);
-    let EventBody::OrderCreated(created) = &event.body;
+    let EventBody::OrderCreated(created) = &event.body else {
+        panic!("expected OrderCreated, got {:?}", event.body);
+    };
     assert_eq!(created.total.0, 4498);
 
     // 4. GET returns the order as DESIGN.md shapes it.

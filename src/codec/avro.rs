@@ -13,17 +13,19 @@ use crate::domain::{
     Address, Amount, Command, CommandBody, CommandId, Currency, CustomerId, Event, EventBody,
     EventId, LineItem, Order, OrderId, OrderStatus, ShippingInfo, Sku, StorefrontId,
 };
-use crate::domain::{AddressInput, LineItemInput, NewOrderInput};
+use crate::domain::{AddressInput, LineItemInput, NewOrderInput, OrderUpdateInput, ShippingInput};
 
 type Shape<T> = Result<T, String>;
 
-const STATUS_SYMBOLS: [&str; 6] = [
+/// Symbols of `io.orderflow.order.OrderStatus`, in schema order.
+const STATUS_SYMBOLS: [&str; 7] = [
     "UNKNOWN",
     "PENDING",
     "CONFIRMED",
     "SHIPPED",
     "DELIVERED",
     "CANCELLED",
+    "DELETED",
 ];
 
 // ---- encoding -------------------------------------------------------------------------------
@@ -57,9 +59,60 @@ fn string_map(map: &BTreeMap<String, String>) -> Value {
     Value::Map(map.iter().map(|(k, v)| (k.clone(), string(v))).collect())
 }
 
+/// Union branches of `OrderCommand.payload`, in schema order.
+pub(super) const COMMAND_BRANCHES: [&str; 8] = [
+    "CreateOrder",
+    "UpdateOrder",
+    "ConfirmOrder",
+    "ShipOrder",
+    "UpdateShipping",
+    "DeliverOrder",
+    "CancelOrder",
+    "DeleteOrder",
+];
+
+/// Union branches of `OrderEvent.payload`, in schema order.
+pub(super) const EVENT_BRANCHES: [&str; 9] = [
+    "OrderCreated",
+    "OrderUpdated",
+    "OrderConfirmed",
+    "OrderShipped",
+    "ShippingUpdated",
+    "OrderDelivered",
+    "OrderCancelled",
+    "OrderDeleted",
+    "CommandRejected",
+];
+
+fn branch(branches: &[&str], kind: &str, payload: Value) -> Value {
+    let index = branches
+        .iter()
+        .position(|&b| b == kind)
+        .expect("every domain kind has a union branch");
+    Value::Union(index as u32, Box::new(payload))
+}
+
 pub(super) fn command_to_value(c: &Command) -> Shape<Value> {
-    let (branch, payload) = match &c.body {
-        CommandBody::CreateOrder(new) => (0, create_order_to_value(new)),
+    let payload = match &c.body {
+        CommandBody::CreateOrder(new) => create_order_to_value(new),
+        CommandBody::UpdateOrder(update) => record([
+            (
+                "items",
+                optional(update.items.as_deref().map(line_inputs_to_value)),
+            ),
+            (
+                "shipping_address",
+                optional(update.shipping_address.as_ref().map(address_input_to_value)),
+            ),
+        ]),
+        CommandBody::ShipOrder(s) | CommandBody::UpdateShipping(s) => record([
+            ("carrier", string(&s.carrier)),
+            ("tracking_number", string(&s.tracking_number)),
+        ]),
+        CommandBody::CancelOrder { reason } => record([("reason", string(reason))]),
+        CommandBody::ConfirmOrder | CommandBody::DeliverOrder | CommandBody::DeleteOrder => {
+            record([])
+        }
     };
     Ok(record([
         ("command_id", Value::Uuid(c.command_id.0)),
@@ -70,40 +123,48 @@ pub(super) fn command_to_value(c: &Command) -> Shape<Value> {
             optional(c.expected_version.map(long).transpose()?),
         ),
         ("issued_at", timestamp(c.issued_at)),
-        ("payload", Value::Union(branch, Box::new(payload))),
+        ("payload", branch(&COMMAND_BRANCHES, c.body.kind(), payload)),
+        ("issued_by", optional(c.issued_by.as_deref().map(string))),
     ]))
 }
 
+fn line_inputs_to_value(items: &[LineItemInput]) -> Value {
+    Value::Array(
+        items
+            .iter()
+            .map(|i| {
+                record([
+                    ("sku", string(&i.sku)),
+                    ("quantity", Value::Long(i.quantity)),
+                    ("unit_price", Value::Long(i.unit_price)),
+                ])
+            })
+            .collect(),
+    )
+}
+
 fn create_order_to_value(new: &NewOrderInput) -> Value {
-    let items = new
-        .items
-        .iter()
-        .map(|i| {
-            record([
-                ("sku", string(&i.sku)),
-                ("quantity", Value::Long(i.quantity)),
-                ("unit_price", Value::Long(i.unit_price)),
-            ])
-        })
-        .collect();
-    let a = &new.shipping_address;
     record([
         ("customer_id", string(&new.customer_id)),
         ("currency", string(&new.currency)),
-        ("items", Value::Array(items)),
+        ("items", line_inputs_to_value(&new.items)),
         (
             "shipping_address",
-            address_to_value(
-                &a.name,
-                &a.line1,
-                a.line2.as_deref(),
-                &a.city,
-                &a.postal_code,
-                &a.country,
-            ),
+            address_input_to_value(&new.shipping_address),
         ),
         ("metadata", string_map(&new.metadata)),
     ])
+}
+
+fn address_input_to_value(a: &AddressInput) -> Value {
+    address_to_value(
+        &a.name,
+        &a.line1,
+        a.line2.as_deref(),
+        &a.city,
+        &a.postal_code,
+        &a.country,
+    )
 }
 
 fn address_to_value(
@@ -124,9 +185,73 @@ fn address_to_value(
     ])
 }
 
+fn domain_address_to_value(a: &Address) -> Value {
+    address_to_value(
+        &a.name,
+        &a.line1,
+        a.line2.as_deref(),
+        &a.city,
+        &a.postal_code,
+        &a.country,
+    )
+}
+
+fn shipping_to_value(s: &ShippingInfo) -> Value {
+    record([
+        ("carrier", string(&s.carrier)),
+        ("tracking_number", string(&s.tracking_number)),
+    ])
+}
+
+fn line_items_to_value(items: &[LineItem]) -> Value {
+    Value::Array(
+        items
+            .iter()
+            .map(|i| {
+                record([
+                    ("sku", string(i.sku.as_str())),
+                    ("quantity", Value::Long(i.quantity.into())),
+                    ("unit_price", Value::Long(i.unit_price.0)),
+                    ("line_total", Value::Long(i.line_total.0)),
+                ])
+            })
+            .collect(),
+    )
+}
+
 pub(super) fn event_to_value(e: &Event) -> Shape<Value> {
-    let (branch, payload) = match &e.body {
-        EventBody::OrderCreated(order) => (0, record([("order", order_to_value(order)?)])),
+    let payload = match &e.body {
+        EventBody::OrderCreated(order) => record([("order", order_to_value(order)?)]),
+        EventBody::OrderUpdated {
+            items,
+            subtotal,
+            total,
+            shipping_address,
+        } => record([
+            ("items", line_items_to_value(items)),
+            ("subtotal", Value::Long(subtotal.0)),
+            ("total", Value::Long(total.0)),
+            (
+                "shipping_address",
+                domain_address_to_value(shipping_address),
+            ),
+        ]),
+        EventBody::OrderShipped(s) | EventBody::ShippingUpdated(s) => {
+            record([("shipping", shipping_to_value(s))])
+        }
+        EventBody::OrderCancelled { reason } => record([("reason", string(reason))]),
+        EventBody::CommandRejected {
+            command_type,
+            code,
+            message,
+        } => record([
+            ("command_type", string(command_type)),
+            ("code", string(code)),
+            ("message", string(message)),
+        ]),
+        EventBody::OrderConfirmed | EventBody::OrderDelivered | EventBody::OrderDeleted => {
+            record([])
+        }
     };
     Ok(record([
         ("event_id", Value::Uuid(e.event_id.0)),
@@ -135,63 +260,36 @@ pub(super) fn event_to_value(e: &Event) -> Shape<Value> {
         ("version", long(e.version)?),
         ("causation_id", Value::Uuid(e.causation_id.0)),
         ("occurred_at", timestamp(e.occurred_at)),
-        ("payload", Value::Union(branch, Box::new(payload))),
+        ("payload", branch(&EVENT_BRANCHES, e.body.kind(), payload)),
     ]))
 }
 
 fn status_to_value(s: OrderStatus) -> Value {
-    let symbol = match s {
-        OrderStatus::Pending => "PENDING",
-    };
+    let symbol = s.as_str().to_ascii_uppercase();
     let index = STATUS_SYMBOLS
         .iter()
         .position(|&x| x == symbol)
-        .expect("known symbol");
-    Value::Enum(index as u32, symbol.to_owned())
+        .expect("every status has a symbol");
+    Value::Enum(index as u32, symbol)
 }
 
-fn order_to_value(o: &Order) -> Shape<Value> {
-    let items = o
-        .items
-        .iter()
-        .map(|i| {
-            record([
-                ("sku", string(i.sku.as_str())),
-                ("quantity", Value::Long(i.quantity.into())),
-                ("unit_price", Value::Long(i.unit_price.0)),
-                ("line_total", Value::Long(i.line_total.0)),
-            ])
-        })
-        .collect();
-    let a = &o.shipping_address;
+pub(super) fn order_to_value(o: &Order) -> Shape<Value> {
     Ok(record([
         ("order_id", Value::Uuid(o.order_id.0)),
         ("storefront_id", string(o.storefront_id.as_str())),
         ("customer_id", string(o.customer_id.as_str())),
         ("status", status_to_value(o.status)),
         ("currency", string(o.currency.code())),
-        ("items", Value::Array(items)),
+        ("items", line_items_to_value(&o.items)),
         ("subtotal", Value::Long(o.subtotal.0)),
         ("total", Value::Long(o.total.0)),
         (
             "shipping_address",
-            address_to_value(
-                &a.name,
-                &a.line1,
-                a.line2.as_deref(),
-                &a.city,
-                &a.postal_code,
-                &a.country,
-            ),
+            domain_address_to_value(&o.shipping_address),
         ),
         (
             "shipping",
-            optional(o.shipping.as_ref().map(|s| {
-                record([
-                    ("carrier", string(&s.carrier)),
-                    ("tracking_number", string(&s.tracking_number)),
-                ])
-            })),
+            optional(o.shipping.as_ref().map(shipping_to_value)),
         ),
         ("metadata", string_map(&o.metadata)),
         ("version", long(o.version)?),
@@ -275,13 +373,6 @@ impl Fields {
         }
     }
 
-    fn array(&mut self, name: &str) -> Shape<Vec<Value>> {
-        match self.take(name)? {
-            Value::Array(items) => Ok(items),
-            other => Err(format!("{name}: expected an array, got {other:?}")),
-        }
-    }
-
     fn string_map(&mut self, name: &str) -> Shape<BTreeMap<String, String>> {
         match self.take(name)? {
             Value::Map(map) => map
@@ -307,11 +398,36 @@ impl Fields {
     }
 }
 
+fn branch_of<'a>(branches: &[&'a str], (index, payload): (u32, Value)) -> Shape<(&'a str, Fields)> {
+    let kind = branches
+        .get(index as usize)
+        .ok_or_else(|| format!("payload: unknown union branch {index}"))?;
+    Ok((kind, Fields::of(payload)?))
+}
+
 pub(super) fn command_from_value(value: Value) -> Shape<Command> {
     let mut f = Fields::of(value)?;
-    let body = match f.union("payload")? {
-        (0, payload) => CommandBody::CreateOrder(create_order_from_value(payload)?),
-        (branch, _) => return Err(format!("payload: unknown command branch {branch}")),
+    let body = match branch_of(&COMMAND_BRANCHES, f.union("payload")?)? {
+        ("CreateOrder", p) => CommandBody::CreateOrder(create_order_from_fields(p)?),
+        ("UpdateOrder", mut p) => CommandBody::UpdateOrder(OrderUpdateInput {
+            items: match p.take("items")? {
+                Value::Null => None,
+                items => Some(line_inputs_from_value(items)?),
+            },
+            shipping_address: match p.take("shipping_address")? {
+                Value::Null => None,
+                address => Some(address_input_from_fields(Fields::of(address)?)?),
+            },
+        }),
+        ("ConfirmOrder", _) => CommandBody::ConfirmOrder,
+        ("ShipOrder", p) => CommandBody::ShipOrder(shipping_input_from_fields(p)?),
+        ("UpdateShipping", p) => CommandBody::UpdateShipping(shipping_input_from_fields(p)?),
+        ("DeliverOrder", _) => CommandBody::DeliverOrder,
+        ("CancelOrder", mut p) => CommandBody::CancelOrder {
+            reason: p.string("reason")?,
+        },
+        ("DeleteOrder", _) => CommandBody::DeleteOrder,
+        (other, _) => return Err(format!("payload: unhandled command {other}")),
     };
     Ok(Command {
         command_id: CommandId(f.uuid("command_id")?),
@@ -322,14 +438,16 @@ pub(super) fn command_from_value(value: Value) -> Shape<Command> {
         )?,
         expected_version: f.opt_count("expected_version")?,
         issued_at: f.timestamp("issued_at")?,
+        issued_by: f.opt_string("issued_by")?,
         body,
     })
 }
 
-fn create_order_from_value(value: Value) -> Shape<NewOrderInput> {
-    let mut f = Fields::of(value)?;
-    let items = f
-        .array("items")?
+fn line_inputs_from_value(items: Value) -> Shape<Vec<LineItemInput>> {
+    let Value::Array(items) = items else {
+        return Err(format!("items: expected an array, got {items:?}"));
+    };
+    items
         .into_iter()
         .map(|item| {
             let mut i = Fields::of(item)?;
@@ -339,31 +457,67 @@ fn create_order_from_value(value: Value) -> Shape<NewOrderInput> {
                 unit_price: i.long("unit_price")?,
             })
         })
-        .collect::<Shape<_>>()?;
-    let mut a = f.record("shipping_address")?;
+        .collect()
+}
+
+fn address_input_from_fields(mut a: Fields) -> Shape<AddressInput> {
+    Ok(AddressInput {
+        name: a.string("name")?,
+        line1: a.string("line1")?,
+        line2: a.opt_string("line2")?,
+        city: a.string("city")?,
+        postal_code: a.string("postal_code")?,
+        country: a.string("country")?,
+    })
+}
+
+fn shipping_input_from_fields(mut s: Fields) -> Shape<ShippingInput> {
+    Ok(ShippingInput {
+        carrier: s.string("carrier")?,
+        tracking_number: s.string("tracking_number")?,
+    })
+}
+
+fn create_order_from_fields(mut f: Fields) -> Shape<NewOrderInput> {
     Ok(NewOrderInput {
         customer_id: f.string("customer_id")?,
         currency: f.string("currency")?,
-        items,
-        shipping_address: AddressInput {
-            name: a.string("name")?,
-            line1: a.string("line1")?,
-            line2: a.opt_string("line2")?,
-            city: a.string("city")?,
-            postal_code: a.string("postal_code")?,
-            country: a.string("country")?,
-        },
+        items: line_inputs_from_value(f.take("items")?)?,
+        shipping_address: address_input_from_fields(f.record("shipping_address")?)?,
         metadata: f.string_map("metadata")?,
     })
 }
 
 pub(super) fn event_from_value(value: Value) -> Shape<Event> {
     let mut f = Fields::of(value)?;
-    let body = match f.union("payload")? {
-        (0, payload) => {
-            EventBody::OrderCreated(order_from_value(Fields::of(payload)?.take("order")?)?)
+    let body = match branch_of(&EVENT_BRANCHES, f.union("payload")?)? {
+        ("OrderCreated", mut p) => {
+            EventBody::OrderCreated(Box::new(order_from_value(p.take("order")?)?))
         }
-        (branch, _) => return Err(format!("payload: unknown event branch {branch}")),
+        ("OrderUpdated", mut p) => EventBody::OrderUpdated {
+            items: line_items_from_value(p.take("items")?)?,
+            subtotal: Amount(p.long("subtotal")?),
+            total: Amount(p.long("total")?),
+            shipping_address: address_from_fields(p.record("shipping_address")?)?,
+        },
+        ("OrderConfirmed", _) => EventBody::OrderConfirmed,
+        ("OrderShipped", mut p) => {
+            EventBody::OrderShipped(shipping_from_fields(p.record("shipping")?)?)
+        }
+        ("ShippingUpdated", mut p) => {
+            EventBody::ShippingUpdated(shipping_from_fields(p.record("shipping")?)?)
+        }
+        ("OrderDelivered", _) => EventBody::OrderDelivered,
+        ("OrderCancelled", mut p) => EventBody::OrderCancelled {
+            reason: p.string("reason")?,
+        },
+        ("OrderDeleted", _) => EventBody::OrderDeleted,
+        ("CommandRejected", mut p) => EventBody::CommandRejected {
+            command_type: p.string("command_type")?,
+            code: p.string("code")?,
+            message: p.string("message")?,
+        },
+        (other, _) => return Err(format!("payload: unhandled event {other}")),
     };
     Ok(Event {
         event_id: EventId(f.uuid("event_id")?),
@@ -385,18 +539,17 @@ fn text<T>(parsed: Result<T, String>, field: &str) -> Shape<T> {
 
 fn status_from_value(value: Value) -> Shape<OrderStatus> {
     match value {
-        Value::Enum(_, symbol) => match symbol.as_str() {
-            "PENDING" => Ok(OrderStatus::Pending),
-            other => Err(format!("status: unsupported symbol {other}")),
-        },
+        Value::Enum(_, symbol) => OrderStatus::parse(&symbol.to_ascii_lowercase())
+            .ok_or_else(|| format!("status: unsupported symbol {symbol}")),
         other => Err(format!("status: expected an enum, got {other:?}")),
     }
 }
 
-fn order_from_value(value: Value) -> Shape<Order> {
-    let mut f = Fields::of(value)?;
-    let items = f
-        .array("items")?
+fn line_items_from_value(items: Value) -> Shape<Vec<LineItem>> {
+    let Value::Array(items) = items else {
+        return Err(format!("items: expected an array, got {items:?}"));
+    };
+    items
         .into_iter()
         .map(|item| {
             let mut i = Fields::of(item)?;
@@ -408,8 +561,29 @@ fn order_from_value(value: Value) -> Shape<Order> {
                 line_total: Amount(i.long("line_total")?),
             })
         })
-        .collect::<Shape<_>>()?;
-    let mut a = f.record("shipping_address")?;
+        .collect()
+}
+
+fn address_from_fields(mut a: Fields) -> Shape<Address> {
+    Ok(Address {
+        name: a.string("name")?,
+        line1: a.string("line1")?,
+        line2: a.opt_string("line2")?,
+        city: a.string("city")?,
+        postal_code: a.string("postal_code")?,
+        country: a.string("country")?,
+    })
+}
+
+fn shipping_from_fields(mut s: Fields) -> Shape<ShippingInfo> {
+    Ok(ShippingInfo {
+        carrier: s.string("carrier")?,
+        tracking_number: s.string("tracking_number")?,
+    })
+}
+
+pub(super) fn order_from_value(value: Value) -> Shape<Order> {
+    let mut f = Fields::of(value)?;
     Ok(Order {
         order_id: OrderId(f.uuid("order_id")?),
         storefront_id: text(
@@ -419,26 +593,13 @@ fn order_from_value(value: Value) -> Shape<Order> {
         customer_id: text(CustomerId::parse(f.string("customer_id")?), "customer_id")?,
         status: status_from_value(f.take("status")?)?,
         currency: text(Currency::parse(&f.string("currency")?), "currency")?,
-        items,
+        items: line_items_from_value(f.take("items")?)?,
         subtotal: Amount(f.long("subtotal")?),
         total: Amount(f.long("total")?),
-        shipping_address: Address {
-            name: a.string("name")?,
-            line1: a.string("line1")?,
-            line2: a.opt_string("line2")?,
-            city: a.string("city")?,
-            postal_code: a.string("postal_code")?,
-            country: a.string("country")?,
-        },
+        shipping_address: address_from_fields(f.record("shipping_address")?)?,
         shipping: match f.take("shipping")? {
             Value::Null => None,
-            value => {
-                let mut s = Fields::of(value)?;
-                Some(ShippingInfo {
-                    carrier: s.string("carrier")?,
-                    tracking_number: s.string("tracking_number")?,
-                })
-            }
+            value => Some(shipping_from_fields(Fields::of(value)?)?),
         },
         metadata: f.string_map("metadata")?,
         version: f.count("version")?,

@@ -9,7 +9,7 @@ mod single_object;
 
 pub use schemas::{SchemaVersion, Subject};
 
-use crate::domain::{Command, Event};
+use crate::domain::{Command, Event, Order};
 
 /// Why bytes could not be turned into a record. `kind` goes into DLQ headers.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +82,16 @@ impl Codec {
     pub fn decode_event(&self, bytes: &[u8]) -> Result<Event, DecodeError> {
         let value = single_object::decode(self.schemas, Subject::Event, bytes)?;
         avro::event_from_value(value).map_err(DecodeError::Shape)
+    }
+
+    /// The Order snapshot published on `orders.state`.
+    pub fn encode_snapshot(&self, order: &Order) -> Result<Vec<u8>, EncodeError> {
+        self.encode(Subject::Snapshot, avro::order_to_value(order))
+    }
+
+    pub fn decode_snapshot(&self, bytes: &[u8]) -> Result<Order, DecodeError> {
+        let value = single_object::decode(self.schemas, Subject::Snapshot, bytes)?;
+        avro::order_from_value(value).map_err(DecodeError::Shape)
     }
 
     fn encode(

@@ -12,6 +12,21 @@ pub enum Subject {
     Command,
     /// `orders.events` values.
     Event,
+    /// `orders.state` values: the latest Order per key.
+    Snapshot,
+}
+
+impl Subject {
+    pub const ALL: [Subject; 3] = [Subject::Command, Subject::Event, Subject::Snapshot];
+
+    /// File-name stem in `schemas/` (`<stem>.v<N>.avsc`).
+    pub fn stem(&self) -> &'static str {
+        match self {
+            Subject::Command => "order_command",
+            Subject::Event => "order_event",
+            Subject::Snapshot => "order_snapshot",
+        }
+    }
 }
 
 /// Every published version, oldest first. Never edit a published file: add a new version.
@@ -22,9 +37,24 @@ const SOURCES: &[(Subject, u32, &str)] = &[
         include_str!("../../schemas/order_command.v1.avsc"),
     ),
     (
+        Subject::Command,
+        2,
+        include_str!("../../schemas/order_command.v2.avsc"),
+    ),
+    (
         Subject::Event,
         1,
         include_str!("../../schemas/order_event.v1.avsc"),
+    ),
+    (
+        Subject::Event,
+        2,
+        include_str!("../../schemas/order_event.v2.avsc"),
+    ),
+    (
+        Subject::Snapshot,
+        1,
+        include_str!("../../schemas/order_snapshot.v1.avsc"),
     ),
 ];
 

@@ -30,7 +30,7 @@ fn wire() -> &'static Wire {
 fn build(catalog: &'static Catalog) -> Wire {
     let mut writers = HashMap::new();
     let mut readers = HashMap::new();
-    for subject in [Subject::Command, Subject::Event] {
+    for subject in Subject::ALL {
         let latest = catalog.latest(subject);
         let header = RabinFingerprintHeader::from_schema(&latest.schema).build_header();
         let writer = GenericDatumWriter::builder(&latest.schema)

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::order::{OrderId, StorefrontId};
-use super::validation::NewOrderInput;
+use super::validation::{NewOrderInput, OrderUpdateInput, ShippingInput};
 
 /// The idempotency key of a command: applying the same id twice changes nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -36,6 +36,8 @@ pub struct Command {
     /// When given, the command applies only to this version of the order.
     pub expected_version: Option<u64>,
     pub issued_at: DateTime<Utc>,
+    /// Who issued it (API key id, user or upstream system), for audit.
+    pub issued_by: Option<String>,
     pub body: CommandBody,
 }
 
@@ -44,6 +46,17 @@ pub struct Command {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CommandBody {
     CreateOrder(NewOrderInput),
+    /// New items and/or address; only while pending.
+    UpdateOrder(OrderUpdateInput),
+    ConfirmOrder,
+    ShipOrder(ShippingInput),
+    /// New carrier or tracking number; only while shipped.
+    UpdateShipping(ShippingInput),
+    DeliverOrder,
+    CancelOrder {
+        reason: String,
+    },
+    DeleteOrder,
 }
 
 impl CommandBody {
@@ -51,6 +64,13 @@ impl CommandBody {
     pub fn kind(&self) -> &'static str {
         match self {
             CommandBody::CreateOrder(_) => "CreateOrder",
+            CommandBody::UpdateOrder(_) => "UpdateOrder",
+            CommandBody::ConfirmOrder => "ConfirmOrder",
+            CommandBody::ShipOrder(_) => "ShipOrder",
+            CommandBody::UpdateShipping(_) => "UpdateShipping",
+            CommandBody::DeliverOrder => "DeliverOrder",
+            CommandBody::CancelOrder { .. } => "CancelOrder",
+            CommandBody::DeleteOrder => "DeleteOrder",
         }
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::command::{Command, CommandId};
-use super::order::{Order, OrderId, StorefrontId};
+use super::order::{Address, Amount, LineItem, Order, OrderId, ShippingInfo, StorefrontId};
 
 /// Namespace of event ids: an event id is UUIDv5(namespace, causing command id), so a
 /// re-published event carries the same id and consumers can deduplicate on it.
@@ -45,7 +45,27 @@ pub struct Event {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventBody {
-    OrderCreated(Order),
+    OrderCreated(Box<Order>),
+    OrderUpdated {
+        items: Vec<LineItem>,
+        subtotal: Amount,
+        total: Amount,
+        shipping_address: Address,
+    },
+    OrderConfirmed,
+    OrderShipped(ShippingInfo),
+    ShippingUpdated(ShippingInfo),
+    OrderDelivered,
+    OrderCancelled {
+        reason: String,
+    },
+    OrderDeleted,
+    /// A command was refused; the order did not change (`version` is its current one).
+    CommandRejected {
+        command_type: String,
+        code: String,
+        message: String,
+    },
 }
 
 impl EventBody {
@@ -53,17 +73,26 @@ impl EventBody {
     pub fn kind(&self) -> &'static str {
         match self {
             EventBody::OrderCreated(_) => "OrderCreated",
+            EventBody::OrderUpdated { .. } => "OrderUpdated",
+            EventBody::OrderConfirmed => "OrderConfirmed",
+            EventBody::OrderShipped(_) => "OrderShipped",
+            EventBody::ShippingUpdated(_) => "ShippingUpdated",
+            EventBody::OrderDelivered => "OrderDelivered",
+            EventBody::OrderCancelled { .. } => "OrderCancelled",
+            EventBody::OrderDeleted => "OrderDeleted",
+            EventBody::CommandRejected { .. } => "CommandRejected",
         }
     }
 }
 
 impl Event {
-    pub(super) fn new(command: &Command, order: &Order, body: EventBody) -> Self {
+    /// The event `command` caused, for an order now at `version`.
+    pub(super) fn caused_by(command: &Command, version: u64, body: EventBody) -> Self {
         Event {
             event_id: EventId::caused_by(command.command_id),
-            order_id: order.order_id,
-            storefront_id: order.storefront_id.clone(),
-            version: order.version,
+            order_id: command.order_id,
+            storefront_id: command.storefront_id.clone(),
+            version,
             causation_id: command.command_id,
             occurred_at: command.issued_at,
             body,

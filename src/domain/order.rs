@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::command::Command;
+use super::status::OrderStatus;
 use super::validation::NewOrder;
 
 /// An order's identity; also the Kafka record key (canonical UUID string).
@@ -147,21 +148,6 @@ pub struct Address {
 pub struct ShippingInfo {
     pub carrier: String,
     pub tracking_number: String,
-}
-
-/// Where an order is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OrderStatus {
-    Pending,
-}
-
-impl OrderStatus {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            OrderStatus::Pending => "pending",
-        }
-    }
 }
 
 /// The order as every reader sees it (GET response, cache value, state snapshot).

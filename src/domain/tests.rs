@@ -32,6 +32,7 @@ pub(crate) fn create_command(input: NewOrderInput) -> Command {
         storefront_id: StorefrontId::default_storefront(),
         expected_version: None,
         issued_at: Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap(),
+        issued_by: None,
         body: CommandBody::CreateOrder(input),
     }
 }

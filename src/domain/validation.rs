@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::order::{Address, Amount, Currency, CustomerId, LineItem, Sku};
+use super::order::{Address, Amount, Currency, CustomerId, LineItem, ShippingInfo, Sku};
 
 pub const MAX_LINE_ITEMS: usize = 500;
 pub const MAX_QUANTITY: i64 = 10_000;
@@ -16,6 +16,12 @@ pub const MAX_NAME_LEN: usize = 200;
 pub const MAX_ADDRESS_LINE_LEN: usize = 200;
 pub const MAX_CITY_LEN: usize = 100;
 pub const MAX_POSTAL_CODE_LEN: usize = 20;
+pub const MAX_CARRIER_LEN: usize = 64;
+pub const MAX_TRACKING_NUMBER_LEN: usize = 64;
+pub const MAX_CANCEL_REASON_LEN: usize = 500;
+
+/// The reason recorded for a computed amount that does not fit in an i64.
+const OVERFLOW: &str = "amount exceeds the largest representable total";
 
 /// One rule broken by one field, e.g. `items[0].quantity`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +45,24 @@ impl ValidationErrors {
     /// Keeps `result`'s value, or records its error under `field`.
     fn check<T>(&mut self, field: impl Into<String>, result: Result<T, String>) -> Option<T> {
         result.map_err(|reason| self.push(field, reason)).ok()
+    }
+}
+
+impl ValidationErrors {
+    /// The first field whose computed amount overflowed, if any.
+    pub fn overflow_field(&self) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|e| e.reason == OVERFLOW)
+            .map(|e| e.field.as_str())
+    }
+
+    /// Ok when nothing was recorded.
+    fn into_result<T>(self, value: impl FnOnce() -> Option<T>) -> Result<T, ValidationErrors> {
+        match value() {
+            Some(value) if self.0.is_empty() => Ok(value),
+            _ => Err(self),
+        }
     }
 }
 
@@ -103,46 +127,117 @@ impl NewOrder {
         let mut errors = ValidationErrors::default();
         let customer_id = errors.check("customer_id", CustomerId::parse(&input.customer_id));
         let currency = errors.check("currency", Currency::parse(&input.currency));
-        let items = parse_items(&input.items, &mut errors);
+        let lines = parse_lines(&input.items, &mut errors);
         let shipping_address =
             parse_address(&input.shipping_address, "shipping_address", &mut errors);
         let metadata = parse_metadata(&input.metadata, &mut errors);
-        let subtotal = items.as_ref().and_then(|items| {
-            let sum = items
-                .iter()
-                .try_fold(0i64, |acc, item| acc.checked_add(item.line_total.0));
-            errors.check("items", sum.map(Amount).ok_or_else(overflow))
-        });
-        match (
-            customer_id,
-            currency,
-            items,
-            subtotal,
-            shipping_address,
-            metadata,
-        ) {
-            (
-                Some(customer_id),
-                Some(currency),
-                Some(items),
-                Some(subtotal),
-                Some(address),
-                Some(metadata),
-            ) if errors.0.is_empty() => Ok(NewOrder {
-                customer_id,
-                currency,
+        errors.into_result(|| {
+            let (items, subtotal) = lines?;
+            Some(NewOrder {
+                customer_id: customer_id?,
+                currency: currency?,
                 items,
                 subtotal,
-                shipping_address: address,
-                metadata,
-            }),
-            _ => Err(errors),
-        }
+                shipping_address: shipping_address?,
+                metadata: metadata?,
+            })
+        })
     }
 }
 
+/// An UpdateOrder payload as it arrives: new items, a new address, or both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderUpdateInput {
+    #[serde(default)]
+    pub items: Option<Vec<LineItemInput>>,
+    #[serde(default)]
+    pub shipping_address: Option<AddressInput>,
+}
+
+/// A valid UpdateOrder payload; replaced items come with their new subtotal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderUpdate {
+    pub items: Option<(Vec<LineItem>, Amount)>,
+    pub shipping_address: Option<Address>,
+}
+
+impl OrderUpdate {
+    pub fn parse(input: &OrderUpdateInput) -> Result<OrderUpdate, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        if input.items.is_none() && input.shipping_address.is_none() {
+            errors.push("items", "give items, shipping_address or both");
+        }
+        let items = input
+            .items
+            .as_ref()
+            .map(|items| parse_lines(items, &mut errors));
+        let address = input
+            .shipping_address
+            .as_ref()
+            .map(|a| parse_address(a, "shipping_address", &mut errors));
+        errors.into_result(|| {
+            Some(OrderUpdate {
+                items: items.map(|i| i.ok_or(())).transpose().ok()?,
+                shipping_address: address.map(|a| a.ok_or(())).transpose().ok()?,
+            })
+        })
+    }
+}
+
+/// Carrier and tracking number as they arrive (ShipOrder, UpdateShipping).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShippingInput {
+    pub carrier: String,
+    pub tracking_number: String,
+}
+
+impl ShippingInfo {
+    pub fn parse(input: &ShippingInput) -> Result<ShippingInfo, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let carrier = errors.check(
+            "carrier",
+            bounded_text(input.carrier.clone(), MAX_CARRIER_LEN),
+        );
+        let tracking_number = errors.check(
+            "tracking_number",
+            bounded_text(input.tracking_number.clone(), MAX_TRACKING_NUMBER_LEN),
+        );
+        errors.into_result(|| {
+            Some(ShippingInfo {
+                carrier: carrier?,
+                tracking_number: tracking_number?,
+            })
+        })
+    }
+}
+
+/// Why an order was cancelled: 1 to 500 characters.
+pub fn parse_cancel_reason(reason: &str) -> Result<String, ValidationErrors> {
+    let mut errors = ValidationErrors::default();
+    let reason = errors.check(
+        "reason",
+        bounded_text(reason.to_owned(), MAX_CANCEL_REASON_LEN),
+    );
+    errors.into_result(|| reason)
+}
+
 fn overflow() -> String {
-    "amount exceeds the largest representable total".to_owned()
+    OVERFLOW.to_owned()
+}
+
+/// Line items and their subtotal, computed with checked arithmetic.
+fn parse_lines(
+    input: &[LineItemInput],
+    errors: &mut ValidationErrors,
+) -> Option<(Vec<LineItem>, Amount)> {
+    let items = parse_items(input, errors)?;
+    let sum = items
+        .iter()
+        .try_fold(0i64, |acc, item| acc.checked_add(item.line_total.0));
+    let subtotal = errors.check("items", sum.map(Amount).ok_or_else(overflow))?;
+    Some((items, subtotal))
 }
 
 fn parse_items(input: &[LineItemInput], errors: &mut ValidationErrors) -> Option<Vec<LineItem>> {

@@ -59,6 +59,7 @@ pub(super) async fn create(
         storefront_id: StorefrontId::default_storefront(),
         expected_version: None,
         issued_at: Utc::now(),
+        issued_by: None,
         body: CommandBody::CreateOrder(input),
     };
     produce(&state, &command).await?;

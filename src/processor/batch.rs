@@ -1,10 +1,12 @@
 //! The pure heart of the processor: a batch of decoded commands in, everything the batch
 //! changes out. No I/O here; the run loop loads the inputs and writes the outputs.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use crate::codec::DecodeError;
-use crate::domain::{self, Command, CommandId, Event, Order, OrderId, Rejection};
+use crate::domain::{
+    self, Command, CommandId, Decision, Event, Order, OrderId, PriorOutcome, Rejection,
+};
 
 /// One consumed record, decoded (or not).
 #[derive(Debug)]
@@ -18,9 +20,13 @@ pub struct Incoming {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Applied(Box<Event>),
-    Rejected(Rejection),
-    /// Already handled earlier (or earlier in this batch): nothing changes.
-    Duplicate,
+    /// Refused: the order is unchanged and a CommandRejected event says why.
+    Rejected {
+        rejection: Rejection,
+        event: Box<Event>,
+    },
+    /// Handled before (or earlier in this batch): nothing changes.
+    Duplicate(PriorOutcome),
     /// Not decodable: goes to the dead-letter topic.
     Undecodable,
 }
@@ -36,38 +42,53 @@ pub struct Folded {
     pub next_offsets: BTreeMap<i32, i64>,
 }
 
-/// Applies the batch in offset order over the loaded state. `processed` holds the command
-/// ids already handled before this batch.
+/// Applies the batch in offset order over the loaded state. `prior` holds the outcomes of
+/// command ids handled before this batch.
 pub fn fold(
     batch: &[Incoming],
     mut current: HashMap<OrderId, Order>,
-    processed: &HashSet<CommandId>,
+    mut prior: HashMap<CommandId, PriorOutcome>,
 ) -> Folded {
     let mut folded = Folded::default();
-    let mut seen: HashSet<CommandId> = HashSet::new();
     for incoming in batch {
         let next = folded
             .next_offsets
             .entry(incoming.partition)
             .or_insert(incoming.offset + 1);
         *next = (*next).max(incoming.offset + 1);
-        let outcome = match &incoming.command {
-            Err(_) => Outcome::Undecodable,
-            Ok(command)
-                if processed.contains(&command.command_id) || !seen.insert(command.command_id) =>
-            {
-                Outcome::Duplicate
+        let Ok(command) = &incoming.command else {
+            folded.outcomes.push(Outcome::Undecodable);
+            continue;
+        };
+        let state = current.get(&command.order_id);
+        let outcome = match domain::handle(state, prior.get(&command.command_id), command) {
+            Decision::Duplicate(earlier) => Outcome::Duplicate(earlier),
+            Decision::Applied(applied) => {
+                prior.insert(
+                    command.command_id,
+                    PriorOutcome::Applied {
+                        version: applied.order.version,
+                    },
+                );
+                folded
+                    .orders
+                    .insert(applied.order.order_id, applied.order.clone());
+                current.insert(applied.order.order_id, applied.order);
+                Outcome::Applied(Box::new(applied.event))
             }
-            Ok(command) => match domain::decide(current.get(&command.order_id), command) {
-                Ok(applied) => {
-                    folded
-                        .orders
-                        .insert(applied.order.order_id, applied.order.clone());
-                    current.insert(applied.order.order_id, applied.order);
-                    Outcome::Applied(Box::new(applied.event))
+            Decision::Rejected(rejection) => {
+                prior.insert(
+                    command.command_id,
+                    PriorOutcome::Rejected {
+                        code: rejection.code().to_owned(),
+                    },
+                );
+                let event = domain::rejected_event(state, command, &rejection);
+                Outcome::Rejected {
+                    rejection,
+                    event: Box::new(event),
                 }
-                Err(rejection) => Outcome::Rejected(rejection),
-            },
+            }
         };
         folded.outcomes.push(outcome);
     }
@@ -77,6 +98,7 @@ pub fn fold(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::EventBody;
     use crate::domain::tests::{create_command, sample_input};
 
     fn incoming(offset: i64, command: Command) -> Incoming {
@@ -93,10 +115,13 @@ mod tests {
         let folded = fold(
             &[incoming(5, command.clone()), incoming(6, command.clone())],
             HashMap::new(),
-            &HashSet::new(),
+            HashMap::new(),
         );
         assert!(matches!(folded.outcomes[0], Outcome::Applied(_)));
-        assert_eq!(folded.outcomes[1], Outcome::Duplicate);
+        assert_eq!(
+            folded.outcomes[1],
+            Outcome::Duplicate(PriorOutcome::Applied { version: 1 })
+        );
         assert_eq!(folded.orders.len(), 1);
         assert_eq!(folded.next_offsets[&0], 7);
     }
@@ -104,9 +129,17 @@ mod tests {
     #[test]
     fn command_processed_in_an_earlier_batch_is_a_duplicate() {
         let command = create_command(sample_input());
-        let processed = HashSet::from([command.command_id]);
-        let folded = fold(&[incoming(0, command)], HashMap::new(), &processed);
-        assert!(matches!(folded.outcomes[0], Outcome::Duplicate));
+        let prior = HashMap::from([(
+            command.command_id,
+            PriorOutcome::Rejected {
+                code: "validation".into(),
+            },
+        )]);
+        let folded = fold(&[incoming(0, command)], HashMap::new(), prior);
+        assert!(matches!(
+            &folded.outcomes[0],
+            Outcome::Duplicate(PriorOutcome::Rejected { code }) if code == "validation"
+        ));
         assert!(folded.orders.is_empty());
     }
 
@@ -118,12 +151,16 @@ mod tests {
         let folded = fold(
             &[incoming(0, first), incoming(1, second)],
             HashMap::new(),
-            &HashSet::new(),
+            HashMap::new(),
         );
-        assert!(matches!(
-            folded.outcomes[1],
-            Outcome::Rejected(Rejection::AlreadyExists)
-        ));
+        let Outcome::Rejected { rejection, event } = &folded.outcomes[1] else {
+            panic!("second create was not rejected: {:?}", folded.outcomes[1]);
+        };
+        assert_eq!(*rejection, Rejection::AlreadyExists);
+        assert_eq!(event.version, 1, "a rejection does not move the version");
+        assert!(
+            matches!(event.body, EventBody::CommandRejected { ref code, .. } if code == "already_exists")
+        );
     }
 
     #[test]
@@ -135,7 +172,7 @@ mod tests {
                 command: Err(DecodeError::Empty),
             }],
             HashMap::new(),
-            &HashSet::new(),
+            HashMap::new(),
         );
         assert_eq!(folded.outcomes[0], Outcome::Undecodable);
         assert_eq!(folded.next_offsets[&3], 42);

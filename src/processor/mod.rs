@@ -175,11 +175,11 @@ impl Processor {
             .context("loading orders")?;
         let processed = self
             .store
-            .processed_among(&command_ids)
+            .prior_outcomes(&command_ids)
             .await
             .context("loading processed commands")?;
 
-        let folded = batch::fold(&incoming, current, &processed);
+        let folded = batch::fold(&incoming, current, processed);
 
         // Undecodable records go to the DLQ before the offsets move past them.
         let dlq: Vec<Outgoing> = records
@@ -212,26 +212,22 @@ impl Processor {
             let Ok(command) = &incoming.command else {
                 continue;
             };
-            match outcome {
-                Outcome::Applied(event) => {
-                    let version = i64::try_from(event.version).context("version overflow")?;
-                    write.events.push(EventRow {
-                        event_id: event.event_id.0,
-                        order_id: event.order_id.0,
-                        version,
-                        event_type: event.body.kind(),
-                        causation_id: event.causation_id.0,
-                        occurred_at: event.occurred_at,
-                        payload: self.codec.encode_event(event)?,
-                        source_partition: incoming.partition,
-                    });
-                    write.processed.push(processed_row(command, Ok(version)));
-                }
-                Outcome::Rejected(rejection) => {
-                    write.processed.push(processed_row(command, Err(rejection)));
-                }
-                Outcome::Duplicate | Outcome::Undecodable => {}
-            }
+            let (event, result) = match outcome {
+                Outcome::Applied(event) => (event, Ok(event.version)),
+                Outcome::Rejected { rejection, event } => (event, Err(rejection)),
+                Outcome::Duplicate(_) | Outcome::Undecodable => continue,
+            };
+            write.events.push(EventRow {
+                event_id: event.event_id.0,
+                order_id: event.order_id.0,
+                version: i64::try_from(event.version).context("version overflow")?,
+                event_type: event.body.kind(),
+                causation_id: event.causation_id.0,
+                occurred_at: event.occurred_at,
+                payload: self.codec.encode_event(event)?,
+                source_partition: incoming.partition,
+            });
+            write.processed.push(processed_row(command, result));
         }
         self.store
             .write_batch(&self.config.group_id, &self.config.topics.commands, &write)
@@ -316,7 +312,7 @@ impl Processor {
 }
 
 /// The idempotency record of a handled command: applied at a version, or rejected.
-fn processed_row(command: &Command, result: Result<i64, &Rejection>) -> ProcessedRow {
+fn processed_row(command: &Command, result: Result<u64, &Rejection>) -> ProcessedRow {
     ProcessedRow {
         command_id: command.command_id.0,
         order_id: command.order_id.0,
@@ -327,7 +323,7 @@ fn processed_row(command: &Command, result: Result<i64, &Rejection>) -> Processe
         } else {
             "rejected"
         },
-        version: result.ok(),
+        version: result.ok().map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
         rejection_code: result.err().map(Rejection::code),
         rejection_msg: result.err().map(ToString::to_string),
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
-use crate::domain::{Order, OrderId};
+use crate::domain::{Order, OrderId, OrderStatus};
 
 pub type Result<T, E = redis::RedisError> = std::result::Result<T, E>;
 
@@ -21,10 +21,21 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 ";
 
+/// Evicts the order unless the cache already holds a newer version.
+/// KEYS[1] = order key; ARGV[1] = version of the delete.
+const EVICT_IF_NEWER: &str = r"
+local cached = redis.call('HGET', KEYS[1], 'v')
+if cached and tonumber(cached) > tonumber(ARGV[1]) then
+  return 0
+end
+return redis.call('DEL', KEYS[1])
+";
+
 #[derive(Clone)]
 pub struct Cache {
     conn: ConnectionManager,
     put_if_newer: Script,
+    evict_if_newer: Script,
     ttl: Duration,
 }
 
@@ -40,11 +51,12 @@ impl Cache {
         Ok(Self {
             conn,
             put_if_newer: Script::new(PUT_IF_NEWER),
+            evict_if_newer: Script::new(EVICT_IF_NEWER),
             ttl,
         })
     }
 
-    /// Writes every order of a batch in one round trip.
+    /// Writes every order of a batch in one round trip; deleted orders are evicted.
     pub async fn put_orders(&self, orders: &[Order]) -> Result<()> {
         if orders.is_empty() {
             return Ok(());
@@ -53,11 +65,19 @@ impl Cache {
         let mut pipe = redis::pipe();
         // Loading is idempotent and cheap; it keeps the pipeline valid after a Redis restart.
         pipe.load_script(&self.put_if_newer).ignore();
+        pipe.load_script(&self.evict_if_newer).ignore();
         for order in orders {
-            let body = serde_json::to_string(order).expect("an order serializes to JSON");
-            let mut invocation = self.put_if_newer.key(order_key(order.order_id));
-            invocation.arg(order.version).arg(body).arg(ttl_ms);
-            pipe.invoke_script(&invocation).ignore();
+            let key = order_key(order.order_id);
+            if order.status == OrderStatus::Deleted {
+                let mut invocation = self.evict_if_newer.key(key);
+                invocation.arg(order.version);
+                pipe.invoke_script(&invocation).ignore();
+            } else {
+                let body = serde_json::to_string(order).expect("an order serializes to JSON");
+                let mut invocation = self.put_if_newer.key(key);
+                invocation.arg(order.version).arg(body).arg(ttl_ms);
+                pipe.invoke_script(&invocation).ignore();
+            }
         }
         pipe.query_async::<()>(&mut self.conn.clone()).await
     }

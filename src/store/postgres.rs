@@ -1,6 +1,6 @@
 //! PostgreSQL: the processor's source of truth. Every statement orderflow runs is here.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
 
-use crate::domain::{CommandId, Order, OrderId};
+use crate::domain::{CommandId, Order, OrderId, OrderStatus, PriorOutcome};
 
 pub type Result<T, E = sqlx::Error> = std::result::Result<T, E>;
 
@@ -93,14 +93,29 @@ impl Store {
             .collect())
     }
 
-    /// Which of the given commands were already handled (one query).
-    pub async fn processed_among(&self, ids: &[Uuid]) -> Result<HashSet<CommandId>> {
-        let rows: Vec<(Uuid,)> =
-            sqlx::query_as("SELECT command_id FROM processed_commands WHERE command_id = ANY($1)")
-                .bind(ids)
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows.into_iter().map(|(id,)| CommandId(id)).collect())
+    /// How each of the given commands was handled before, if it was (one query).
+    pub async fn prior_outcomes(&self, ids: &[Uuid]) -> Result<HashMap<CommandId, PriorOutcome>> {
+        let rows: Vec<(Uuid, String, Option<i64>, Option<String>)> = sqlx::query_as(
+            "SELECT command_id, outcome, version, rejection_code
+             FROM processed_commands WHERE command_id = ANY($1)",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, outcome, version, code)| {
+                let prior = match (outcome.as_str(), version) {
+                    ("applied", Some(version)) => PriorOutcome::Applied {
+                        version: u64::try_from(version).unwrap_or_default(),
+                    },
+                    _ => PriorOutcome::Rejected {
+                        code: code.unwrap_or_default(),
+                    },
+                };
+                (CommandId(id), prior)
+            })
+            .collect())
     }
 
     /// Writes one batch's orders, events, processed commands and offsets atomically.
@@ -162,7 +177,9 @@ async fn upsert_orders(tx: &mut sqlx::PgConnection, orders: &[Order]) -> Result<
     let mut created = Vec::with_capacity(orders.len());
     let mut updated = Vec::with_capacity(orders.len());
     let mut bodies = Vec::with_capacity(orders.len());
+    let mut deleted = Vec::with_capacity(orders.len());
     for o in orders {
+        deleted.push((o.status == OrderStatus::Deleted).then_some(o.updated_at));
         ids.push(o.order_id.0);
         storefronts.push(o.storefront_id.as_str());
         customers.push(o.customer_id.as_str());
@@ -173,12 +190,14 @@ async fn upsert_orders(tx: &mut sqlx::PgConnection, orders: &[Order]) -> Result<
         bodies.push(sqlx::types::Json(o));
     }
     sqlx::query(
-        "INSERT INTO orders (order_id, storefront_id, customer_id, status, version, created_at, updated_at, body)
+        "INSERT INTO orders (order_id, storefront_id, customer_id, status, version, created_at,
+                             updated_at, deleted_at, body)
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[],
-                              $6::timestamptz[], $7::timestamptz[], $8::jsonb[])
+                              $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::jsonb[])
          ON CONFLICT (order_id) DO UPDATE SET
              customer_id = EXCLUDED.customer_id, status = EXCLUDED.status,
-             version = EXCLUDED.version, updated_at = EXCLUDED.updated_at, body = EXCLUDED.body",
+             version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
+             deleted_at = EXCLUDED.deleted_at, body = EXCLUDED.body",
     )
     .bind(ids)
     .bind(storefronts)
@@ -187,6 +206,7 @@ async fn upsert_orders(tx: &mut sqlx::PgConnection, orders: &[Order]) -> Result<
     .bind(versions)
     .bind(created)
     .bind(updated)
+    .bind(deleted)
     .bind(bodies)
     .execute(tx)
     .await?;

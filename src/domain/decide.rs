@@ -1,0 +1,171 @@
+//! What each command does to an order: the whole state machine as one pure function.
+
+use super::command::{Command, CommandBody};
+use super::event::{Event, EventBody};
+use super::order::{Order, ShippingInfo};
+use super::rejection::Rejection;
+use super::status::OrderStatus;
+use super::validation::{NewOrder, OrderUpdate, parse_cancel_reason};
+
+/// A command that changed an order: the new state and the event saying so.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub order: Order,
+    pub event: Event,
+}
+
+/// What happened to a command id before, as the idempotency record keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PriorOutcome {
+    Applied { version: u64 },
+    Rejected { code: String },
+}
+
+/// The outcome of handling one command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Applied(Applied),
+    Rejected(Rejection),
+    /// The command id was handled before: nothing changes; this was the outcome then.
+    Duplicate(PriorOutcome),
+}
+
+/// Handles `command` against the order's current state (`None`: never created), knowing how
+/// the same command id was handled before, if it was. A command id is applied at most once.
+pub fn handle(
+    current: Option<&Order>,
+    prior: Option<&PriorOutcome>,
+    command: &Command,
+) -> Decision {
+    if let Some(prior) = prior {
+        return Decision::Duplicate(prior.clone());
+    }
+    match decide(current, command) {
+        Ok(applied) => Decision::Applied(applied),
+        Err(rejection) => Decision::Rejected(rejection),
+    }
+}
+
+/// The state machine proper: what `command` does to `current`, or why it cannot.
+pub fn decide(current: Option<&Order>, command: &Command) -> Result<Applied, Rejection> {
+    let order = match (current, &command.body) {
+        (Some(_), CommandBody::CreateOrder(_)) => return Err(Rejection::AlreadyExists),
+        (None, CommandBody::CreateOrder(input)) => {
+            check_version(command, 0)?;
+            let order = Order::create(command, NewOrder::parse(input)?);
+            let event = Event::caused_by(
+                command,
+                order.version,
+                EventBody::OrderCreated(Box::new(order.clone())),
+            );
+            return Ok(Applied { order, event });
+        }
+        (None, _) => return Err(Rejection::NotFound),
+        (Some(order), _) if order.status == OrderStatus::Deleted => {
+            return Err(Rejection::NotFound);
+        }
+        (Some(order), _) => order,
+    };
+    check_version(command, order.version)?;
+
+    let mut next = order.clone();
+    let body = match &command.body {
+        CommandBody::CreateOrder(_) => unreachable!("handled above"),
+        CommandBody::UpdateOrder(input) => {
+            require_status(order, OrderStatus::Pending, command)?;
+            let update = OrderUpdate::parse(input)?;
+            if let Some((items, subtotal)) = update.items {
+                next.items = items;
+                next.subtotal = subtotal;
+                next.total = subtotal;
+            }
+            if let Some(address) = update.shipping_address {
+                next.shipping_address = address;
+            }
+            EventBody::OrderUpdated {
+                items: next.items.clone(),
+                subtotal: next.subtotal,
+                total: next.total,
+                shipping_address: next.shipping_address.clone(),
+            }
+        }
+        CommandBody::ConfirmOrder => {
+            next.status = transition(order, OrderStatus::Confirmed)?;
+            EventBody::OrderConfirmed
+        }
+        CommandBody::ShipOrder(input) => {
+            next.status = transition(order, OrderStatus::Shipped)?;
+            let shipping = ShippingInfo::parse(input)?;
+            next.shipping = Some(shipping.clone());
+            EventBody::OrderShipped(shipping)
+        }
+        CommandBody::UpdateShipping(input) => {
+            require_status(order, OrderStatus::Shipped, command)?;
+            let shipping = ShippingInfo::parse(input)?;
+            next.shipping = Some(shipping.clone());
+            EventBody::ShippingUpdated(shipping)
+        }
+        CommandBody::DeliverOrder => {
+            next.status = transition(order, OrderStatus::Delivered)?;
+            EventBody::OrderDelivered
+        }
+        CommandBody::CancelOrder { reason } => {
+            next.status = transition(order, OrderStatus::Cancelled)?;
+            EventBody::OrderCancelled {
+                reason: parse_cancel_reason(reason)?,
+            }
+        }
+        CommandBody::DeleteOrder => {
+            next.status = transition(order, OrderStatus::Deleted)?;
+            EventBody::OrderDeleted
+        }
+    };
+    next.version = order.version + 1;
+    next.updated_at = command.issued_at;
+    let event = Event::caused_by(command, next.version, body);
+    Ok(Applied { order: next, event })
+}
+
+/// The CommandRejected event for a refused command; the order's version does not move.
+pub fn rejected_event(current: Option<&Order>, command: &Command, rejection: &Rejection) -> Event {
+    Event::caused_by(
+        command,
+        current.map_or(0, |o| o.version),
+        EventBody::CommandRejected {
+            command_type: command.body.kind().to_owned(),
+            code: rejection.code().to_owned(),
+            message: rejection.to_string(),
+        },
+    )
+}
+
+fn check_version(command: &Command, actual: u64) -> Result<(), Rejection> {
+    match command.expected_version {
+        Some(expected) if expected != actual => {
+            Err(Rejection::VersionConflict { expected, actual })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn transition(order: &Order, to: OrderStatus) -> Result<OrderStatus, Rejection> {
+    if order.status.can_become(to) {
+        Ok(to)
+    } else {
+        Err(Rejection::InvalidTransition {
+            from: order.status,
+            to,
+        })
+    }
+}
+
+fn require_status(order: &Order, status: OrderStatus, command: &Command) -> Result<(), Rejection> {
+    if order.status == status {
+        Ok(())
+    } else {
+        Err(Rejection::NotAllowedInStatus {
+            command: command.body.kind(),
+            status: order.status,
+        })
+    }
+}

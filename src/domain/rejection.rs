@@ -1,0 +1,72 @@
+//! Why a command was refused: typed, with a stable code for the CommandRejected event.
+
+use super::status::OrderStatus;
+use super::validation::ValidationErrors;
+
+/// A refused command. Its [`code`](Rejection::code) is part of the public contract
+/// (topology.md); its `Display` is the human message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// The status machine does not allow this change.
+    #[error("an order cannot go from {from} to {to}")]
+    InvalidTransition { from: OrderStatus, to: OrderStatus },
+    /// The command applies only in other statuses (e.g. UpdateOrder after confirmation).
+    #[error("{command} is not allowed while the order is {status}")]
+    NotAllowedInStatus {
+        command: &'static str,
+        status: OrderStatus,
+    },
+    /// The command's expected_version is not the order's version.
+    #[error("expected version {expected}, but the order is at version {actual}")]
+    VersionConflict { expected: u64, actual: u64 },
+    /// No such order, or it was deleted.
+    #[error("order not found")]
+    NotFound,
+    /// CreateOrder for an order id that is (or was) taken.
+    #[error("an order with this id already exists")]
+    AlreadyExists,
+    /// The payload broke a rule; every broken rule is listed.
+    #[error("invalid command: {0}")]
+    Validation(ValidationErrors),
+    /// A computed total does not fit in 64-bit minor units.
+    #[error("{field}: the amount exceeds the largest representable total")]
+    AmountOverflow { field: String },
+}
+
+impl Rejection {
+    /// Every code, for documentation and tests.
+    pub const CODES: [&'static str; 7] = [
+        "invalid_transition",
+        "not_allowed_in_status",
+        "version_conflict",
+        "not_found",
+        "already_exists",
+        "validation",
+        "amount_overflow",
+    ];
+
+    /// A stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::InvalidTransition { .. } => "invalid_transition",
+            Rejection::NotAllowedInStatus { .. } => "not_allowed_in_status",
+            Rejection::VersionConflict { .. } => "version_conflict",
+            Rejection::NotFound => "not_found",
+            Rejection::AlreadyExists => "already_exists",
+            Rejection::Validation(_) => "validation",
+            Rejection::AmountOverflow { .. } => "amount_overflow",
+        }
+    }
+}
+
+impl From<ValidationErrors> for Rejection {
+    /// An overflow anywhere is reported as such; otherwise every broken rule is listed.
+    fn from(errors: ValidationErrors) -> Self {
+        match errors.overflow_field() {
+            Some(field) => Rejection::AmountOverflow {
+                field: field.to_owned(),
+            },
+            None => Rejection::Validation(errors),
+        }
+    }
+}
