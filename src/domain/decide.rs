@@ -24,7 +24,7 @@ pub enum PriorOutcome {
 /// The outcome of handling one command.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
-    Applied(Applied),
+    Applied(Box<Applied>),
     Rejected(Rejection),
     /// The command id was handled before: nothing changes; this was the outcome then.
     Duplicate(PriorOutcome),
@@ -41,7 +41,7 @@ pub fn handle(
         return Decision::Duplicate(prior.clone());
     }
     match decide(current, command) {
-        Ok(applied) => Decision::Applied(applied),
+        Ok(applied) => Decision::Applied(Box::new(applied)),
         Err(rejection) => Decision::Rejected(rejection),
     }
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::codec::DecodeError;
 use crate::domain::{
-    self, Command, CommandId, Decision, Event, Order, OrderId, PriorOutcome, Rejection,
+    self, Applied, Command, CommandId, Decision, Event, Order, OrderId, PriorOutcome, Rejection,
 };
 
 /// One consumed record, decoded (or not).
@@ -64,17 +64,16 @@ pub fn fold(
         let outcome = match domain::handle(state, prior.get(&command.command_id), command) {
             Decision::Duplicate(earlier) => Outcome::Duplicate(earlier),
             Decision::Applied(applied) => {
+                let Applied { order, event } = *applied;
                 prior.insert(
                     command.command_id,
                     PriorOutcome::Applied {
-                        version: applied.order.version,
+                        version: order.version,
                     },
                 );
-                folded
-                    .orders
-                    .insert(applied.order.order_id, applied.order.clone());
-                current.insert(applied.order.order_id, applied.order);
-                Outcome::Applied(Box::new(applied.event))
+                folded.orders.insert(order.order_id, order.clone());
+                current.insert(order.order_id, order);
+                Outcome::Applied(Box::new(event))
             }
             Decision::Rejected(rejection) => {
                 prior.insert(
