@@ -10,7 +10,6 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{
     Cli, Command, DbArgs, HttpArgs, KafkaArgs, ProcessorArgs, RedisArgs, TopicsCommand,
 };
-use crate::codec::Codec;
 use crate::ingress::{self, AppState};
 use crate::kafka::admin;
 use crate::kafka::producer::Producer;
@@ -93,7 +92,7 @@ pub async fn start(command: Command, shutdown: CancellationToken) -> anyhow::Res
         }
         Command::Processor(c) => {
             let (store, cache, producer) = connect(&c.kafka, &c.db, &c.redis).await?;
-            start_processor(&mut running, &c.processor, &c.kafka, store, cache, producer);
+            start_processor(&mut running, &c.processor, &c.kafka, store, cache, producer)?;
         }
         Command::All(c) => {
             let (store, cache, producer) = connect(&c.kafka, &c.db, &c.redis).await?;
@@ -104,7 +103,7 @@ pub async fn start(command: Command, shutdown: CancellationToken) -> anyhow::Res
                 store.clone(),
                 cache.clone(),
                 producer.clone(),
-            );
+            )?;
             start_ingress(&mut running, &c.http, &c.kafka, store, cache, producer).await?;
         }
         Command::Migrate(_) | Command::Topics(_) => anyhow::bail!("not a serving command"),
@@ -146,7 +145,7 @@ async fn start_ingress(
     running.http_addr = Some(listener.local_addr()?);
     let state = AppState {
         producer,
-        codec: Codec::new(),
+        codec: kafka.codec()?,
         store,
         cache,
         topics: kafka.topics(),
@@ -165,7 +164,7 @@ fn start_processor(
     store: Store,
     cache: Cache,
     producer: Producer,
-) {
+) -> anyhow::Result<()> {
     let processor = Processor {
         config: ProcessorConfig {
             kafka: kafka.settings(),
@@ -177,7 +176,8 @@ fn start_processor(
         store,
         cache,
         producer,
-        codec: Codec::new(),
+        codec: kafka.codec()?,
     };
     running.tasks.spawn(processor.run(running.shutdown.clone()));
+    Ok(())
 }

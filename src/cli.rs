@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
+use crate::codec::{Codec, Registry, WireFormat};
 use crate::kafka::{KafkaSettings, Topics};
 
 #[derive(Debug, Parser)]
@@ -160,6 +161,14 @@ pub struct KafkaArgs {
         default_value = "orders.commands.dlq"
     )]
     pub dlq_topic: String,
+    /// Wire format of the records orderflow writes: `single-object` (Avro single-object
+    /// encoding, no registry) or `confluent` (schema registry framing; needs
+    /// --schema-registry-url). Both are always read.
+    #[arg(long, env = "ORDERFLOW_WIRE_FORMAT", default_value = "single-object")]
+    pub wire_format: WireFormat,
+    /// Confluent-compatible schema registry; subjects are `<topic>-value`.
+    #[arg(long, env = "ORDERFLOW_SCHEMA_REGISTRY_URL")]
+    pub schema_registry_url: Option<String>,
     /// How long a produce may wait for the broker's acknowledgement before it fails.
     #[arg(long, env = "ORDERFLOW_KAFKA_DELIVERY_TIMEOUT", value_parser = humantime::parse_duration, default_value = "5s")]
     pub delivery_timeout: Duration,
@@ -171,6 +180,12 @@ impl KafkaArgs {
             brokers: self.kafka_brokers.clone(),
             properties: self.kafka_config.clone(),
         }
+    }
+
+    /// The codec these settings ask for; a bad combination names the setting.
+    pub fn codec(&self) -> anyhow::Result<Codec> {
+        let registry = self.schema_registry_url.as_deref().map(Registry::new);
+        Codec::new(self.wire_format, registry).map_err(anyhow::Error::msg)
     }
 
     pub fn topics(&self) -> Topics {

@@ -89,8 +89,9 @@ async fn posted_order_reaches_postgres_redis_the_event_topic_and_get() {
         events[0].key.as_deref(),
         Some(order_id.to_string().as_str())
     );
-    let event = Codec::new()
+    let event = Codec::single_object()
         .decode_event(&events[0].payload)
+        .await
         .expect("event decodes");
     assert_eq!(event.order_id, order_id);
     assert_eq!(event.version, 1);

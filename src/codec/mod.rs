@@ -1,13 +1,20 @@
 //! Avro <-> domain, and the wire formats records travel in.
 //!
-//! Encoding uses the newest compiled-in schema; decoding finds the writer's schema by its
-//! fingerprint and resolves it against our reader schema, so old and new records both read.
+//! Both wire formats are always decoded (told apart by their first byte); the one written is
+//! chosen by configuration. Encoding uses the newest compiled-in schema; decoding resolves
+//! the writer's schema against that newest reader schema, so every published version reads.
 
 mod avro;
+mod confluent;
 mod schemas;
 mod single_object;
 
-pub use schemas::{SchemaVersion, Subject};
+use std::str::FromStr;
+
+use apache_avro::types::Value;
+
+pub use confluent::Registry;
+pub use schemas::{SchemaVersion, Subject, catalog};
 
 use crate::domain::{Command, Event, Order};
 
@@ -20,6 +27,13 @@ pub enum DecodeError {
     BadMagic(Vec<u8>),
     #[error("no known schema has fingerprint {0:016x}")]
     UnknownSchema(u64),
+    #[error("the schema registry has no schema {0}: {1}")]
+    UnknownSchemaId(u32, String),
+    #[error("record is in the Confluent wire format but no schema registry is configured")]
+    NoRegistry,
+    /// Transient: the record may be fine; retry rather than dead-letter it.
+    #[error("the schema registry is unavailable: {0}")]
+    RegistryUnavailable(String),
     #[error("avro body does not match its schema: {0}")]
     Corrupt(String),
     #[error("record does not map to the domain: {0}")]
@@ -32,14 +46,23 @@ impl DecodeError {
         match self {
             DecodeError::Empty => "empty",
             DecodeError::BadMagic(_) => "bad_magic",
-            DecodeError::UnknownSchema(_) => "unknown_schema",
+            DecodeError::UnknownSchema(_)
+            | DecodeError::UnknownSchemaId(..)
+            | DecodeError::NoRegistry => "unknown_schema",
+            DecodeError::RegistryUnavailable(_) => "registry_unavailable",
             DecodeError::Corrupt(_) => "corrupt",
             DecodeError::Shape(_) => "shape",
         }
     }
+
+    /// Whether decoding may succeed later: such records are retried, never dead-lettered.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, DecodeError::RegistryUnavailable(_))
+    }
 }
 
-/// Encoding failed: a bug (a domain value the schema cannot hold), never bad input.
+/// Encoding failed: a registry that refused or did not answer, or a bug (a domain value the
+/// schema cannot hold) — never bad input.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot encode {subject:?}: {message}")]
 pub struct EncodeError {
@@ -47,61 +70,120 @@ pub struct EncodeError {
     message: String,
 }
 
-/// Turns domain commands and events into wire bytes and back.
+/// The wire format new records are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireFormat {
+    /// Avro single-object encoding, registry-free (the local default).
+    SingleObject,
+    /// Confluent framing with a schema registry.
+    Confluent,
+}
+
+impl FromStr for WireFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "single-object" => Ok(WireFormat::SingleObject),
+            "confluent" => Ok(WireFormat::Confluent),
+            other => Err(format!(
+                "{other:?} is not a wire format (single-object, confluent)"
+            )),
+        }
+    }
+}
+
+/// Turns domain commands, events and snapshots into wire bytes and back.
 #[derive(Clone)]
 pub struct Codec {
     schemas: &'static schemas::Catalog,
-}
-
-impl Default for Codec {
-    fn default() -> Self {
-        Self::new()
-    }
+    write: WireFormat,
+    registry: Option<Registry>,
 }
 
 impl Codec {
-    pub fn new() -> Self {
-        Self {
-            schemas: schemas::catalog(),
+    /// Writes single-object encoding; reads it, and the Confluent format if `registry` is given.
+    pub fn new(write: WireFormat, registry: Option<Registry>) -> Result<Self, String> {
+        if write == WireFormat::Confluent && registry.is_none() {
+            return Err("--wire-format confluent needs --schema-registry-url".to_owned());
         }
+        Ok(Self {
+            schemas: schemas::catalog(),
+            write,
+            registry,
+        })
     }
 
-    pub fn encode_command(&self, command: &Command) -> Result<Vec<u8>, EncodeError> {
-        self.encode(Subject::Command, avro::command_to_value(command))
+    /// Registry-free: writes and reads single-object encoding only.
+    pub fn single_object() -> Self {
+        Self::new(WireFormat::SingleObject, None).expect("needs no registry")
     }
 
-    pub fn decode_command(&self, bytes: &[u8]) -> Result<Command, DecodeError> {
-        let value = single_object::decode(self.schemas, Subject::Command, bytes)?;
+    pub async fn encode_command(
+        &self,
+        topic: &str,
+        command: &Command,
+    ) -> Result<Vec<u8>, EncodeError> {
+        self.encode(topic, Subject::Command, avro::command_to_value(command))
+            .await
+    }
+
+    pub async fn decode_command(&self, bytes: &[u8]) -> Result<Command, DecodeError> {
+        let value = self.decode_value(Subject::Command, bytes).await?;
         avro::command_from_value(value).map_err(DecodeError::Shape)
     }
 
-    pub fn encode_event(&self, event: &Event) -> Result<Vec<u8>, EncodeError> {
-        self.encode(Subject::Event, avro::event_to_value(event))
+    pub async fn encode_event(&self, topic: &str, event: &Event) -> Result<Vec<u8>, EncodeError> {
+        self.encode(topic, Subject::Event, avro::event_to_value(event))
+            .await
     }
 
-    pub fn decode_event(&self, bytes: &[u8]) -> Result<Event, DecodeError> {
-        let value = single_object::decode(self.schemas, Subject::Event, bytes)?;
+    pub async fn decode_event(&self, bytes: &[u8]) -> Result<Event, DecodeError> {
+        let value = self.decode_value(Subject::Event, bytes).await?;
         avro::event_from_value(value).map_err(DecodeError::Shape)
     }
 
     /// The Order snapshot published on `orders.state`.
-    pub fn encode_snapshot(&self, order: &Order) -> Result<Vec<u8>, EncodeError> {
-        self.encode(Subject::Snapshot, avro::order_to_value(order))
+    pub async fn encode_snapshot(
+        &self,
+        topic: &str,
+        order: &Order,
+    ) -> Result<Vec<u8>, EncodeError> {
+        self.encode(topic, Subject::Snapshot, avro::order_to_value(order))
+            .await
     }
 
-    pub fn decode_snapshot(&self, bytes: &[u8]) -> Result<Order, DecodeError> {
-        let value = single_object::decode(self.schemas, Subject::Snapshot, bytes)?;
+    pub async fn decode_snapshot(&self, bytes: &[u8]) -> Result<Order, DecodeError> {
+        let value = self.decode_value(Subject::Snapshot, bytes).await?;
         avro::order_from_value(value).map_err(DecodeError::Shape)
     }
 
-    fn encode(
+    /// A record of `subject` in either wire format, as an Avro value shaped by our newest schema.
+    pub async fn decode_value(&self, subject: Subject, bytes: &[u8]) -> Result<Value, DecodeError> {
+        match bytes.first() {
+            None => Err(DecodeError::Empty),
+            Some(&confluent::MAGIC) => match &self.registry {
+                Some(registry) => registry.decode(self.schemas.latest(subject), bytes).await,
+                None => Err(DecodeError::NoRegistry),
+            },
+            Some(_) => single_object::decode(self.schemas, subject, bytes),
+        }
+    }
+
+    async fn encode(
         &self,
+        topic: &str,
         subject: Subject,
-        value: Result<apache_avro::types::Value, String>,
+        value: Result<Value, String>,
     ) -> Result<Vec<u8>, EncodeError> {
-        value
-            .and_then(|value| single_object::encode(self.schemas.latest(subject), value))
-            .map_err(|message| EncodeError { subject, message })
+        let schema = self.schemas.latest(subject);
+        let encoded = match (value, self.write, &self.registry) {
+            (Err(message), ..) => Err(message),
+            (Ok(value), WireFormat::Confluent, Some(registry)) => {
+                registry.encode(topic, schema, value).await
+            }
+            (Ok(value), ..) => single_object::encode(schema, value),
+        };
+        encoded.map_err(|message| EncodeError { subject, message })
     }
 }
 

@@ -62,6 +62,8 @@ pub struct SchemaVersion {
     pub subject: Subject,
     pub version: u32,
     pub schema: Schema,
+    /// The top-level record's full name, e.g. `io.orderflow.commands.OrderCommand`.
+    pub full_name: String,
     /// CRC-64-AVRO (Rabin) fingerprint of the canonical form, little-endian as on the wire.
     pub fingerprint: u64,
 }
@@ -102,10 +104,15 @@ pub fn catalog() -> &'static Catalog {
                     panic!("schema {subject:?} v{version} does not parse: {e}")
                 });
                 let fingerprint = fingerprint_of(&schema);
+                let full_name = match &schema {
+                    Schema::Record(record) => record.name.fullname(None),
+                    _ => panic!("schema {subject:?} v{version} is not a record"),
+                };
                 SchemaVersion {
                     subject,
                     version,
                     schema,
+                    full_name,
                     fingerprint,
                 }
             })

@@ -64,9 +64,6 @@ pub(super) fn decode(
     subject: Subject,
     bytes: &[u8],
 ) -> Result<Value, DecodeError> {
-    if bytes.is_empty() {
-        return Err(DecodeError::Empty);
-    }
     if bytes.len() < HEADER_LEN || bytes[..2] != MAGIC {
         return Err(DecodeError::BadMagic(bytes[..bytes.len().min(4)].to_vec()));
     }

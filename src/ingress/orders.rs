@@ -88,7 +88,8 @@ fn prefix_field(field: &str, error: ApiError) -> ApiError {
 async fn produce(state: &AppState, command: &Command) -> Result<(), ApiError> {
     let payload = state
         .codec
-        .encode_command(command)
+        .encode_command(&state.topics.commands, command)
+        .await
         .map_err(|e| ApiError::Internal(e.into()))?;
     let key = order_key(command.order_id);
     state

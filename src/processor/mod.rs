@@ -149,14 +149,20 @@ impl Processor {
     #[tracing::instrument(skip_all, fields(records = records.len()))]
     async fn process(&self, records: &[Record]) -> anyhow::Result<Vec<OffsetRow>> {
         let started = std::time::Instant::now();
-        let incoming: Vec<Incoming> = records
-            .iter()
-            .map(|r| Incoming {
+        let mut incoming = Vec::with_capacity(records.len());
+        for r in records {
+            incoming.push(Incoming {
                 partition: r.partition,
                 offset: r.offset,
-                command: self.codec.decode_command(&r.payload),
-            })
-            .collect();
+                command: self.codec.decode_command(&r.payload).await,
+            });
+        }
+        if let Some(error) = incoming
+            .iter()
+            .find_map(|i| i.command.as_ref().err().filter(|e| e.is_transient()))
+        {
+            anyhow::bail!("decoding the batch: {error}");
+        }
         let commands: Vec<_> = incoming
             .iter()
             .filter_map(|i| i.command.as_ref().ok())
@@ -224,7 +230,10 @@ impl Processor {
                 event_type: event.body.kind(),
                 causation_id: event.causation_id.0,
                 occurred_at: event.occurred_at,
-                payload: self.codec.encode_event(event)?,
+                payload: self
+                    .codec
+                    .encode_event(&self.config.topics.events, event)
+                    .await?,
                 source_partition: incoming.partition,
             });
             write.processed.push(processed_row(command, result));
