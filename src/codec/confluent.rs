@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::types::Value;
 use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
@@ -74,9 +73,7 @@ impl Registry {
             .await
             .map_err(|e| classify(id, e))?;
         let mut body = &bytes[HEADER_LEN..];
-        let value = GenericDatumReader::builder(&writer.parsed)
-            .reader_schema(&reader.schema)
-            .build()
+        let value = super::single_object::reader_for(&writer.parsed, reader)
             .and_then(|r| r.read_value(&mut body))
             .map_err(|e| DecodeError::Corrupt(e.to_string()))?;
         if !body.is_empty() {

@@ -120,7 +120,7 @@ pub fn catalog() -> &'static Catalog {
     })
 }
 
-fn fingerprint_of(schema: &Schema) -> u64 {
+pub(super) fn fingerprint_of(schema: &Schema) -> u64 {
     let bytes = schema.fingerprint::<Rabin>().bytes;
     u64::from_le_bytes(bytes.try_into().expect("a Rabin fingerprint is 8 bytes"))
 }

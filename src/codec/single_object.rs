@@ -10,7 +10,9 @@ use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
 
 use super::DecodeError;
-use super::schemas::{Catalog, SchemaVersion, Subject, catalog};
+use apache_avro::Schema;
+
+use super::schemas::{Catalog, SchemaVersion, Subject, catalog, fingerprint_of};
 
 const MAGIC: [u8; 2] = [0xC3, 0x01];
 const HEADER_LEN: usize = 10;
@@ -38,14 +40,29 @@ fn build(catalog: &'static Catalog) -> Wire {
             .expect("compiled-in schema resolves");
         writers.insert(latest.fingerprint, (header, writer));
         for old in catalog.versions(subject) {
-            let reader = GenericDatumReader::builder(&old.schema)
-                .reader_schema(&latest.schema)
-                .build()
-                .expect("compiled-in schemas resolve");
-            readers.insert(old.fingerprint, reader);
+            readers.insert(
+                old.fingerprint,
+                reader_for(&old.schema, latest).expect("compiled-in schemas resolve"),
+            );
         }
     }
     Wire { writers, readers }
+}
+
+/// Reads data written with `writer` in the shape of `latest`. Resolution happens only when
+/// the schemas differ: apache-avro resolves a union value into the first reader branch it
+/// fits, not the branch of the same name (an empty record fits any all-optional record), so
+/// resolving a schema against itself can change a command's kind.
+pub(super) fn reader_for<'s>(
+    writer: &'s Schema,
+    latest: &'s SchemaVersion,
+) -> apache_avro::AvroResult<GenericDatumReader<'s>> {
+    let builder = GenericDatumReader::builder(writer);
+    if fingerprint_of(writer) == latest.fingerprint {
+        builder.build()
+    } else {
+        builder.reader_schema(&latest.schema).build()
+    }
 }
 
 pub(super) fn encode(schema: &SchemaVersion, value: Value) -> Result<Vec<u8>, String> {

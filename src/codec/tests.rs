@@ -1,1 +1,269 @@
+//! Codec tests that need no services: single-object round trips, decode failures, schema
+//! evolution and compatibility. The registry format is tested in `tests/codec_registry.rs`.
 
+use apache_avro::Schema;
+use apache_avro::headers::{HeaderBuilder, RabinFingerprintHeader};
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::schema_compatibility::SchemaCompatibility;
+use apache_avro::writer::datum::GenericDatumWriter;
+
+use super::*;
+use crate::domain::tests::{create_command, every_command, sample_input};
+use crate::domain::{self, EventBody, OrderId, Rejection};
+
+fn codec() -> Codec {
+    Codec::single_object()
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+}
+
+/// One event of every kind, as the domain produces them.
+pub(crate) fn every_event() -> Vec<Event> {
+    let id = OrderId::new_random();
+    let commands = every_command(id);
+    let mut order: Option<crate::domain::Order> = None;
+    let mut events = Vec::new();
+    // create, update, confirm, ship, update shipping, deliver
+    for command in &commands[..6] {
+        let applied = domain::decide(order.as_ref(), command).unwrap();
+        events.push(applied.event);
+        order = Some(applied.order);
+    }
+    // cancel and delete need another order; the rejection comes from cancelling a delivered one
+    let rejection: Rejection = domain::decide(order.as_ref(), &commands[6]).unwrap_err();
+    events.push(domain::rejected_event(order.as_ref(), &commands[6], &rejection));
+    let other = create_command(sample_input());
+    let mut pending = domain::decide(None, &other).unwrap().order;
+    for mut command in every_command(pending.order_id).into_iter().skip(6) {
+        command.order_id = pending.order_id;
+        let applied = domain::decide(Some(&pending), &command).unwrap();
+        events.push(applied.event);
+        pending = applied.order;
+    }
+    events
+}
+
+#[test]
+fn every_command_round_trips_in_single_object_encoding() {
+    for mut command in every_command(OrderId::new_random()) {
+        command.expected_version = Some(3);
+        command.issued_by = Some("key-1".into());
+        let bytes = block_on(codec().encode_command("t", &command)).unwrap();
+        assert_eq!(&bytes[..2], &[0xC3, 0x01]);
+        assert_eq!(block_on(codec().decode_command(&bytes)).unwrap(), command, "{}", command.body.kind());
+    }
+}
+
+#[test]
+fn every_event_round_trips_in_single_object_encoding() {
+    let events = every_event();
+    let kinds: Vec<_> = events.iter().map(|e| e.body.kind()).collect();
+    let mut sorted = kinds.clone();
+    sorted.sort_unstable();
+    let mut all = avro::EVENT_BRANCHES.to_vec();
+    all.sort_unstable();
+    assert_eq!(sorted, all, "the fixture covers every event kind");
+    for event in events {
+        let bytes = block_on(codec().encode_event("t", &event)).unwrap();
+        assert_eq!(block_on(codec().decode_event(&bytes)).unwrap(), event, "{}", event.body.kind());
+    }
+}
+
+#[test]
+fn snapshots_round_trip_including_shipping_and_status() {
+    for event in every_event() {
+        if let EventBody::OrderCreated(order) = event.body {
+            let mut order = *order;
+            order.status = crate::domain::OrderStatus::Shipped;
+            order.shipping = Some(crate::domain::ShippingInfo {
+                carrier: "DHL".into(),
+                tracking_number: "T-1".into(),
+            });
+            let bytes = block_on(codec().encode_snapshot("t", &order)).unwrap();
+            assert_eq!(block_on(codec().decode_snapshot(&bytes)).unwrap(), order);
+        }
+    }
+}
+
+#[test]
+fn union_branch_tables_match_the_schemas() {
+    for (subject, branches) in [
+        (Subject::Command, &avro::COMMAND_BRANCHES[..]),
+        (Subject::Event, &avro::EVENT_BRANCHES[..]),
+    ] {
+        let Schema::Record(record) = &catalog().latest(subject).schema else { panic!() };
+        let payload = record.fields.iter().find(|f| f.name == "payload").unwrap();
+        let Schema::Union(union) = &payload.schema else { panic!() };
+        let names: Vec<String> = union
+            .variants()
+            .iter()
+            .map(|v| match v {
+                Schema::Record(r) => r.name.name().to_owned(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(names, branches);
+    }
+}
+
+#[test]
+fn undecodable_bytes_are_classified() {
+    let good = block_on(codec().encode_command("t", &create_command(sample_input()))).unwrap();
+    let kind = |bytes: &[u8]| block_on(codec().decode_command(bytes)).unwrap_err().kind();
+    assert_eq!(kind(b""), "empty");
+    assert_eq!(kind(b"{\"json\": true}"), "bad_magic");
+    assert_eq!(kind(&[0xC3, 0x01, 0, 0]), "bad_magic", "too short for a header");
+    let mut unknown = good.clone();
+    unknown[2] ^= 0xFF;
+    assert_eq!(kind(&unknown), "unknown_schema");
+    assert_eq!(kind(&good[..good.len() / 2]), "corrupt", "truncated");
+    let mut trailing = good.clone();
+    trailing.extend_from_slice(b"junk");
+    assert_eq!(kind(&trailing), "corrupt");
+    assert_eq!(kind(&[0, 0, 0, 0, 1, 2]), "unknown_schema", "confluent framing without a registry");
+    // An event is not a command, even though both are valid orderflow records.
+    let event = block_on(codec().encode_event("t", &every_event()[0])).unwrap();
+    assert_eq!(kind(&event), "unknown_schema");
+}
+
+#[test]
+fn confluent_writes_need_a_registry_url() {
+    let error = Codec::new(WireFormat::Confluent, None).err().unwrap();
+    assert!(error.contains("--schema-registry-url"), "{error}");
+    assert_eq!("confluent".parse::<WireFormat>(), Ok(WireFormat::Confluent));
+    assert!("avro".parse::<WireFormat>().is_err());
+}
+
+fn version(subject: Subject, n: u32) -> &'static SchemaVersion {
+    catalog().versions(subject).find(|v| v.version == n).unwrap()
+}
+
+fn single_object(schema: &Schema, value: apache_avro::types::Value) -> Vec<u8> {
+    let mut bytes = RabinFingerprintHeader::from_schema(schema).build_header();
+    bytes.extend(GenericDatumWriter::builder(schema).build().unwrap().write_value_to_vec(value).unwrap());
+    bytes
+}
+
+#[test]
+fn v2_reads_a_v1_command_without_the_new_optional_field() {
+    let (v1, v2) = (version(Subject::Command, 1), version(Subject::Command, 2));
+    let command = create_command(sample_input());
+    let v2_bytes = block_on(codec().encode_command("t", &command)).unwrap();
+    // Re-shape the record as v1 code would have written it, and write it with v1's header.
+    let as_v1 = GenericDatumReader::builder(&v2.schema)
+        .reader_schema(&v1.schema)
+        .build()
+        .unwrap()
+        .read_value(&mut &v2_bytes[10..])
+        .unwrap();
+    let v1_bytes = single_object(&v1.schema, as_v1);
+    assert_ne!(v1_bytes[2..10], v2_bytes[2..10], "different fingerprints");
+    let read = block_on(codec().decode_command(&v1_bytes)).unwrap();
+    assert_eq!(read, command);
+    assert_eq!(read.issued_by, None);
+}
+
+#[test]
+fn v1_reads_a_v2_command_that_carries_the_new_optional_field() {
+    let (v1, v2) = (version(Subject::Command, 1), version(Subject::Command, 2));
+    let mut command = create_command(sample_input());
+    command.issued_by = Some("upstream-erp".into());
+    let v2_bytes = block_on(codec().encode_command("t", &command)).unwrap();
+    let value = GenericDatumReader::builder(&v2.schema)
+        .reader_schema(&v1.schema)
+        .build()
+        .unwrap()
+        .read_value(&mut &v2_bytes[10..])
+        .unwrap();
+    let apache_avro::types::Value::Record(fields) = value else { panic!() };
+    let names: Vec<_> = fields.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(!names.contains(&"issued_by"), "v1 does not know issued_by: {names:?}");
+    assert!(names.contains(&"payload"));
+}
+
+#[test]
+fn a_v1_reader_maps_a_new_status_symbol_to_unknown() {
+    let (v1, v2) = (version(Subject::Event, 1), version(Subject::Event, 2));
+    let order = match &every_event()[0].body {
+        EventBody::OrderCreated(order) => {
+            let mut order = (**order).clone();
+            order.status = crate::domain::OrderStatus::Deleted;
+            order
+        }
+        _ => unreachable!(),
+    };
+    let event = Event {
+        body: EventBody::OrderCreated(Box::new(order)),
+        ..every_event()[0].clone()
+    };
+    let bytes = block_on(codec().encode_event("t", &event)).unwrap();
+    let value = GenericDatumReader::builder(&v2.schema)
+        .reader_schema(&v1.schema)
+        .build()
+        .unwrap()
+        .read_value(&mut &bytes[10..])
+        .unwrap();
+    let json = serde_json::Value::try_from(value).unwrap();
+    assert_eq!(json["payload"]["order"]["status"], "UNKNOWN", "{json}");
+}
+
+#[test]
+fn every_schema_version_is_backward_compatible_with_the_one_before() {
+    for subject in Subject::ALL {
+        let mut versions: Vec<_> = catalog().versions(subject).collect();
+        versions.sort_by_key(|v| v.version);
+        assert_eq!(versions[0].version, 1);
+        for pair in versions.windows(2) {
+            let (old, new) = (pair[0], pair[1]);
+            assert_eq!(new.version, old.version + 1, "{subject:?}: versions are consecutive");
+            // BACKWARD: the new schema reads data written with the previous one.
+            SchemaCompatibility::can_read(&old.schema, &new.schema).unwrap_or_else(|e| {
+                panic!("{subject:?} v{} cannot read v{}: {e}", new.version, old.version)
+            });
+        }
+    }
+}
+
+#[test]
+fn every_schema_file_in_schemas_is_compiled_in() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let Some(stem) = name.strip_suffix(".avsc") else { continue };
+        let (subject, version) = stem.rsplit_once(".v").expect("files are <subject>.v<N>.avsc");
+        let version: u32 = version.parse().unwrap();
+        let known = Subject::ALL
+            .iter()
+            .any(|s| s.stem() == subject && catalog().versions(*s).any(|v| v.version == version));
+        assert!(known, "{name} is not in codec::schemas::SOURCES");
+    }
+}
+
+#[test]
+fn incompatible_changes_are_caught() {
+    // The check above must be able to fail: removing a required field's default breaks
+    // BACKWARD compatibility.
+    let old = Schema::parse_str(r#"{"type":"record","name":"R","fields":[{"name":"a","type":"long"}]}"#).unwrap();
+    let new = Schema::parse_str(
+        r#"{"type":"record","name":"R","fields":[{"name":"a","type":"long"},{"name":"b","type":"string"}]}"#,
+    )
+    .unwrap();
+    assert!(SchemaCompatibility::can_read(&old, &new).is_err());
+}
+
+#[test]
+fn v2_reads_a_v1_event() {
+    let (v1, v2) = (version(Subject::Event, 1), version(Subject::Event, 2));
+    let event = every_event().remove(0);
+    let v2_bytes = block_on(codec().encode_event("t", &event)).unwrap();
+    let as_v1 = GenericDatumReader::builder(&v2.schema)
+        .reader_schema(&v1.schema)
+        .build()
+        .unwrap()
+        .read_value(&mut &v2_bytes[10..])
+        .unwrap();
+    let read = block_on(codec().decode_event(&single_object(&v1.schema, as_v1))).unwrap();
+    assert_eq!(read, event);
+}
