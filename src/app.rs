@@ -15,6 +15,7 @@ use crate::kafka::admin;
 use crate::kafka::producer::Producer;
 use crate::processor::{Processor, ProcessorConfig};
 use crate::store::{Cache, Store};
+use crate::tail::{self, TailOptions};
 
 /// Runs the command line's command to completion (servers: until a signal).
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -41,6 +42,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await?;
             tracing::info!(?created, "topics ready");
+            Ok(())
+        }
+        Command::Tail(t) => {
+            let options = TailOptions {
+                topic: t.topic,
+                decode: t.decode,
+                follow: t.follow || t.from_end,
+                from_end: t.from_end,
+            };
+            let mut stdout = std::io::stdout().lock();
+            tail::run(
+                &t.kafka.settings(),
+                &t.kafka.topics(),
+                &t.kafka.codec()?,
+                &options,
+                &mut stdout,
+            )
+            .await?;
             Ok(())
         }
         serving => {
@@ -106,7 +125,9 @@ pub async fn start(command: Command, shutdown: CancellationToken) -> anyhow::Res
             )?;
             start_ingress(&mut running, &c.http, &c.kafka, store, cache, producer).await?;
         }
-        Command::Migrate(_) | Command::Topics(_) => anyhow::bail!("not a serving command"),
+        Command::Migrate(_) | Command::Topics(_) | Command::Tail(_) => {
+            anyhow::bail!("not a serving command")
+        }
     }
     Ok(running)
 }

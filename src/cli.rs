@@ -7,8 +7,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
-use crate::codec::{Codec, Registry, WireFormat};
+use crate::codec::{Codec, Registry, Subject, WireFormat};
 use crate::kafka::{KafkaSettings, Topics};
+use crate::tail::DecodeAs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,6 +37,39 @@ pub enum Command {
     /// Manage orderflow's Kafka topics.
     #[command(subcommand)]
     Topics(TopicsCommand),
+    /// Print the records of an orderflow topic as JSON lines (key, partition, offset,
+    /// headers, decoded value); stops at the end unless --follow.
+    Tail(TailCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct TailCommand {
+    /// The topic to read.
+    pub topic: String,
+    /// Keep waiting for new records instead of stopping at the end.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Start at the end of each partition (implies --follow).
+    #[arg(long)]
+    pub from_end: bool,
+    /// How to decode values: auto (by topic name), command, event, snapshot or raw (hex).
+    #[arg(long, default_value = "auto", value_parser = parse_decode_as)]
+    pub decode: DecodeAs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+}
+
+fn parse_decode_as(s: &str) -> Result<DecodeAs, String> {
+    match s {
+        "auto" => Ok(DecodeAs::Auto),
+        "command" => Ok(DecodeAs::Subject(Subject::Command)),
+        "event" => Ok(DecodeAs::Subject(Subject::Event)),
+        "snapshot" => Ok(DecodeAs::Subject(Subject::Snapshot)),
+        "raw" => Ok(DecodeAs::Raw),
+        other => Err(format!(
+            "{other:?}: expected auto, command, event, snapshot or raw"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]

@@ -12,4 +12,5 @@ pub mod metrics;
 pub mod processor;
 pub mod shutdown;
 pub mod store;
+pub mod tail;
 pub mod telemetry;

@@ -34,7 +34,10 @@ fn io_crates_named(source: &str) -> Vec<&'static str> {
 #[test]
 fn the_domain_imports_no_io_crate() {
     let mut files = Vec::new();
-    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src/domain"), &mut files);
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/domain"),
+        &mut files,
+    );
     assert!(files.len() >= 5, "found the domain sources");
     for file in files {
         let named = io_crates_named(&std::fs::read_to_string(&file).unwrap());

@@ -44,7 +44,7 @@ impl Registry {
         let supplied = SuppliedSchema::new(
             Some(schema.full_name.clone()),
             SchemaType::Avro,
-            schema.schema.canonical_form(),
+            schema.text.to_owned(),
         );
         let strategy =
             SubjectNameStrategy::TopicNameStrategyWithSchema(topic.to_owned(), false, supplied);

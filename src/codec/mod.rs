@@ -157,6 +157,23 @@ impl Codec {
         avro::order_from_value(value).map_err(DecodeError::Shape)
     }
 
+    /// A record of `subject` in either wire format as JSON, for people to read.
+    pub async fn decode_json(
+        &self,
+        subject: Subject,
+        bytes: &[u8],
+    ) -> Result<serde_json::Value, DecodeError> {
+        let branches: &[&str] = match subject {
+            Subject::Command => &avro::COMMAND_BRANCHES,
+            Subject::Event => &avro::EVENT_BRANCHES,
+            Subject::Snapshot => &[],
+        };
+        Ok(avro::to_json(
+            self.decode_value(subject, bytes).await?,
+            branches,
+        ))
+    }
+
     /// A record of `subject` in either wire format, as an Avro value shaped by our newest schema.
     pub async fn decode_value(&self, subject: Subject, bytes: &[u8]) -> Result<Value, DecodeError> {
         match bytes.first() {

@@ -62,6 +62,8 @@ pub struct SchemaVersion {
     pub subject: Subject,
     pub version: u32,
     pub schema: Schema,
+    /// The file as written (with docs, defaults and logical types): what a registry stores.
+    pub text: &'static str,
     /// The top-level record's full name, e.g. `io.orderflow.commands.OrderCommand`.
     pub full_name: String,
     /// CRC-64-AVRO (Rabin) fingerprint of the canonical form, little-endian as on the wire.
@@ -112,6 +114,7 @@ pub fn catalog() -> &'static Catalog {
                     subject,
                     version,
                     schema,
+                    text,
                     full_name,
                     fingerprint,
                 }

@@ -16,7 +16,10 @@ fn codec() -> Codec {
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 /// One event of every kind, as the domain produces them.
@@ -33,7 +36,11 @@ pub(crate) fn every_event() -> Vec<Event> {
     }
     // cancel and delete need another order; the rejection comes from cancelling a delivered one
     let rejection: Rejection = domain::decide(order.as_ref(), &commands[6]).unwrap_err();
-    events.push(domain::rejected_event(order.as_ref(), &commands[6], &rejection));
+    events.push(domain::rejected_event(
+        order.as_ref(),
+        &commands[6],
+        &rejection,
+    ));
     let other = create_command(sample_input());
     let mut pending = domain::decide(None, &other).unwrap().order;
     for mut command in every_command(pending.order_id).into_iter().skip(6) {
@@ -52,7 +59,12 @@ fn every_command_round_trips_in_single_object_encoding() {
         command.issued_by = Some("key-1".into());
         let bytes = block_on(codec().encode_command("t", &command)).unwrap();
         assert_eq!(&bytes[..2], &[0xC3, 0x01]);
-        assert_eq!(block_on(codec().decode_command(&bytes)).unwrap(), command, "{}", command.body.kind());
+        assert_eq!(
+            block_on(codec().decode_command(&bytes)).unwrap(),
+            command,
+            "{}",
+            command.body.kind()
+        );
     }
 }
 
@@ -67,7 +79,12 @@ fn every_event_round_trips_in_single_object_encoding() {
     assert_eq!(sorted, all, "the fixture covers every event kind");
     for event in events {
         let bytes = block_on(codec().encode_event("t", &event)).unwrap();
-        assert_eq!(block_on(codec().decode_event(&bytes)).unwrap(), event, "{}", event.body.kind());
+        assert_eq!(
+            block_on(codec().decode_event(&bytes)).unwrap(),
+            event,
+            "{}",
+            event.body.kind()
+        );
     }
 }
 
@@ -93,9 +110,13 @@ fn union_branch_tables_match_the_schemas() {
         (Subject::Command, &avro::COMMAND_BRANCHES[..]),
         (Subject::Event, &avro::EVENT_BRANCHES[..]),
     ] {
-        let Schema::Record(record) = &catalog().latest(subject).schema else { panic!() };
+        let Schema::Record(record) = &catalog().latest(subject).schema else {
+            panic!()
+        };
         let payload = record.fields.iter().find(|f| f.name == "payload").unwrap();
-        let Schema::Union(union) = &payload.schema else { panic!() };
+        let Schema::Union(union) = &payload.schema else {
+            panic!()
+        };
         let names: Vec<String> = union
             .variants()
             .iter()
@@ -114,7 +135,11 @@ fn undecodable_bytes_are_classified() {
     let kind = |bytes: &[u8]| block_on(codec().decode_command(bytes)).unwrap_err().kind();
     assert_eq!(kind(b""), "empty");
     assert_eq!(kind(b"{\"json\": true}"), "bad_magic");
-    assert_eq!(kind(&[0xC3, 0x01, 0, 0]), "bad_magic", "too short for a header");
+    assert_eq!(
+        kind(&[0xC3, 0x01, 0, 0]),
+        "bad_magic",
+        "too short for a header"
+    );
     let mut unknown = good.clone();
     unknown[2] ^= 0xFF;
     assert_eq!(kind(&unknown), "unknown_schema");
@@ -122,7 +147,11 @@ fn undecodable_bytes_are_classified() {
     let mut trailing = good.clone();
     trailing.extend_from_slice(b"junk");
     assert_eq!(kind(&trailing), "corrupt");
-    assert_eq!(kind(&[0, 0, 0, 0, 1, 2]), "unknown_schema", "confluent framing without a registry");
+    assert_eq!(
+        kind(&[0, 0, 0, 0, 1, 2]),
+        "unknown_schema",
+        "confluent framing without a registry"
+    );
     // An event is not a command, even though both are valid orderflow records.
     let event = block_on(codec().encode_event("t", &every_event()[0])).unwrap();
     assert_eq!(kind(&event), "unknown_schema");
@@ -137,12 +166,21 @@ fn confluent_writes_need_a_registry_url() {
 }
 
 fn version(subject: Subject, n: u32) -> &'static SchemaVersion {
-    catalog().versions(subject).find(|v| v.version == n).unwrap()
+    catalog()
+        .versions(subject)
+        .find(|v| v.version == n)
+        .unwrap()
 }
 
 fn single_object(schema: &Schema, value: apache_avro::types::Value) -> Vec<u8> {
     let mut bytes = RabinFingerprintHeader::from_schema(schema).build_header();
-    bytes.extend(GenericDatumWriter::builder(schema).build().unwrap().write_value_to_vec(value).unwrap());
+    bytes.extend(
+        GenericDatumWriter::builder(schema)
+            .build()
+            .unwrap()
+            .write_value_to_vec(value)
+            .unwrap(),
+    );
     bytes
 }
 
@@ -177,9 +215,14 @@ fn v1_reads_a_v2_command_that_carries_the_new_optional_field() {
         .unwrap()
         .read_value(&mut &v2_bytes[10..])
         .unwrap();
-    let apache_avro::types::Value::Record(fields) = value else { panic!() };
+    let apache_avro::types::Value::Record(fields) = value else {
+        panic!()
+    };
     let names: Vec<_> = fields.iter().map(|(n, _)| n.as_str()).collect();
-    assert!(!names.contains(&"issued_by"), "v1 does not know issued_by: {names:?}");
+    assert!(
+        !names.contains(&"issued_by"),
+        "v1 does not know issued_by: {names:?}"
+    );
     assert!(names.contains(&"payload"));
 }
 
@@ -217,10 +260,17 @@ fn every_schema_version_is_backward_compatible_with_the_one_before() {
         assert_eq!(versions[0].version, 1);
         for pair in versions.windows(2) {
             let (old, new) = (pair[0], pair[1]);
-            assert_eq!(new.version, old.version + 1, "{subject:?}: versions are consecutive");
+            assert_eq!(
+                new.version,
+                old.version + 1,
+                "{subject:?}: versions are consecutive"
+            );
             // BACKWARD: the new schema reads data written with the previous one.
             SchemaCompatibility::can_read(&old.schema, &new.schema).unwrap_or_else(|e| {
-                panic!("{subject:?} v{} cannot read v{}: {e}", new.version, old.version)
+                panic!(
+                    "{subject:?} v{} cannot read v{}: {e}",
+                    new.version, old.version
+                )
             });
         }
     }
@@ -231,8 +281,12 @@ fn every_schema_file_in_schemas_is_compiled_in() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas");
     for entry in std::fs::read_dir(dir).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        let Some(stem) = name.strip_suffix(".avsc") else { continue };
-        let (subject, version) = stem.rsplit_once(".v").expect("files are <subject>.v<N>.avsc");
+        let Some(stem) = name.strip_suffix(".avsc") else {
+            continue;
+        };
+        let (subject, version) = stem
+            .rsplit_once(".v")
+            .expect("files are <subject>.v<N>.avsc");
         let version: u32 = version.parse().unwrap();
         let known = Subject::ALL
             .iter()
@@ -245,7 +299,9 @@ fn every_schema_file_in_schemas_is_compiled_in() {
 fn incompatible_changes_are_caught() {
     // The check above must be able to fail: removing a required field's default breaks
     // BACKWARD compatibility.
-    let old = Schema::parse_str(r#"{"type":"record","name":"R","fields":[{"name":"a","type":"long"}]}"#).unwrap();
+    let old =
+        Schema::parse_str(r#"{"type":"record","name":"R","fields":[{"name":"a","type":"long"}]}"#)
+            .unwrap();
     let new = Schema::parse_str(
         r#"{"type":"record","name":"R","fields":[{"name":"a","type":"long"},{"name":"b","type":"string"}]}"#,
     )

@@ -1,0 +1,167 @@
+//! `orderflow tail <topic>`: the records of an orderflow topic decoded as JSON lines — what
+//! kcat is to plain Kafka, for orderflow's Avro.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::codec::{Codec, Subject};
+use crate::kafka::{KafkaSettings, Topics};
+
+/// How to read values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeAs {
+    /// By topic: commands, events, state; the DLQ's bytes are tried as commands.
+    Auto,
+    Subject(Subject),
+    /// No decoding: the value as hex.
+    Raw,
+}
+
+pub struct TailOptions {
+    pub topic: String,
+    pub decode: DecodeAs,
+    /// Keep waiting for records instead of stopping at the end of every partition.
+    pub follow: bool,
+    /// Start at the end rather than the beginning.
+    pub from_end: bool,
+}
+
+/// Writes one JSON line per record to `out`; returns how many were written.
+pub async fn run(
+    settings: &KafkaSettings,
+    topics: &Topics,
+    codec: &Codec,
+    options: &TailOptions,
+    out: &mut impl Write,
+) -> anyhow::Result<u64> {
+    let subject = match options.decode {
+        DecodeAs::Raw => None,
+        DecodeAs::Subject(subject) => Some(subject),
+        DecodeAs::Auto => Some(subject_of(topics, &options.topic)?),
+    };
+    let group = format!("orderflow-tail-{}", uuid::Uuid::new_v4());
+    let consumer: StreamConsumer = settings
+        .client_config(&[("group.id", &group), ("enable.auto.commit", "false")])
+        .create()
+        .context("creating the kafka consumer")?;
+    let timeout = Duration::from_secs(10);
+    let metadata = consumer
+        .fetch_metadata(Some(&options.topic), timeout)
+        .context("reading topic metadata")?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    anyhow::ensure!(
+        !partitions.is_empty(),
+        "topic {} does not exist",
+        options.topic
+    );
+
+    let mut assignment = TopicPartitionList::new();
+    // Partitions still to read up to their end, as (partition, end offset).
+    let mut unfinished = Vec::new();
+    for &partition in &partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(&options.topic, partition, timeout)
+            .context("reading partition offsets")?;
+        let start = if options.from_end { high } else { low };
+        assignment.add_partition_offset(&options.topic, partition, Offset::Offset(start))?;
+        if high > start {
+            unfinished.push((partition, high));
+        }
+    }
+    consumer.assign(&assignment)?;
+
+    let mut written = 0;
+    while options.follow || !unfinished.is_empty() {
+        let message = consumer.recv().await.context("reading the topic")?;
+        let line = render(&message, subject, codec).await;
+        match write_line(out, &line) {
+            // The reader went away (`orderflow tail ... | head`): a normal end.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(written),
+            result => result?,
+        }
+        written += 1;
+        let (partition, offset) = (message.partition(), message.offset());
+        unfinished.retain(|&(p, end)| !(p == partition && offset + 1 >= end));
+    }
+    Ok(written)
+}
+
+fn write_line(out: &mut impl Write, line: &serde_json::Value) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, line)?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+fn subject_of(topics: &Topics, topic: &str) -> anyhow::Result<Subject> {
+    if topic == topics.commands || topic == topics.dlq {
+        Ok(Subject::Command)
+    } else if topic == topics.events {
+        Ok(Subject::Event)
+    } else if topic == topics.state {
+        Ok(Subject::Snapshot)
+    } else {
+        anyhow::bail!(
+            "{topic} is not one of orderflow's topics ({}, {}, {}, {}); pass --decode",
+            topics.commands,
+            topics.events,
+            topics.state,
+            topics.dlq
+        )
+    }
+}
+
+async fn render(
+    message: &rdkafka::message::BorrowedMessage<'_>,
+    subject: Option<Subject>,
+    codec: &Codec,
+) -> serde_json::Value {
+    let headers: serde_json::Map<String, serde_json::Value> = message
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|h| {
+                    let value = h.value.map(|v| String::from_utf8_lossy(v).into_owned());
+                    (h.key.to_owned(), value.into())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut line = serde_json::json!({
+        "topic": message.topic(),
+        "partition": message.partition(),
+        "offset": message.offset(),
+        "timestamp_ms": message.timestamp().to_millis(),
+        "key": message.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+        "headers": headers,
+        "value": null,
+    });
+    let Some(payload) = message.payload() else {
+        return line; // a tombstone
+    };
+    match subject {
+        None => line["value_hex"] = hex(payload).into(),
+        Some(subject) => match codec.decode_json(subject, payload).await {
+            Ok(value) => line["value"] = value,
+            Err(error) => {
+                line["error"] =
+                    serde_json::json!({ "kind": error.kind(), "message": error.to_string() });
+                line["value_hex"] = hex(payload).into();
+            }
+        },
+    }
+    line
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

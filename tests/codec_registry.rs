@@ -1,0 +1,257 @@
+//! The Confluent wire format against a fake schema registry: the two routes orderflow uses,
+//! `POST /subjects/{subject}/versions` and `GET /schemas/ids/{id}`, served from memory.
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use orderflow::codec::{Codec, Registry, Subject, WireFormat, catalog};
+use orderflow::domain::{
+    AddressInput, Command, CommandBody, CommandId, LineItemInput, NewOrderInput, OrderId,
+    ShippingInput, StorefrontId,
+};
+use serde_json::{Value, json};
+
+#[derive(Default)]
+struct Fake {
+    /// (subject, schema text); the id is the index + 1.
+    schemas: Vec<(String, String)>,
+}
+
+type Shared = Arc<Mutex<Fake>>;
+
+async fn register(
+    State(fake): State<Shared>,
+    Path(subject): Path<String>,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    let schema = body["schema"].as_str().expect("a schema").to_owned();
+    let mut fake = fake.lock().unwrap();
+    let id = match fake
+        .schemas
+        .iter()
+        .position(|(s, text)| *s == subject && *text == schema)
+    {
+        Some(index) => index + 1,
+        None => {
+            fake.schemas.push((subject, schema));
+            fake.schemas.len()
+        }
+    };
+    Json(json!({ "id": id }))
+}
+
+async fn by_id(State(fake): State<Shared>, Path(id): Path<usize>) -> (StatusCode, Json<Value>) {
+    let fake = fake.lock().unwrap();
+    match fake.schemas.get(id.wrapping_sub(1)) {
+        Some((_, schema)) => (StatusCode::OK, Json(json!({ "schema": schema }))),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error_code": 40403, "message": "Schema not found" })),
+        ),
+    }
+}
+
+async fn fake_registry() -> (String, Shared) {
+    let fake = Shared::default();
+    let app = Router::new()
+        .route("/subjects/{subject}/versions", post(register))
+        .route("/schemas/ids/{id}", get(by_id))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, fake)
+}
+
+fn command(body: CommandBody) -> Command {
+    Command {
+        command_id: CommandId::new_random(),
+        order_id: OrderId::new_random(),
+        storefront_id: StorefrontId::default_storefront(),
+        expected_version: Some(1),
+        issued_at: chrono::DateTime::from_timestamp_micros(1_764_061_200_123_456).unwrap(),
+        issued_by: Some("key-7".into()),
+        body,
+    }
+}
+
+fn every_body() -> Vec<CommandBody> {
+    let create = NewOrderInput {
+        customer_id: "c-1".into(),
+        currency: "EUR".into(),
+        items: vec![LineItemInput {
+            sku: "S".into(),
+            quantity: 1,
+            unit_price: 5,
+        }],
+        shipping_address: AddressInput {
+            name: "N".into(),
+            line1: "L".into(),
+            line2: Some("2nd floor".into()),
+            city: "C".into(),
+            postal_code: "P".into(),
+            country: "DE".into(),
+        },
+        metadata: Default::default(),
+    };
+    let shipping = ShippingInput {
+        carrier: "DHL".into(),
+        tracking_number: "T".into(),
+    };
+    vec![
+        CommandBody::CreateOrder(create.clone()),
+        CommandBody::UpdateOrder(orderflow::domain::OrderUpdateInput {
+            items: None,
+            shipping_address: Some(create.shipping_address),
+        }),
+        CommandBody::ConfirmOrder,
+        CommandBody::ShipOrder(shipping.clone()),
+        CommandBody::UpdateShipping(shipping),
+        CommandBody::DeliverOrder,
+        CommandBody::CancelOrder { reason: "r".into() },
+        CommandBody::DeleteOrder,
+    ]
+}
+
+#[tokio::test]
+async fn every_command_round_trips_through_the_registry_under_the_topic_value_subject() {
+    let (url, fake) = fake_registry().await;
+    let codec = Codec::new(WireFormat::Confluent, Some(Registry::new(&url))).unwrap();
+    for body in every_body() {
+        let command = command(body);
+        let bytes = codec
+            .encode_command("orders.commands", &command)
+            .await
+            .unwrap();
+        assert_eq!(bytes[0], 0, "magic byte");
+        assert_eq!(
+            u32::from_be_bytes(bytes[1..5].try_into().unwrap()),
+            1,
+            "schema id"
+        );
+        assert_eq!(codec.decode_command(&bytes).await.unwrap(), command);
+    }
+    let fake = fake.lock().unwrap();
+    assert_eq!(fake.schemas.len(), 1, "registered once");
+    assert_eq!(fake.schemas[0].0, "orders.commands-value");
+    let registered = apache_avro::Schema::parse_str(&fake.schemas[0].1).unwrap();
+    assert_eq!(
+        registered.canonical_form(),
+        catalog().latest(Subject::Command).schema.canonical_form()
+    );
+}
+
+#[tokio::test]
+async fn events_and_snapshots_use_their_own_subjects() {
+    let (url, fake) = fake_registry().await;
+    let codec = Codec::new(WireFormat::Confluent, Some(Registry::new(&url))).unwrap();
+    let single = Codec::single_object();
+    let mut created = command(every_body().remove(0));
+    created.expected_version = None;
+    let applied = orderflow::domain::decide(None, &created).unwrap();
+
+    let event = codec
+        .encode_event("orders.events", &applied.event)
+        .await
+        .unwrap();
+    assert_eq!(codec.decode_event(&event).await.unwrap(), applied.event);
+    let snapshot = codec
+        .encode_snapshot("orders.state", &applied.order)
+        .await
+        .unwrap();
+    assert_eq!(
+        codec.decode_snapshot(&snapshot).await.unwrap(),
+        applied.order
+    );
+
+    // Both formats are always decodable by a codec that knows the registry.
+    let plain = single
+        .encode_event("orders.events", &applied.event)
+        .await
+        .unwrap();
+    assert_eq!(codec.decode_event(&plain).await.unwrap(), applied.event);
+    // A registry-free codec refuses Confluent records with a clear kind.
+    assert_eq!(
+        single.decode_event(&event).await.unwrap_err().kind(),
+        "unknown_schema"
+    );
+
+    let subjects: Vec<_> = fake
+        .lock()
+        .unwrap()
+        .schemas
+        .iter()
+        .map(|(s, _)| s.clone())
+        .collect();
+    assert_eq!(subjects, ["orders.events-value", "orders.state-value"]);
+}
+
+#[tokio::test]
+async fn an_unknown_schema_id_is_bad_input_not_a_transient_failure() {
+    let (url, _fake) = fake_registry().await;
+    let codec = Codec::new(WireFormat::Confluent, Some(Registry::new(&url))).unwrap();
+    let error = codec
+        .decode_command(&[0, 0, 0, 0, 42, 2, 4])
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), "unknown_schema", "{error}");
+    assert!(!error.is_transient());
+    assert!(error.to_string().contains("42"), "{error}");
+}
+
+#[tokio::test]
+async fn a_registry_that_does_not_answer_is_transient() {
+    // A port nothing listens on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let codec = Codec::new(WireFormat::Confluent, Some(Registry::new(&url))).unwrap();
+    let error = codec
+        .decode_command(&[0, 0, 0, 0, 1, 2, 4])
+        .await
+        .unwrap_err();
+    assert!(error.is_transient(), "{error:?}");
+    assert_eq!(error.kind(), "registry_unavailable");
+}
+
+#[tokio::test]
+async fn a_record_written_with_an_older_registered_schema_is_resolved_to_ours() {
+    let (url, fake) = fake_registry().await;
+    let v1 = catalog()
+        .versions(Subject::Command)
+        .find(|v| v.version == 1)
+        .unwrap();
+    let codec = Codec::new(WireFormat::Confluent, Some(Registry::new(&url))).unwrap();
+    let original = command(every_body().remove(0));
+    // What an old producer wrote: v1 registered as id 1, the datum in v1's shape.
+    fake.lock()
+        .unwrap()
+        .schemas
+        .push(("orders.commands-value".into(), v1.text.to_owned()));
+    let plain = Codec::single_object()
+        .encode_command("t", &original)
+        .await
+        .unwrap();
+    let latest = catalog().latest(Subject::Command);
+    let as_v1 = apache_avro::reader::datum::GenericDatumReader::builder(&latest.schema)
+        .reader_schema(&v1.schema)
+        .build()
+        .unwrap()
+        .read_value(&mut &plain[10..])
+        .unwrap();
+    let mut framed = vec![0, 0, 0, 0, 1];
+    framed.extend(
+        apache_avro::writer::datum::GenericDatumWriter::builder(&v1.schema)
+            .build()
+            .unwrap()
+            .write_value_to_vec(as_v1)
+            .unwrap(),
+    );
+    let read = codec.decode_command(&framed).await.unwrap();
+    assert_eq!(read.issued_by, None, "v1 had no issued_by");
+    assert_eq!(read.body, original.body);
+    assert_eq!(read.command_id, original.command_id);
+}
