@@ -323,3 +323,38 @@ fn v2_reads_a_v1_event() {
     let read = block_on(codec().decode_event(&single_object(&v1.schema, as_v1))).unwrap();
     assert_eq!(read, event);
 }
+
+#[test]
+fn every_field_of_every_schema_has_a_doc() {
+    fn check(schema: &Schema, path: &str, missing: &mut Vec<String>) {
+        match schema {
+            Schema::Record(record) => {
+                for field in &record.fields {
+                    let here = format!("{path}.{}", field.name);
+                    if field.doc.as_deref().is_none_or(str::is_empty) {
+                        missing.push(here.clone());
+                    }
+                    check(&field.schema, &here, missing);
+                }
+            }
+            Schema::Union(union) => union
+                .variants()
+                .iter()
+                .for_each(|v| check(v, path, missing)),
+            Schema::Array(array) => check(&array.items, path, missing),
+            Schema::Map(map) => check(&map.types, path, missing),
+            _ => {}
+        }
+    }
+    for subject in Subject::ALL {
+        for version in catalog().versions(subject) {
+            let mut missing = Vec::new();
+            check(&version.schema, subject.stem(), &mut missing);
+            assert!(
+                missing.is_empty(),
+                "v{}: fields without doc: {missing:?}",
+                version.version
+            );
+        }
+    }
+}
