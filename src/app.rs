@@ -144,9 +144,7 @@ async fn connect(
     redis: &RedisArgs,
 ) -> anyhow::Result<(Store, Cache, Producer)> {
     let store = connect_store(db).await?;
-    let cache = Cache::connect(&redis.redis_url, redis.cache_ttl)
-        .await
-        .context("connecting to Redis (--redis-url)")?;
+    let cache = Cache::connect(&redis.redis_url, redis.cache_ttl).context("parsing --redis-url")?;
     let producer = Producer::new(&kafka.settings(), kafka.delivery_timeout)
         .context("creating the Kafka producer (--kafka-brokers, --kafka-config)")?;
     Ok((store, cache, producer))
@@ -193,6 +191,7 @@ fn start_processor(
             group_id: args.group_id.clone(),
             batch_max: args.batch_max as usize,
             batch_linger: args.batch_linger,
+            drain_timeout: args.drain_timeout,
         },
         store,
         cache,

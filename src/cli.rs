@@ -276,6 +276,10 @@ pub struct ProcessorArgs {
     /// Longest wait for a batch to fill after its first command.
     #[arg(long, env = "ORDERFLOW_BATCH_LINGER", value_parser = humantime::parse_duration, default_value = "10ms")]
     pub batch_linger: Duration,
+    /// Longest a partition revocation or a shutdown waits for the in-flight batch; keep it
+    /// below the consumer's session timeout (45 s by default).
+    #[arg(long, env = "ORDERFLOW_DRAIN_TIMEOUT", value_parser = humantime::parse_duration, default_value = "20s")]
+    pub drain_timeout: Duration,
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {

@@ -14,6 +14,9 @@ pub const BATCH_RETRIES_TOTAL: &str = "orderflow_batch_retries_total";
 pub const EVENTS_PUBLISHED_TOTAL: &str = "orderflow_events_published_total";
 pub const CACHE_ERRORS_TOTAL: &str = "orderflow_cache_errors_total";
 pub const HTTP_COMMANDS_PRODUCED_TOTAL: &str = "orderflow_http_commands_produced_total";
+pub const STAGE_DURATION_SECONDS: &str = "orderflow_batch_stage_duration_seconds";
+pub const CONSUMER_LAG: &str = "orderflow_consumer_lag";
+pub const OUTBOX_PENDING: &str = "orderflow_outbox_pending";
 
 /// Serves `/metrics` on its own port.
 pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
@@ -52,4 +55,19 @@ pub fn cache_error() {
 
 pub fn command_produced(kind: &'static str) {
     metrics::counter!(HTTP_COMMANDS_PRODUCED_TOTAL, "command" => kind).increment(1);
+}
+
+/// Time a batch spent in one stage: decode, load, fold, commit, publish, cache.
+pub fn stage(stage: &'static str, took: Duration) {
+    metrics::histogram!(STAGE_DURATION_SECONDS, "stage" => stage).record(took.as_secs_f64());
+}
+
+/// Records behind the end of a partition, as librdkafka's statistics report it.
+pub fn consumer_lag(partition: i32, lag: i64) {
+    metrics::gauge!(CONSUMER_LAG, "partition" => partition.to_string()).set(lag as f64);
+}
+
+/// Outbox rows (events and dead letters) stored but not yet on Kafka.
+pub fn outbox_pending(n: i64) {
+    metrics::gauge!(OUTBOX_PENDING).set(n as f64);
 }

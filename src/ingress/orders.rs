@@ -96,8 +96,8 @@ async fn produce(state: &AppState, command: &Command) -> Result<(), ApiError> {
         .producer
         .send(Outgoing {
             topic: &state.topics.commands,
-            key: &key,
-            payload: &payload,
+            key: key.as_bytes(),
+            payload: Some(&payload),
             headers: None,
         })
         .await

@@ -12,8 +12,9 @@ use super::KafkaSettings;
 #[derive(Debug, Clone)]
 pub struct Outgoing<'a> {
     pub topic: &'a str,
-    pub key: &'a str,
-    pub payload: &'a [u8],
+    pub key: &'a [u8],
+    /// None: a tombstone.
+    pub payload: Option<&'a [u8]>,
     pub headers: Option<OwnedHeaders>,
 }
 
@@ -45,9 +46,10 @@ impl Producer {
     /// Sends one record and waits for the broker's acknowledgement; a full local queue is
     /// retried until the delivery timeout.
     pub async fn send(&self, record: Outgoing<'_>) -> Result<(i32, i64), KafkaError> {
-        let mut future = FutureRecord::to(record.topic)
-            .key(record.key)
-            .payload(record.payload);
+        let mut future = FutureRecord::to(record.topic).key(record.key);
+        if let Some(payload) = record.payload {
+            future = future.payload(payload);
+        }
         if let Some(headers) = record.headers {
             future = future.headers(headers);
         }

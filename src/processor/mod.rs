@@ -1,27 +1,43 @@
 //! The processor: the only writer of PostgreSQL, Redis and the event topics.
 //!
-//! Per batch: decode → load state → fold (pure, `batch.rs`) → one transaction → publish
-//! events → mark them published → cache → commit offsets to the broker (lag visibility).
+//! A poller task owns the consumer; a worker task handles one batch at a time. While a batch
+//! runs, the poller pauses the assignment and keeps polling, so rebalances are served and the
+//! group never times the member out (RDKAFKA-NOTES.md). Per batch, the worker:
+//! 1. relays what newly assigned partitions left unpublished;
+//! 2. decodes, loads state, folds (pure, `batch.rs`) and commits ONE transaction — orders,
+//!    event rows, processed command ids, dead letters and the fenced offset move — retried
+//!    until committed, fenced or abandoned;
+//! 3. publishes events, snapshots and dead letters and marks them published, retried until
+//!    delivered (or left to the relay of the partition's next owner);
+//! 4. writes Redis, best effort;
+//! 5. lets the poller commit the offsets to the broker, for lag visibility only.
 
 pub mod batch;
+mod rebalance;
+pub mod trace;
 
-use std::collections::HashSet;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::codec::{Codec, DecodeError};
-use crate::domain::{Command, Rejection};
+use crate::domain::{Command, Event, Order, OrderId, OrderStatus, Rejection};
 use crate::kafka::producer::{Outgoing, Producer};
 use crate::kafka::{KafkaSettings, Topics, order_key};
 use crate::metrics;
-use crate::store::{BatchWrite, Cache, EventRow, OffsetRow, ProcessedRow, Store};
+use crate::store::{
+    BatchWrite, Cache, DeadLetterRow, EventRow, OffsetMove, ProcessedRow, Store, StoredDeadLetter,
+    StoredEvent, WriteError,
+};
 use batch::{Incoming, Outcome};
+use rebalance::{BatchGuard, ProcessorContext, Shared, StoredOffset};
 
 /// How the processor consumes.
 #[derive(Debug, Clone)]
@@ -31,6 +47,8 @@ pub struct ProcessorConfig {
     pub group_id: String,
     pub batch_max: usize,
     pub batch_linger: Duration,
+    /// Longest a revocation or shutdown waits for the in-flight batch.
+    pub drain_timeout: Duration,
 }
 
 /// Everything the processor talks to.
@@ -44,21 +62,45 @@ pub struct Processor {
 }
 
 /// A consumed record kept past the poll that returned it.
-struct Record {
-    partition: i32,
-    offset: i64,
-    timestamp: Option<i64>,
-    key: Option<Vec<u8>>,
-    payload: Vec<u8>,
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp: Option<i64>,
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+    pub traceparent: Option<String>,
+}
+
+/// How a batch ended.
+#[derive(Debug)]
+enum BatchEnd {
+    /// Committed; these are the next offsets to consume, per partition.
+    Done(Vec<OffsetMove>),
+    /// The assignment was lost or the process is stopping: nothing was committed.
+    Abandoned,
+    /// Another member owns a partition of the batch now: nothing was committed.
+    Fenced,
 }
 
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
+/// Orders remembered per partition before the memory is cleared.
+const ORDER_CACHE_LIMIT: usize = 100_000;
 
 impl Processor {
-    /// Consumes until `shutdown` is cancelled. The in-flight batch always completes first.
+    /// Consumes until `shutdown` is cancelled; the in-flight batch drains first.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let consumer: StreamConsumer = self
+        let shared = Arc::new(Shared::default());
+        let context = ProcessorContext {
+            shared: shared.clone(),
+            store: self.store.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            group_id: self.config.group_id.clone(),
+            topic: self.config.topics.commands.clone(),
+            drain_timeout: self.config.drain_timeout,
+        };
+        let consumer: StreamConsumer<ProcessorContext> = self
             .config
             .kafka
             .client_config(&[
@@ -66,51 +108,69 @@ impl Processor {
                 ("enable.auto.commit", "false"),
                 ("enable.auto.offset.store", "false"),
                 ("auto.offset.reset", "earliest"),
+                ("statistics.interval.ms", "5000"),
             ])
-            .create()
-            .context("creating the kafka consumer")?;
+            .create_with_context(context)
+            .context("creating the kafka consumer (--kafka-brokers, --kafka-config)")?;
         consumer
             .subscribe(&[&self.config.topics.commands])
             .context("subscribing to the commands topic")?;
         tracing::info!(topic = %self.config.topics.commands, group = %self.config.group_id, "processor started");
-        loop {
-            let records = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                records = self.next_batch(&consumer) => records?,
+        let gauges = tokio::spawn(report_outbox(self.store.clone(), shutdown.clone()));
+
+        let worker = Arc::new(Worker {
+            processor: self.clone(),
+            shared: shared.clone(),
+            cache_backlog: std::sync::Mutex::new(HashMap::new()),
+        });
+        let mut buffered: Vec<Record> = Vec::new();
+        let result = loop {
+            let mut records = tokio::select! {
+                _ = shutdown.cancelled() => break Ok(()),
+                records = self.collect(&consumer, &mut buffered) => match records {
+                    Ok(records) => records,
+                    Err(error) => break Err(error),
+                },
             };
+            // Records of partitions revoked meanwhile belong to their new owner now.
+            records.retain(|r| shared.is_assigned(r.partition));
             if records.is_empty() {
                 continue;
             }
-            let next_offsets = self.process_with_retry(&records, &shutdown).await?;
-            let Some(next_offsets) = next_offsets else {
-                break;
-            };
-            let mut tpl = TopicPartitionList::new();
-            for offset in &next_offsets {
-                tpl.add_partition_offset(
-                    &self.config.topics.commands,
-                    offset.partition,
-                    Offset::Offset(offset.next_offset),
-                )?;
+            match self
+                .run_batch(&consumer, &worker, records, &mut buffered, &shutdown)
+                .await
+            {
+                Ok(BatchEnd::Done(offsets)) => self.commit_to_broker(&consumer, &offsets),
+                Ok(BatchEnd::Abandoned) => {}
+                Ok(BatchEnd::Fenced) => self.resync(&consumer, &shared, &mut buffered).await,
+                Err(error) => break Err(error),
             }
-            if let Err(error) = consumer.commit(&tpl, CommitMode::Async) {
-                tracing::warn!(%error, "broker offset commit failed; only lag reporting is affected");
+            if shutdown.is_cancelled() {
+                break Ok(());
             }
-        }
+        };
+        gauges.abort();
         tracing::info!("processor stopped");
-        Ok(())
+        result
     }
 
     /// Up to `batch_max` records, waiting at most `batch_linger` after the first one.
-    async fn next_batch(&self, consumer: &StreamConsumer) -> anyhow::Result<Vec<Record>> {
-        let mut records = Vec::new();
-        let first = consumer
-            .recv()
-            .await
-            .context("polling the commands topic")?;
-        records.push(detach(&first));
-        drop(first);
-        let deadline = Instant::now() + self.config.batch_linger;
+    async fn collect(
+        &self,
+        consumer: &StreamConsumer<ProcessorContext>,
+        buffered: &mut Vec<Record>,
+    ) -> anyhow::Result<Vec<Record>> {
+        let mut records = std::mem::take(buffered);
+        if records.is_empty() {
+            records.push(detach(
+                &consumer
+                    .recv()
+                    .await
+                    .context("polling the commands topic")?,
+            ));
+        }
+        let deadline = tokio::time::Instant::now() + self.config.batch_linger;
         while records.len() < self.config.batch_max {
             match tokio::time::timeout_at(deadline, consumer.recv()).await {
                 Ok(message) => {
@@ -119,203 +179,686 @@ impl Processor {
                 Err(_) => break,
             }
         }
+        if records.len() > self.config.batch_max {
+            *buffered = records.split_off(self.config.batch_max);
+        }
         Ok(records)
     }
 
-    /// Processes a batch, retrying transient failures with backoff; never skips it.
-    /// Returns None when shut down before the batch could complete.
-    async fn process_with_retry(
+    /// Hands the batch to the worker and keeps polling (paused) until it is done.
+    async fn run_batch(
         &self,
-        records: &[Record],
+        consumer: &StreamConsumer<ProcessorContext>,
+        worker: &Arc<Worker>,
+        records: Vec<Record>,
+        buffered: &mut Vec<Record>,
         shutdown: &CancellationToken,
-    ) -> anyhow::Result<Option<Vec<OffsetRow>>> {
-        let mut delay = RETRY_FIRST;
-        loop {
-            match self.process(records).await {
-                Ok(offsets) => return Ok(Some(offsets)),
-                Err(error) => {
-                    metrics::batch_retried();
-                    tracing::warn!(error = format!("{error:#}"), retry_in = ?delay, "batch failed; retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return Ok(None),
-                        _ = tokio::time::sleep(delay) => {}
+    ) -> anyhow::Result<BatchEnd> {
+        let assignment = consumer.assignment()?;
+        consumer.pause(&assignment)?;
+        let guard = worker.shared.start_batch();
+        let mut task = tokio::spawn(worker.clone().handle(records, guard, shutdown.clone()));
+        let mut stopping_since: Option<Instant> = None;
+        let ended = loop {
+            tokio::select! {
+                ended = &mut task => break ended.context("the batch worker panicked")?,
+                message = consumer.recv() => match message {
+                    // Fetched before the pause took effect; it is consumed, so keep it.
+                    Ok(message) => buffered.push(detach(&message)),
+                    Err(error) => tracing::warn!(%error, "polling while a batch runs"),
+                },
+                _ = shutdown.cancelled(), if stopping_since.is_none() => stopping_since = Some(Instant::now()),
+                _ = tokio::time::sleep(Duration::from_millis(100)), if stopping_since.is_some() => {
+                    if stopping_since.is_some_and(|t| t.elapsed() > self.config.drain_timeout) {
+                        tracing::warn!("the in-flight batch did not drain in time; abandoning it");
+                        task.abort();
+                        break Ok(BatchEnd::Abandoned);
                     }
-                    delay = (delay * 2).min(RETRY_MAX);
                 }
             }
+        };
+        if let Err(error) = consumer.assignment().and_then(|a| consumer.resume(&a)) {
+            tracing::warn!(%error, "resuming the assignment");
+        }
+        ended
+    }
+
+    fn commit_to_broker(
+        &self,
+        consumer: &StreamConsumer<ProcessorContext>,
+        offsets: &[OffsetMove],
+    ) {
+        let mut tpl = TopicPartitionList::new();
+        for m in offsets {
+            if tpl
+                .add_partition_offset(
+                    &self.config.topics.commands,
+                    m.partition,
+                    Offset::Offset(m.next),
+                )
+                .is_err()
+            {
+                return;
+            }
+        }
+        if let Err(error) = consumer.commit(&tpl, CommitMode::Async) {
+            tracing::debug!(%error, "broker offset commit failed; only lag reporting is affected");
         }
     }
 
-    #[tracing::instrument(skip_all, fields(records = records.len()))]
-    async fn process(&self, records: &[Record]) -> anyhow::Result<Vec<OffsetRow>> {
-        let started = std::time::Instant::now();
+    /// After a fenced commit: forget what this member believed and restart every assigned
+    /// partition at its stored offset.
+    async fn resync(
+        &self,
+        consumer: &StreamConsumer<ProcessorContext>,
+        shared: &Shared,
+        buffered: &mut Vec<Record>,
+    ) {
+        buffered.clear();
+        let partitions: Vec<i32> = shared
+            .stored
+            .lock()
+            .expect("lock")
+            .keys()
+            .copied()
+            .collect();
+        tracing::warn!(
+            ?partitions,
+            "batch fenced: another member moved the offsets; resyncing"
+        );
+        let Ok(stored) = self
+            .store
+            .load_offsets(
+                &self.config.group_id,
+                &self.config.topics.commands,
+                &partitions,
+            )
+            .await
+        else {
+            return;
+        };
+        shared.forget(&partitions);
+        let mut known = shared.stored.lock().expect("lock");
+        for p in partitions {
+            let state = stored
+                .get(&p)
+                .map_or(StoredOffset::Missing, |&n| StoredOffset::At(n));
+            let offset = stored
+                .get(&p)
+                .map_or(Offset::Beginning, |&n| Offset::Offset(n));
+            if let Err(error) = consumer.seek(
+                &self.config.topics.commands,
+                p,
+                offset,
+                Duration::from_secs(5),
+            ) {
+                tracing::warn!(%error, partition = p, "seek after fencing failed");
+            }
+            known.insert(p, state);
+        }
+        drop(known);
+        shared
+            .relay_pending
+            .lock()
+            .expect("lock")
+            .extend(stored.keys());
+    }
+}
+
+/// Handles batches; one at a time, on its own task so the poller can keep polling.
+struct Worker {
+    processor: Processor,
+    shared: Arc<Shared>,
+    /// Orders whose cache write failed, rewritten with a later batch.
+    cache_backlog: std::sync::Mutex<HashMap<OrderId, Order>>,
+}
+
+/// What a committed batch (or a relay) has to publish.
+struct Committed {
+    events: Vec<StoredEvent>,
+    /// Final state of every changed order (a deleted one becomes a tombstone).
+    orders: Vec<Order>,
+    dead_letters: Vec<StoredDeadLetter>,
+    offsets: Vec<OffsetMove>,
+}
+
+impl Worker {
+    async fn handle(
+        self: Arc<Self>,
+        records: Vec<Record>,
+        _guard: BatchGuard,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<BatchEnd> {
+        let started = Instant::now();
+        if !retry("relay", &shutdown, || self.relay()).await {
+            return Ok(BatchEnd::Abandoned);
+        }
+        let Some(incoming) = retry_value("decode", &shutdown, || self.decode(&records)).await
+        else {
+            return Ok(BatchEnd::Abandoned);
+        };
+        metrics::stage("decode", started.elapsed());
+
+        let committed = {
+            let mut delay = RETRY_FIRST;
+            loop {
+                if self.shared.abandon.load(Ordering::SeqCst) {
+                    return Ok(BatchEnd::Abandoned);
+                }
+                match self.commit(&records, &incoming).await {
+                    Ok(committed) => break committed,
+                    Err(CommitError::Fenced) => return Ok(BatchEnd::Fenced),
+                    Err(CommitError::Other(error)) => {
+                        metrics::batch_retried();
+                        tracing::warn!(error = format!("{error:#}"), retry_in = ?delay, "batch commit failed; retrying");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return Ok(BatchEnd::Abandoned),
+                            _ = tokio::time::sleep(delay) => {}
+                        }
+                        delay = (delay * 2).min(RETRY_MAX);
+                    }
+                }
+            }
+        };
+
+        let publish_started = Instant::now();
+        // Committed state is never rolled back: if publishing cannot finish now, the rows
+        // stay unpublished and the partition's next owner (or next assignment) relays them.
+        if retry("publish", &shutdown, || self.publish(&committed)).await {
+            metrics::stage("publish", publish_started.elapsed());
+        }
+        let cache_started = Instant::now();
+        self.write_cache(&committed.orders).await;
+        metrics::stage("cache", cache_started.elapsed());
+        metrics::batch_done(records.len(), started.elapsed());
+        Ok(BatchEnd::Done(committed.offsets))
+    }
+
+    /// Republishes what assigned partitions left unpublished, in outbox order.
+    async fn relay(&self) -> anyhow::Result<()> {
+        let partitions: Vec<i32> = self
+            .shared
+            .relay_pending
+            .lock()
+            .expect("lock")
+            .iter()
+            .copied()
+            .collect();
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        let p = &self.processor;
+        let (events, letters) = p
+            .store
+            .unpublished(&partitions)
+            .await
+            .context("reading the outbox")?;
+        if !events.is_empty() || !letters.is_empty() {
+            let order_ids: Vec<_> = events
+                .iter()
+                .map(|e| e.order_id)
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            let orders: Vec<Order> = p
+                .store
+                .load_orders(&order_ids)
+                .await?
+                .into_values()
+                .collect();
+            tracing::info!(
+                ?partitions,
+                events = events.len(),
+                dead_letters = letters.len(),
+                "relaying the outbox"
+            );
+            self.publish(&Committed {
+                events,
+                orders,
+                dead_letters: letters,
+                offsets: Vec::new(),
+            })
+            .await?;
+        }
+        let mut pending = self.shared.relay_pending.lock().expect("lock");
+        for partition in &partitions {
+            pending.remove(partition);
+        }
+        Ok(())
+    }
+
+    async fn decode(&self, records: &[Record]) -> anyhow::Result<Vec<Incoming>> {
         let mut incoming = Vec::with_capacity(records.len());
         for r in records {
+            let command = self.processor.codec.decode_command(&r.payload).await;
+            if let Err(error) = &command
+                && error.is_transient()
+            {
+                anyhow::bail!(
+                    "decoding offset {} of partition {}: {error}",
+                    r.offset,
+                    r.partition
+                );
+            }
             incoming.push(Incoming {
                 partition: r.partition,
                 offset: r.offset,
-                command: self.codec.decode_command(&r.payload).await,
+                command,
             });
         }
-        if let Some(error) = incoming
+        Ok(incoming)
+    }
+
+    /// Loads state, folds and writes the batch in one transaction.
+    async fn commit(
+        &self,
+        records: &[Record],
+        incoming: &[Incoming],
+    ) -> Result<Committed, CommitError> {
+        let p = &self.processor;
+        let stage = Instant::now();
+        let current = self.load_orders(incoming).await?;
+        let command_ids: Vec<_> = incoming
             .iter()
-            .find_map(|i| i.command.as_ref().err().filter(|e| e.is_transient()))
-        {
-            anyhow::bail!("decoding the batch: {error}");
-        }
-        let commands: Vec<_> = incoming
-            .iter()
-            .filter_map(|i| i.command.as_ref().ok())
+            .filter_map(|i| i.command.as_ref().ok().map(|c| c.command_id.0))
             .collect();
-        let order_ids: Vec<_> = commands
-            .iter()
-            .map(|c| c.order_id.0)
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let command_ids: Vec<_> = commands.iter().map(|c| c.command_id.0).collect();
-        let current = self
-            .store
-            .load_orders(&order_ids)
-            .await
-            .context("loading orders")?;
-        let processed = self
+        let prior = p
             .store
             .prior_outcomes(&command_ids)
             .await
             .context("loading processed commands")?;
+        metrics::stage("load", stage.elapsed());
 
-        let folded = batch::fold(&incoming, current, processed);
-
-        // Undecodable records go to the DLQ before the offsets move past them.
-        let dlq: Vec<Outgoing> = records
-            .iter()
-            .zip(&incoming)
-            .filter_map(|(record, incoming)| {
-                let error = incoming.command.as_ref().err()?;
-                Some(self.dead_letter(record, error))
-            })
-            .collect();
-        self.producer
-            .send_all(dlq)
-            .await
-            .context("publishing to the dead-letter topic")?;
-
+        let stage = Instant::now();
+        let folded = batch::fold(incoming, current, prior);
         let mut write = BatchWrite {
             orders: folded.orders.values().cloned().collect(),
-            offsets: folded
-                .next_offsets
-                .iter()
-                .map(|(&partition, &next_offset)| OffsetRow {
-                    partition,
-                    next_offset,
-                })
-                .collect(),
+            offsets: self.offset_moves(&folded.next_offsets).await?,
             ..BatchWrite::default()
         };
-        for (incoming, outcome) in incoming.iter().zip(&folded.outcomes) {
+        for ((record, incoming), outcome) in records.iter().zip(incoming).zip(&folded.outcomes) {
             metrics::command_handled(outcome);
-            let Ok(command) = &incoming.command else {
-                continue;
+            let (command, event, result) = match (&incoming.command, outcome) {
+                (Err(error), _) => {
+                    write.dead_letters.push(self.dead_letter(record, error));
+                    continue;
+                }
+                (Ok(command), Outcome::Applied(event)) => (command, event, Ok(event.version)),
+                (Ok(command), Outcome::Rejected { rejection, event }) => {
+                    (command, event, Err(rejection))
+                }
+                (Ok(_), Outcome::Duplicate(_) | Outcome::Undecodable) => continue,
             };
-            let (event, result) = match outcome {
-                Outcome::Applied(event) => (event, Ok(event.version)),
-                Outcome::Rejected { rejection, event } => (event, Err(rejection)),
-                Outcome::Duplicate(_) | Outcome::Undecodable => continue,
-            };
-            write.events.push(EventRow {
-                event_id: event.event_id.0,
-                order_id: event.order_id.0,
-                version: i64::try_from(event.version).context("version overflow")?,
-                event_type: event.body.kind(),
-                causation_id: event.causation_id.0,
-                occurred_at: event.occurred_at,
-                payload: self
-                    .codec
-                    .encode_event(&self.config.topics.events, event)
+            let traceparent = record
+                .traceparent
+                .as_deref()
+                .and_then(|t| trace::child(t, event.event_id));
+            if let Some(trace_id) = record.traceparent.as_deref().and_then(trace::trace_id) {
+                tracing::debug!(trace_id, order_id = %command.order_id, command_id = %command.command_id, kind = event.body.kind(), "command handled");
+            }
+            write.events.push(
+                self.event_row(event, incoming.partition, traceparent)
                     .await?,
-                source_partition: incoming.partition,
-            });
+            );
             write.processed.push(processed_row(command, result));
         }
-        self.store
-            .write_batch(&self.config.group_id, &self.config.topics.commands, &write)
-            .await
-            .context("writing the batch")?;
+        metrics::stage("fold", stage.elapsed());
 
-        let keys: Vec<String> = write
-            .events
-            .iter()
-            .map(|e| order_key(crate::domain::OrderId(e.order_id)))
-            .collect();
-        let sends = write
-            .events
-            .iter()
-            .zip(&keys)
-            .map(|(e, key)| Outgoing {
-                topic: &self.config.topics.events,
-                key,
-                payload: &e.payload,
-                headers: None,
-            })
-            .collect();
-        self.producer
-            .send_all(sends)
+        let stage = Instant::now();
+        let seqs = p
+            .store
+            .write_batch(&p.config.group_id, &p.config.topics.commands, &write)
             .await
-            .context("publishing events")?;
-        let event_ids: Vec<_> = write.events.iter().map(|e| e.event_id).collect();
-        self.store
+            .map_err(|e| match e {
+                WriteError::Fenced => CommitError::Fenced,
+                WriteError::Db(e) => {
+                    CommitError::Other(anyhow::Error::new(e).context("writing the batch"))
+                }
+            })?;
+        metrics::stage("commit", stage.elapsed());
+        self.remember(&write);
+        Ok(Committed {
+            events: write
+                .events
+                .into_iter()
+                .map(|e| StoredEvent {
+                    event_id: e.event_id,
+                    order_id: e.order_id,
+                    payload: e.payload,
+                    traceparent: e.traceparent,
+                })
+                .collect(),
+            orders: write.orders,
+            dead_letters: seqs
+                .into_iter()
+                .zip(write.dead_letters)
+                .map(|(seq, letter)| StoredDeadLetter {
+                    seq,
+                    key: letter.key,
+                    payload: letter.payload,
+                    headers: letter.headers,
+                })
+                .collect(),
+            offsets: write.offsets,
+        })
+    }
+
+    /// The batch's orders: from this member's memory of its partitions, else one query.
+    async fn load_orders(&self, incoming: &[Incoming]) -> anyhow::Result<HashMap<OrderId, Order>> {
+        let mut found = HashMap::new();
+        let mut missing = HashSet::new();
+        {
+            let memory = self.shared.orders.lock().expect("lock");
+            for i in incoming {
+                let Ok(command) = &i.command else { continue };
+                match memory
+                    .get(&i.partition)
+                    .and_then(|m| m.get(&command.order_id))
+                {
+                    Some(order) => {
+                        found.insert(command.order_id, order.clone());
+                    }
+                    None => {
+                        missing.insert(command.order_id.0);
+                    }
+                }
+            }
+        }
+        if !missing.is_empty() {
+            let ids: Vec<_> = missing.into_iter().collect();
+            found.extend(
+                self.processor
+                    .store
+                    .load_orders(&ids)
+                    .await
+                    .context("loading orders")?,
+            );
+        }
+        Ok(found)
+    }
+
+    /// Where each partition's offset row moves: from what this member knows is stored to
+    /// past the batch (never backwards, if the broker redelivered older records).
+    async fn offset_moves(&self, next: &BTreeMap<i32, i64>) -> anyhow::Result<Vec<OffsetMove>> {
+        let unknown: Vec<i32> = {
+            let stored = self.shared.stored.lock().expect("lock");
+            next.keys()
+                .copied()
+                .filter(|p| stored.get(p) == Some(&StoredOffset::Unknown))
+                .collect()
+        };
+        if !unknown.is_empty() {
+            let p = &self.processor;
+            let read = p
+                .store
+                .load_offsets(&p.config.group_id, &p.config.topics.commands, &unknown)
+                .await?;
+            let mut stored = self.shared.stored.lock().expect("lock");
+            for partition in unknown {
+                let state = read
+                    .get(&partition)
+                    .map_or(StoredOffset::Missing, |&n| StoredOffset::At(n));
+                stored.insert(partition, state);
+            }
+        }
+        let stored = self.shared.stored.lock().expect("lock");
+        Ok(next
+            .iter()
+            .map(|(&partition, &next)| {
+                let expected = match stored.get(&partition) {
+                    Some(StoredOffset::At(n)) => Some(*n),
+                    _ => None,
+                };
+                OffsetMove {
+                    partition,
+                    expected,
+                    next: next.max(expected.unwrap_or(0)),
+                }
+            })
+            .collect())
+    }
+
+    /// After a commit: the stored offsets and the batch's orders are what this member knows.
+    fn remember(&self, write: &BatchWrite) {
+        let mut stored = self.shared.stored.lock().expect("lock");
+        for m in &write.offsets {
+            if let Some(state) = stored.get_mut(&m.partition) {
+                *state = StoredOffset::At(m.next);
+            }
+        }
+        drop(stored);
+        let partition_of: HashMap<OrderId, i32> = write
+            .events
+            .iter()
+            .map(|e| (OrderId(e.order_id), e.source_partition))
+            .collect();
+        let mut memory = self.shared.orders.lock().expect("lock");
+        for order in &write.orders {
+            let Some(&partition) = partition_of.get(&order.order_id) else {
+                continue;
+            };
+            let orders = memory.entry(partition).or_default();
+            if orders.len() >= ORDER_CACHE_LIMIT {
+                orders.clear();
+            }
+            orders.insert(order.order_id, order.clone());
+        }
+    }
+
+    async fn event_row(
+        &self,
+        event: &Event,
+        partition: i32,
+        traceparent: Option<String>,
+    ) -> anyhow::Result<EventRow> {
+        Ok(EventRow {
+            event_id: event.event_id.0,
+            order_id: event.order_id.0,
+            version: i64::try_from(event.version).context("version overflow")?,
+            event_type: event.body.kind(),
+            causation_id: event.causation_id.0,
+            occurred_at: event.occurred_at,
+            payload: self
+                .processor
+                .codec
+                .encode_event(&self.processor.config.topics.events, event)
+                .await?,
+            source_partition: partition,
+            traceparent,
+        })
+    }
+
+    fn dead_letter(&self, record: &Record, error: &DecodeError) -> DeadLetterRow {
+        let topic = &self.processor.config.topics.commands;
+        tracing::warn!(partition = record.partition, offset = record.offset, kind = error.kind(), %error, "undecodable command goes to the dead-letter topic");
+        let mut headers = vec![
+            ("orderflow.error.kind".to_owned(), error.kind().to_owned()),
+            ("orderflow.error.message".to_owned(), error.to_string()),
+            ("orderflow.source.topic".to_owned(), topic.clone()),
+            (
+                "orderflow.source.partition".to_owned(),
+                record.partition.to_string(),
+            ),
+            (
+                "orderflow.source.offset".to_owned(),
+                record.offset.to_string(),
+            ),
+        ];
+        if let Some(timestamp) = record.timestamp {
+            headers.push((
+                "orderflow.source.timestamp".to_owned(),
+                timestamp.to_string(),
+            ));
+        }
+        DeadLetterRow {
+            source_topic: topic.clone(),
+            source_partition: record.partition,
+            source_offset: record.offset,
+            key: record.key.clone(),
+            payload: record.payload.clone(),
+            headers,
+            error_kind: error.kind(),
+        }
+    }
+
+    /// Sends events, snapshots and dead letters, then marks them published.
+    async fn publish(&self, committed: &Committed) -> anyhow::Result<()> {
+        let p = &self.processor;
+        let topics = &p.config.topics;
+        let event_keys: Vec<String> = committed
+            .events
+            .iter()
+            .map(|e| order_key(OrderId(e.order_id)))
+            .collect();
+        let mut snapshots = Vec::with_capacity(committed.orders.len());
+        for order in &committed.orders {
+            let value = match order.status {
+                OrderStatus::Deleted => None,
+                _ => Some(p.codec.encode_snapshot(&topics.state, order).await?),
+            };
+            snapshots.push((order_key(order.order_id), value));
+        }
+        let mut records: Vec<Outgoing> =
+            Vec::with_capacity(committed.events.len() * 2 + committed.dead_letters.len());
+        for (event, key) in committed.events.iter().zip(&event_keys) {
+            records.push(Outgoing {
+                topic: &topics.events,
+                key: key.as_bytes(),
+                payload: Some(&event.payload),
+                headers: event.traceparent.as_deref().map(|t| {
+                    OwnedHeaders::new().insert(Header {
+                        key: trace::HEADER,
+                        value: Some(t),
+                    })
+                }),
+            });
+        }
+        for (key, value) in &snapshots {
+            records.push(Outgoing {
+                topic: &topics.state,
+                key: key.as_bytes(),
+                payload: value.as_deref(),
+                headers: None,
+            });
+        }
+        for letter in &committed.dead_letters {
+            let headers = letter
+                .headers
+                .iter()
+                .fold(OwnedHeaders::new(), |h, (k, v)| {
+                    h.insert(Header {
+                        key: k,
+                        value: Some(v),
+                    })
+                });
+            records.push(Outgoing {
+                topic: &topics.dlq,
+                key: letter.key.as_deref().unwrap_or_default(),
+                payload: Some(&letter.payload),
+                headers: Some(headers),
+            });
+        }
+        p.producer.send_all(records).await.context("publishing")?;
+        let event_ids: Vec<_> = committed.events.iter().map(|e| e.event_id).collect();
+        p.store
             .mark_published(&event_ids)
             .await
             .context("marking events published")?;
-        metrics::events_published(event_ids.len());
-
-        // The cache is an optimisation: a failure here is counted and logged, never fatal.
-        if let Err(error) = self.cache.put_orders(&write.orders).await {
-            metrics::cache_error();
-            tracing::warn!(%error, orders = write.orders.len(), "cache write failed");
+        let seqs: Vec<i64> = committed
+            .dead_letters
+            .iter()
+            .map(|letter| letter.seq)
+            .collect();
+        if !seqs.is_empty() {
+            p.store
+                .mark_dead_letters_published(&seqs)
+                .await
+                .context("marking dead letters published")?;
         }
-        metrics::batch_done(records.len(), started.elapsed());
-        Ok(write.offsets)
+        metrics::events_published(event_ids.len());
+        Ok(())
     }
 
-    fn dead_letter<'a>(&'a self, record: &'a Record, error: &DecodeError) -> Outgoing<'a> {
-        tracing::warn!(partition = record.partition, offset = record.offset, kind = error.kind(), %error, "undecodable command sent to the dead-letter topic");
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "orderflow.error.kind",
-                value: Some(error.kind()),
-            })
-            .insert(Header {
-                key: "orderflow.error.message",
-                value: Some(&error.to_string()),
-            })
-            .insert(Header {
-                key: "orderflow.source.topic",
-                value: Some(&self.config.topics.commands),
-            })
-            .insert(Header {
-                key: "orderflow.source.partition",
-                value: Some(&record.partition.to_string()),
-            })
-            .insert(Header {
-                key: "orderflow.source.offset",
-                value: Some(&record.offset.to_string()),
-            })
-            .insert(Header {
-                key: "orderflow.source.timestamp",
-                value: record.timestamp.map(|t| t.to_string()).as_deref(),
-            });
-        Outgoing {
-            topic: &self.config.topics.dlq,
-            key: record
-                .key
-                .as_deref()
-                .map(std::str::from_utf8)
-                .and_then(Result::ok)
-                .unwrap_or(""),
-            payload: &record.payload,
-            headers: Some(headers),
+    /// The cache is an optimisation: a failure is counted and logged, never fatal, and the
+    /// orders are rewritten with a later batch.
+    async fn write_cache(&self, orders: &[Order]) {
+        let mut pending: HashMap<OrderId, Order> =
+            std::mem::take(&mut *self.cache_backlog.lock().expect("lock"));
+        for order in orders {
+            pending.insert(order.order_id, order.clone());
+        }
+        let all: Vec<Order> = pending.values().cloned().collect();
+        if let Err(error) = self.processor.cache.put_orders(&all).await {
+            metrics::cache_error();
+            tracing::warn!(%error, orders = all.len(), "cache write failed; retrying with a later batch");
+            if pending.len() <= ORDER_CACHE_LIMIT {
+                let mut backlog = self.cache_backlog.lock().expect("lock");
+                for (id, order) in pending {
+                    let newer = backlog.get(&id).is_none_or(|b| b.version < order.version);
+                    if newer {
+                        backlog.insert(id, order);
+                    }
+                }
+            }
+        }
+    }
+}
+
+enum CommitError {
+    Fenced,
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for CommitError {
+    fn from(error: anyhow::Error) -> Self {
+        CommitError::Other(error)
+    }
+}
+
+impl From<crate::codec::EncodeError> for CommitError {
+    fn from(error: crate::codec::EncodeError) -> Self {
+        CommitError::Other(error.into())
+    }
+}
+
+/// Runs `step` until it succeeds (true) or `shutdown` is cancelled (false), with backoff.
+async fn retry<F, Fut>(what: &str, shutdown: &CancellationToken, step: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    retry_value(what, shutdown, step).await.is_some()
+}
+
+async fn retry_value<T, F, Fut>(what: &str, shutdown: &CancellationToken, mut step: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let mut delay = RETRY_FIRST;
+    loop {
+        match step().await {
+            Ok(value) => return Some(value),
+            Err(error) => {
+                metrics::batch_retried();
+                tracing::warn!(step = what, error = format!("{error:#}"), retry_in = ?delay, "batch step failed; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(RETRY_MAX);
+            }
+        }
+    }
+}
+
+/// Keeps the `outbox pending` gauge current.
+async fn report_outbox(store: Store, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    while !shutdown.is_cancelled() {
+        tick.tick().await;
+        if let Ok(n) = store.count_unpublished().await {
+            metrics::outbox_pending(n);
         }
     }
 }
@@ -338,12 +881,21 @@ fn processed_row(command: &Command, result: Result<u64, &Rejection>) -> Processe
     }
 }
 
-fn detach(message: &rdkafka::message::BorrowedMessage<'_>) -> Record {
+fn detach(message: &BorrowedMessage<'_>) -> Record {
+    let traceparent = message.headers().and_then(|headers| {
+        headers
+            .iter()
+            .find(|h| h.key == trace::HEADER)
+            .and_then(|h| h.value)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .map(str::to_owned)
+    });
     Record {
         partition: message.partition(),
         offset: message.offset(),
         timestamp: message.timestamp().to_millis(),
         key: message.key().map(<[u8]>::to_vec),
         payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        traceparent,
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
 use crate::domain::{Order, OrderId, OrderStatus};
@@ -45,9 +45,15 @@ pub fn order_key(id: OrderId) -> String {
 }
 
 impl Cache {
-    pub async fn connect(url: &str, ttl: Duration) -> Result<Self> {
+    /// Connects lazily: Redis being down at start (or later) never stops orderflow; each
+    /// call fails fast and the caller decides (the processor retries later, reads fall back).
+    pub fn connect(url: &str, ttl: Duration) -> Result<Self> {
         let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client).await?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(1);
+        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
         Ok(Self {
             conn,
             put_if_newer: Script::new(PUT_IF_NEWER),

@@ -4,4 +4,7 @@ pub mod cache;
 pub mod postgres;
 
 pub use cache::Cache;
-pub use postgres::{BatchWrite, EventRow, OffsetRow, ProcessedRow, Store};
+pub use postgres::{
+    BatchWrite, DeadLetterRow, EventRow, OffsetMove, ProcessedRow, Store, StoredDeadLetter,
+    StoredEvent, WriteError,
+};

@@ -25,6 +25,41 @@ pub struct EventRow {
     /// The exact Kafka record value.
     pub payload: Vec<u8>,
     pub source_partition: i32,
+    /// W3C trace context the event carries, continued from its command's.
+    pub traceparent: Option<String>,
+}
+
+/// An undecodable record, kept until it is on the dead-letter topic.
+#[derive(Debug, Clone)]
+pub struct DeadLetterRow {
+    pub source_topic: String,
+    pub source_partition: i32,
+    pub source_offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+    /// The DLQ record's headers, in order.
+    pub headers: Vec<(String, String)>,
+    pub error_kind: &'static str,
+}
+
+/// A dead letter not yet published, with its outbox position.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredDeadLetter {
+    pub seq: i64,
+    #[sqlx(rename = "record_key")]
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+    #[sqlx(json)]
+    pub headers: Vec<(String, String)>,
+}
+
+/// An event row not yet published.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredEvent {
+    pub event_id: Uuid,
+    pub order_id: Uuid,
+    pub payload: Vec<u8>,
+    pub traceparent: Option<String>,
 }
 
 /// The record that a command was handled, and how.
@@ -41,10 +76,23 @@ pub struct ProcessedRow {
     pub rejection_msg: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct OffsetRow {
+/// Moves a partition's stored offset from `expected` (None: no row yet) to `next`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetMove {
     pub partition: i32,
-    pub next_offset: i64,
+    pub expected: Option<i64>,
+    pub next: i64,
+}
+
+/// Why a batch could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// A stored offset was not where this consumer left it: another member owns the
+    /// partition now. Nothing was written.
+    #[error("stored offsets moved under this batch: the partition assignment was lost")]
+    Fenced,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
 }
 
 /// Everything one batch changes, written in one transaction.
@@ -53,7 +101,8 @@ pub struct BatchWrite {
     pub orders: Vec<Order>,
     pub events: Vec<EventRow>,
     pub processed: Vec<ProcessedRow>,
-    pub offsets: Vec<OffsetRow>,
+    pub dead_letters: Vec<DeadLetterRow>,
+    pub offsets: Vec<OffsetMove>,
 }
 
 #[derive(Clone)]
@@ -118,10 +167,37 @@ impl Store {
             .collect())
     }
 
-    /// Writes one batch's orders, events, processed commands and offsets atomically.
+    /// The next offset to consume per partition, as stored with the state it produced.
+    pub async fn load_offsets(
+        &self,
+        group_id: &str,
+        topic: &str,
+        partitions: &[i32],
+    ) -> Result<HashMap<i32, i64>> {
+        let rows: Vec<(i32, i64)> = sqlx::query_as(
+            "SELECT partition, next_offset FROM consumer_offsets
+             WHERE group_id = $1 AND topic = $2 AND partition = ANY($3)",
+        )
+        .bind(group_id)
+        .bind(topic)
+        .bind(partitions)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Writes one batch's orders, events, processed commands, dead letters and offsets in one
+    /// transaction. The offsets move only if they are still where `offsets` expects them.
+    /// Returns the outbox positions of the dead letters.
     #[tracing::instrument(skip_all, fields(orders = batch.orders.len(), events = batch.events.len()))]
-    pub async fn write_batch(&self, group_id: &str, topic: &str, batch: &BatchWrite) -> Result<()> {
+    pub async fn write_batch(
+        &self,
+        group_id: &str,
+        topic: &str,
+        batch: &BatchWrite,
+    ) -> Result<Vec<i64>, WriteError> {
         let mut tx = self.pool.begin().await?;
+        move_offsets(&mut tx, group_id, topic, &batch.offsets).await?;
         if !batch.orders.is_empty() {
             upsert_orders(&mut tx, &batch.orders).await?;
         }
@@ -131,21 +207,55 @@ impl Store {
         if !batch.processed.is_empty() {
             insert_processed(&mut tx, &batch.processed).await?;
         }
-        for offset in &batch.offsets {
-            sqlx::query(
-                "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset)
-                 VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (group_id, topic, partition)
-                 DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()",
-            )
-            .bind(group_id)
-            .bind(topic)
-            .bind(offset.partition)
-            .bind(offset.next_offset)
-            .execute(&mut *tx)
+        let dead_letters = if batch.dead_letters.is_empty() {
+            Vec::new()
+        } else {
+            insert_dead_letters(&mut tx, &batch.dead_letters).await?
+        };
+        tx.commit().await?;
+        Ok(dead_letters)
+    }
+
+    /// What is stored but not yet on Kafka for these partitions, in outbox order.
+    pub async fn unpublished(
+        &self,
+        partitions: &[i32],
+    ) -> Result<(Vec<StoredEvent>, Vec<StoredDeadLetter>)> {
+        let events = sqlx::query_as(
+            "SELECT event_id, order_id, payload, traceparent FROM order_events
+             WHERE published_at IS NULL AND source_partition = ANY($1) ORDER BY seq",
+        )
+        .bind(partitions)
+        .fetch_all(&self.pool)
+        .await?;
+        let letters = sqlx::query_as(
+            "SELECT seq, record_key, payload, headers FROM dead_letters
+             WHERE published_at IS NULL AND source_partition = ANY($1) ORDER BY seq",
+        )
+        .bind(partitions)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok((events, letters))
+    }
+
+    /// Rows of the outbox not yet on Kafka, for the `outbox pending` gauge.
+    pub async fn count_unpublished(&self) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM order_events WHERE published_at IS NULL)
+                  + (SELECT count(*) FROM dead_letters WHERE published_at IS NULL)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n)
+    }
+
+    /// Marks dead letters as delivered (one statement).
+    pub async fn mark_dead_letters_published(&self, seqs: &[i64]) -> Result<()> {
+        sqlx::query("UPDATE dead_letters SET published_at = now() WHERE seq = ANY($1) AND published_at IS NULL")
+            .bind(seqs)
+            .execute(&self.pool)
             .await?;
-        }
-        tx.commit().await
+        Ok(())
     }
 
     /// Marks outbox rows as delivered to Kafka (one statement).
@@ -166,6 +276,91 @@ impl Store {
                 .await?;
         Ok(row.map(|(sqlx::types::Json(order),)| order))
     }
+}
+
+/// Moves every partition's offset, fenced: a row moves only from the offset this consumer
+/// expects, so a batch committed after its partition was reassigned fails as a whole.
+async fn move_offsets(
+    tx: &mut sqlx::PgConnection,
+    group_id: &str,
+    topic: &str,
+    moves: &[OffsetMove],
+) -> Result<(), WriteError> {
+    let (existing, new): (Vec<&OffsetMove>, Vec<&OffsetMove>) =
+        moves.iter().partition(|m| m.expected.is_some());
+    if !existing.is_empty() {
+        let moved = sqlx::query(
+            "UPDATE consumer_offsets o SET next_offset = m.next, updated_at = now()
+             FROM UNNEST($3::int[], $4::bigint[], $5::bigint[]) AS m(partition, expected, next)
+             WHERE o.group_id = $1 AND o.topic = $2 AND o.partition = m.partition
+               AND o.next_offset = m.expected",
+        )
+        .bind(group_id)
+        .bind(topic)
+        .bind(existing.iter().map(|m| m.partition).collect::<Vec<_>>())
+        .bind(existing.iter().map(|m| m.expected).collect::<Vec<_>>())
+        .bind(existing.iter().map(|m| m.next).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved != existing.len() as u64 {
+            return Err(WriteError::Fenced);
+        }
+    }
+    if !new.is_empty() {
+        let inserted = sqlx::query(
+            "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset)
+             SELECT $1, $2, * FROM UNNEST($3::int[], $4::bigint[])
+             ON CONFLICT (group_id, topic, partition) DO NOTHING",
+        )
+        .bind(group_id)
+        .bind(topic)
+        .bind(new.iter().map(|m| m.partition).collect::<Vec<_>>())
+        .bind(new.iter().map(|m| m.next).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted != new.len() as u64 {
+            return Err(WriteError::Fenced);
+        }
+    }
+    Ok(())
+}
+
+async fn insert_dead_letters(
+    tx: &mut sqlx::PgConnection,
+    rows: &[DeadLetterRow],
+) -> Result<Vec<i64>> {
+    let seqs: Vec<(i64,)> = sqlx::query_as(
+        "INSERT INTO dead_letters (source_topic, source_partition, source_offset, record_key,
+                                   payload, headers, error_kind)
+         SELECT * FROM UNNEST($1::text[], $2::int[], $3::bigint[], $4::bytea[], $5::bytea[],
+                              $6::jsonb[], $7::text[])
+         ON CONFLICT (source_topic, source_partition, source_offset) DO NOTHING
+         RETURNING seq",
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.source_topic.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.source_partition).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.source_offset).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.key.as_deref()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.payload.as_slice())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| sqlx::types::Json(&r.headers))
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.error_kind).collect::<Vec<_>>())
+    .fetch_all(tx)
+    .await?;
+    Ok(seqs.into_iter().map(|(seq,)| seq).collect())
 }
 
 async fn upsert_orders(tx: &mut sqlx::PgConnection, orders: &[Order]) -> Result<()> {
@@ -216,9 +411,9 @@ async fn upsert_orders(tx: &mut sqlx::PgConnection, orders: &[Order]) -> Result<
 async fn insert_events(tx: &mut sqlx::PgConnection, events: &[EventRow]) -> Result<()> {
     sqlx::query(
         "INSERT INTO order_events (event_id, order_id, version, event_type, causation_id,
-                                   occurred_at, payload, source_partition)
+                                   occurred_at, payload, source_partition, traceparent)
          SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::uuid[],
-                              $6::timestamptz[], $7::bytea[], $8::int[])",
+                              $6::timestamptz[], $7::bytea[], $8::int[], $9::text[])",
     )
     .bind(events.iter().map(|e| e.event_id).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.order_id).collect::<Vec<_>>())
@@ -236,6 +431,12 @@ async fn insert_events(tx: &mut sqlx::PgConnection, events: &[EventRow]) -> Resu
         events
             .iter()
             .map(|e| e.source_partition)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        events
+            .iter()
+            .map(|e| e.traceparent.as_deref())
             .collect::<Vec<_>>(),
     )
     .execute(tx)

@@ -1,0 +1,237 @@
+//! Partition assignment and revocation, as RDKAFKA-NOTES.md verified them.
+//!
+//! - Assign: start each partition at the offset stored in PostgreSQL with the state it
+//!   produced (never the broker's committed offset), and queue its outbox for relay before
+//!   any of its new commands is applied.
+//! - Revoke: wait until the in-flight batch has finished (or, if the assignment was lost,
+//!   abandon it before its commit), then forget the partitions' cached state.
+//!
+//! The callback runs inside the poller's `recv()`; the batch runs on a separate task, so
+//! waiting here with `block_in_place` lets it finish.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use crate::domain::{Order, OrderId};
+use crate::store::Store;
+
+/// What this consumer knows of a partition's offset row in PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredOffset {
+    /// No row yet: nothing of this partition was ever applied.
+    Missing,
+    /// The row holds this next offset.
+    At(i64),
+    /// PostgreSQL could not be read at assignment: read it before the first write.
+    Unknown,
+}
+
+/// State shared by the rebalance callback, the poller and the batch worker.
+#[derive(Default)]
+pub struct Shared {
+    /// Per assigned partition: where its offset row stands. The batch's offset update is
+    /// fenced on it, so a commit after the partition moved elsewhere fails.
+    pub stored: Mutex<HashMap<i32, StoredOffset>>,
+    /// Assigned partitions whose unpublished outbox rows must go out before new commands.
+    pub relay_pending: Mutex<BTreeSet<i32>>,
+    /// Orders seen per partition, so a batch loads from PostgreSQL only what it has not seen.
+    pub orders: Mutex<HashMap<i32, HashMap<OrderId, Order>>>,
+    /// Set while the assignment is lost: the in-flight batch must not commit.
+    pub abandon: AtomicBool,
+    busy: Mutex<bool>,
+    idle: Condvar,
+}
+
+impl Shared {
+    pub fn is_assigned(&self, partition: i32) -> bool {
+        self.stored.lock().expect("lock").contains_key(&partition)
+    }
+
+    /// Marks a batch in flight; the returned guard marks it done when dropped.
+    pub fn start_batch(self: &Arc<Self>) -> BatchGuard {
+        *self.busy.lock().expect("lock") = true;
+        BatchGuard(self.clone())
+    }
+
+    /// Waits until no batch is in flight, at most `deadline`; false if it timed out.
+    fn wait_idle(&self, deadline: Duration) -> bool {
+        let busy = self.busy.lock().expect("lock");
+        let (busy, _) = self
+            .idle
+            .wait_timeout_while(busy, deadline, |busy| *busy)
+            .expect("lock");
+        !*busy
+    }
+
+    pub fn forget(&self, partitions: &[i32]) {
+        let mut stored = self.stored.lock().expect("lock");
+        let mut relay = self.relay_pending.lock().expect("lock");
+        let mut orders = self.orders.lock().expect("lock");
+        for p in partitions {
+            stored.remove(p);
+            relay.remove(p);
+            orders.remove(p);
+        }
+    }
+}
+
+pub struct BatchGuard(Arc<Shared>);
+
+impl Drop for BatchGuard {
+    fn drop(&mut self) {
+        *self.0.busy.lock().expect("lock") = false;
+        self.0.idle.notify_all();
+    }
+}
+
+pub struct ProcessorContext {
+    pub shared: Arc<Shared>,
+    pub store: Store,
+    pub runtime: tokio::runtime::Handle,
+    pub group_id: String,
+    pub topic: String,
+    /// Longest a revocation waits for the in-flight batch (below max.poll.interval.ms).
+    pub drain_timeout: Duration,
+}
+
+impl ClientContext for ProcessorContext {
+    fn stats(&self, statistics: Statistics) {
+        for topic in statistics.topics.values().filter(|t| t.topic == self.topic) {
+            for partition in topic.partitions.values().filter(|p| p.partition >= 0) {
+                if partition.consumer_lag >= 0 {
+                    crate::metrics::consumer_lag(partition.partition, partition.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for ProcessorContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.start_at_stored_offsets(tpl);
+                let result = if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                };
+                if let Err(error) = result {
+                    tracing::error!(%error, "assigning partitions failed");
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let partitions = partitions_of(tpl, &self.topic);
+                let lost = consumer.assignment_lost();
+                if lost {
+                    self.shared.abandon.store(true, Ordering::SeqCst);
+                }
+                let drained =
+                    tokio::task::block_in_place(|| self.shared.wait_idle(self.drain_timeout));
+                if !drained {
+                    tracing::warn!(
+                        ?partitions,
+                        "revoked partitions while a batch was still running; its commit is fenced"
+                    );
+                }
+                self.shared.forget(&partitions);
+                self.shared.abandon.store(false, Ordering::SeqCst);
+                tracing::info!(?partitions, lost, "partitions revoked");
+                let result = if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
+                if let Err(error) = result {
+                    tracing::error!(%error, "unassigning partitions failed");
+                }
+            }
+            other => tracing::warn!(error = ?other, "rebalance error"),
+        }
+    }
+}
+
+impl ProcessorContext {
+    /// Sets each partition of `tpl` to start at its stored offset and queues its relay.
+    fn start_at_stored_offsets(&self, tpl: &mut TopicPartitionList) {
+        let partitions = partitions_of(tpl, &self.topic);
+        if partitions.is_empty() {
+            return; // a cooperative assign may carry an empty list
+        }
+        let stored =
+            tokio::task::block_in_place(|| self.runtime.block_on(self.load_offsets(&partitions)));
+        if stored.is_none() {
+            // PostgreSQL is unreachable. The broker's committed offset is never ahead of the
+            // stored one (it is committed after it), so starting there can only replay
+            // commands, which their processed ids turn into duplicates.
+            tracing::warn!(
+                ?partitions,
+                "stored offsets unavailable; starting at the broker's committed offsets"
+            );
+        }
+        let mut known = self.shared.stored.lock().expect("lock");
+        for &partition in &partitions {
+            let (offset, state) = match stored.as_ref().map(|s| s.get(&partition).copied()) {
+                Some(Some(next)) => (Offset::Offset(next), StoredOffset::At(next)),
+                Some(None) => (Offset::Beginning, StoredOffset::Missing),
+                None => (Offset::Stored, StoredOffset::Unknown),
+            };
+            if let Err(error) = tpl.set_partition_offset(&self.topic, partition, offset) {
+                tracing::error!(%error, partition, "setting the start offset failed");
+            }
+            known.insert(partition, state);
+        }
+        drop(known);
+        self.shared
+            .relay_pending
+            .lock()
+            .expect("lock")
+            .extend(&partitions);
+        tracing::info!(
+            ?partitions,
+            ?stored,
+            "partitions assigned at their stored offsets"
+        );
+    }
+
+    async fn load_offsets(&self, partitions: &[i32]) -> Option<HashMap<i32, i64>> {
+        let deadline = Instant::now() + self.drain_timeout;
+        loop {
+            match self
+                .store
+                .load_offsets(&self.group_id, &self.topic, partitions)
+                .await
+            {
+                Ok(offsets) => return Some(offsets),
+                Err(error) if Instant::now() < deadline => {
+                    tracing::warn!(%error, "reading stored offsets failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+fn partitions_of(tpl: &TopicPartitionList, topic: &str) -> Vec<i32> {
+    tpl.elements_for_topic(topic)
+        .iter()
+        .map(|e| e.partition())
+        .collect()
+}
