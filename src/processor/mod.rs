@@ -83,6 +83,8 @@ enum BatchEnd {
     Fenced,
 }
 
+/// How often an idle poller checks for partitions whose outbox awaits relay.
+const RELAY_CHECK: Duration = Duration::from_millis(100);
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 /// Orders remembered per partition before the memory is cleared.
@@ -134,7 +136,7 @@ impl Processor {
             };
             // Records of partitions revoked meanwhile belong to their new owner now.
             records.retain(|r| shared.is_assigned(r.partition));
-            if records.is_empty() {
+            if records.is_empty() && !shared.relay_is_pending() {
                 continue;
             }
             match self
@@ -162,13 +164,16 @@ impl Processor {
         buffered: &mut Vec<Record>,
     ) -> anyhow::Result<Vec<Record>> {
         let mut records = std::mem::take(buffered);
-        if records.is_empty() {
-            records.push(detach(
-                &consumer
-                    .recv()
-                    .await
-                    .context("polling the commands topic")?,
-            ));
+        while records.is_empty() {
+            tokio::select! {
+                message = consumer.recv() => records.push(detach(&message.context("polling the commands topic")?)),
+                // Newly assigned partitions are relayed even when no command arrives.
+                _ = tokio::time::sleep(RELAY_CHECK) => {
+                    if consumer.context().shared.relay_is_pending() {
+                        return Ok(records);
+                    }
+                }
+            }
         }
         let deadline = tokio::time::Instant::now() + self.config.batch_linger;
         while records.len() < self.config.batch_max {
@@ -332,6 +337,9 @@ impl Worker {
         let started = Instant::now();
         if !retry("relay", &shutdown, || self.relay()).await {
             return Ok(BatchEnd::Abandoned);
+        }
+        if records.is_empty() {
+            return Ok(BatchEnd::Done(Vec::new()));
         }
         let Some(incoming) = retry_value("decode", &shutdown, || self.decode(&records)).await
         else {

@@ -50,6 +50,10 @@ pub struct Shared {
 }
 
 impl Shared {
+    pub fn relay_is_pending(&self) -> bool {
+        !self.relay_pending.lock().expect("lock").is_empty()
+    }
+
     pub fn is_assigned(&self, partition: i32) -> bool {
         self.stored.lock().expect("lock").contains_key(&partition)
     }

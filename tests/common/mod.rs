@@ -26,6 +26,7 @@ pub struct TestApp {
     pub db: PgPool,
     pub redis: redis::aio::MultiplexedConnection,
     pub suffix: String,
+    pub env: TestEnv,
     pub client: reqwest::Client,
     shutdown: CancellationToken,
     running: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -35,11 +36,70 @@ pub struct TestApp {
 #[derive(Debug)]
 pub struct Consumed {
     pub key: Option<String>,
+    /// Empty for a tombstone (see `tombstone`).
     pub payload: Vec<u8>,
+    pub tombstone: bool,
+    pub partition: i32,
+    pub offset: i64,
     pub headers: Vec<(String, String)>,
 }
 
+impl Consumed {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Produces one raw record; returns where it landed.
+pub async fn produce(
+    topic: &str,
+    key: &str,
+    payload: Option<&[u8]>,
+    headers: &[(&str, &str)],
+) -> (i32, i64) {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    static PRODUCER: std::sync::OnceLock<FutureProducer> = std::sync::OnceLock::new();
+    let producer = PRODUCER.get_or_init(|| {
+        ClientConfig::new()
+            .set("bootstrap.servers", KAFKA)
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "2")
+            .create()
+            .expect("test producer")
+    });
+    let mut record = FutureRecord::to(topic).key(key);
+    if let Some(payload) = payload {
+        record = record.payload(payload);
+    }
+    let headers = headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
+        h.insert(Header {
+            key: k,
+            value: Some(*v),
+        })
+    });
+    let delivery = producer
+        .send(record.headers(headers), Duration::from_secs(10))
+        .await
+        .map_err(|(e, _)| e)
+        .expect("produce");
+    (delivery.partition, delivery.offset)
+}
+
 impl TestApp {
+    /// Total next offsets stored for the commands topic: how many records were consumed.
+    pub async fn consumed_commands(&self) -> i64 {
+        let (n,): (Option<i64>,) =
+            sqlx::query_as("SELECT sum(next_offset)::bigint FROM consumer_offsets")
+                .fetch_one(&self.db)
+                .await
+                .unwrap();
+        n.unwrap_or(0)
+    }
+
     pub fn topic(&self, base: &str) -> String {
         format!("{base}.{}", self.suffix)
     }
@@ -92,67 +152,124 @@ fn parse(args: Vec<String>) -> Cli {
 
 /// Starts `orderflow all` (ingress + processor) on port 0 with a fresh database and topics.
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(&[]).await
+    TestEnv::new(3).await.start(&[]).await
 }
 
 pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
-    let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-    let database = format!("orderflow_test_{suffix}");
-    let admin = PgPool::connect(ADMIN_DB)
-        .await
-        .expect("postgres is up (scripts/services.sh up)");
-    // The name is ours: a fixed prefix and hex digits.
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
-        .execute(&admin)
-        .await
-        .expect("create test database");
-    let database_url = format!("postgres://orderflow:orderflow@127.0.0.1:5432/{database}");
-    let base = isolation_args(&suffix, &database_url);
+    TestEnv::new(3).await.start(extra).await
+}
 
-    let mut migrate = vec!["migrate".to_owned()];
-    migrate.extend(base[..2].iter().cloned());
-    app::run(parse(migrate)).await.expect("migrate");
+/// A fresh database with orderflow's schema and unique topics: what instances of orderflow
+/// (in-process or child processes) share across restarts.
+#[derive(Clone)]
+pub struct TestEnv {
+    pub suffix: String,
+    pub database_url: String,
+}
 
-    let mut topics = vec![
-        "topics".to_owned(),
-        "create".to_owned(),
-        "--partitions".to_owned(),
-        "3".to_owned(),
-    ];
-    topics.extend(base[2..].iter().cloned());
-    app::run(parse(topics)).await.expect("create topics");
-
-    let mut all = vec![
-        "all".to_owned(),
-        "--http-addr".to_owned(),
-        "127.0.0.1:0".to_owned(),
-        "--group-id".to_owned(),
-        format!("orderflow-test-{suffix}"),
-        "--redis-url".to_owned(),
-        REDIS.to_owned(),
-    ];
-    all.extend(base);
-    all.extend(extra.iter().map(|s| (*s).to_owned()));
-    let shutdown = CancellationToken::new();
-    let running: Running = app::start(parse(all).command, shutdown.clone())
-        .await
-        .expect("start orderflow");
-    let http = running.http_addr.expect("all serves HTTP");
-    let redis = redis::Client::open(REDIS)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis is up");
-    TestApp {
-        http,
-        db: PgPool::connect(&database_url)
+impl TestEnv {
+    pub async fn new(partitions: i32) -> Self {
+        let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let database = format!("orderflow_test_{suffix}");
+        let admin = PgPool::connect(ADMIN_DB)
             .await
-            .expect("connect test database"),
-        redis,
-        suffix,
-        client: reqwest::Client::new(),
-        shutdown,
-        running: Some(tokio::spawn(running.wait())),
+            .expect("postgres is up (scripts/services.sh up)");
+        // The name is ours: a fixed prefix and hex digits.
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+            .execute(&admin)
+            .await
+            .expect("create test database");
+        let env = TestEnv {
+            suffix,
+            database_url: format!("postgres://orderflow:orderflow@127.0.0.1:5432/{database}"),
+        };
+        let mut migrate = vec!["migrate".to_owned()];
+        migrate.extend(env.args()[..2].iter().cloned());
+        app::run(parse(migrate)).await.expect("migrate");
+        let mut topics = vec![
+            "topics".to_owned(),
+            "create".to_owned(),
+            "--partitions".to_owned(),
+            partitions.to_string(),
+        ];
+        topics.extend(env.args()[2..].iter().cloned());
+        app::run(parse(topics)).await.expect("create topics");
+        env
+    }
+
+    pub fn topic(&self, base: &str) -> String {
+        format!("{base}.{}", self.suffix)
+    }
+
+    pub fn group(&self) -> String {
+        format!("orderflow-test-{}", self.suffix)
+    }
+
+    /// `--database-url` and the topic flags of this environment.
+    pub fn args(&self) -> Vec<String> {
+        isolation_args(&self.suffix, &self.database_url)
+    }
+
+    pub async fn db(&self) -> PgPool {
+        PgPool::connect(&self.database_url)
+            .await
+            .expect("connect test database")
+    }
+
+    /// Starts `orderflow all` in this process.
+    pub async fn start(&self, extra: &[&str]) -> TestApp {
+        let mut all = vec![
+            "all".to_owned(),
+            "--http-addr".to_owned(),
+            "127.0.0.1:0".to_owned(),
+            "--group-id".to_owned(),
+            self.group(),
+            "--redis-url".to_owned(),
+            REDIS.to_owned(),
+        ];
+        all.extend(self.args());
+        all.extend(extra.iter().map(|s| (*s).to_owned()));
+        let shutdown = CancellationToken::new();
+        let running: Running = app::start(parse(all).command, shutdown.clone())
+            .await
+            .expect("start orderflow");
+        let http = running.http_addr.expect("all serves HTTP");
+        let redis = redis::Client::open(REDIS)
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis is up");
+        TestApp {
+            http,
+            db: self.db().await,
+            redis,
+            suffix: self.suffix.clone(),
+            env: self.clone(),
+            client: reqwest::Client::new(),
+            shutdown,
+            running: Some(tokio::spawn(running.wait())),
+        }
+    }
+
+    /// `orderflow processor` as a child process (killed when dropped).
+    pub fn spawn_processor(&self, extra: &[&str]) -> tokio::process::Child {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_orderflow"))
+            .arg("processor")
+            .args([
+                "--group-id",
+                &self.group(),
+                "--redis-url",
+                REDIS,
+                "--metrics-addr",
+                "127.0.0.1:0",
+            ])
+            .args(self.args())
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn orderflow processor")
     }
 }
 
@@ -209,6 +326,9 @@ pub async fn consume(topic: &str, want: usize, timeout: Duration) -> Vec<Consume
                 .key()
                 .map(|k| String::from_utf8_lossy(k).into_owned()),
             payload: message.payload().unwrap_or_default().to_vec(),
+            tombstone: message.payload().is_none(),
+            partition: message.partition(),
+            offset: message.offset(),
             headers,
         });
     }

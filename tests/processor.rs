@@ -1,0 +1,370 @@
+//! The processor against the real services: idempotency, dead letters, snapshots, trace
+//! context, rejections.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use common::{TestApp, TestEnv, consume, eventually, produce, spawn_app};
+use orderflow::codec::Codec;
+use orderflow::domain::{
+    AddressInput, Command, CommandBody, CommandId, EventBody, LineItemInput, NewOrderInput,
+    OrderId, StorefrontId,
+};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn create(order_id: OrderId) -> Command {
+    command(
+        order_id,
+        CommandBody::CreateOrder(NewOrderInput {
+            customer_id: "c-1".into(),
+            currency: "EUR".into(),
+            items: vec![LineItemInput {
+                sku: "S".into(),
+                quantity: 2,
+                unit_price: 150,
+            }],
+            shipping_address: AddressInput {
+                name: "N".into(),
+                line1: "L".into(),
+                line2: None,
+                city: "C".into(),
+                postal_code: "P".into(),
+                country: "DE".into(),
+            },
+            metadata: Default::default(),
+        }),
+    )
+}
+
+fn command(order_id: OrderId, body: CommandBody) -> Command {
+    Command {
+        command_id: CommandId::new_random(),
+        order_id,
+        storefront_id: StorefrontId::default_storefront(),
+        expected_version: None,
+        issued_at: Utc::now(),
+        issued_by: None,
+        body,
+    }
+}
+
+async fn send(app_topic: &str, command: &Command, headers: &[(&str, &str)]) -> (i32, i64) {
+    let payload = Codec::single_object()
+        .encode_command(app_topic, command)
+        .await
+        .unwrap();
+    produce(
+        app_topic,
+        &command.order_id.to_string(),
+        Some(&payload),
+        headers,
+    )
+    .await
+}
+
+async fn wait_consumed(app: &TestApp, records: i64) {
+    eventually("the processor to consume every record", WAIT, || async {
+        (app.consumed_commands().await >= records).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn duplicate_command_is_applied_once_also_across_a_restart() {
+    let env = TestEnv::new(3).await;
+    let app = env.start(&[]).await;
+    let topic = app.topic("orders.commands");
+    let order_id = OrderId::new_random();
+    let command = create(order_id);
+    send(&topic, &command, &[]).await;
+    send(&topic, &command, &[]).await;
+    wait_consumed(&app, 2).await;
+    app.stop().await;
+
+    // A new process, the same database and topics: the command arrives a third time.
+    let app = env.start(&[]).await;
+    send(&topic, &command, &[]).await;
+    wait_consumed(&app, 3).await;
+
+    let (version, events, processed): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT version FROM orders WHERE order_id = $1),
+                (SELECT count(*) FROM order_events WHERE order_id = $1),
+                (SELECT count(*) FROM processed_commands WHERE order_id = $1)",
+    )
+    .bind(order_id.0)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((version, events, processed), (1, 1, 1));
+    let published = app
+        .consume("orders.events", 2, Duration::from_secs(5))
+        .await;
+    assert_eq!(published.len(), 1, "one event on the topic");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_poison_pill_lands_on_the_dlq_with_headers_and_the_commands_around_it_apply() {
+    let app = spawn_app().await;
+    let topic = app.topic("orders.commands");
+    let codec = Codec::single_object();
+    let valid = codec
+        .encode_command(&topic, &create(OrderId::new_random()))
+        .await
+        .unwrap();
+    let mut unknown_fingerprint = valid.clone();
+    unknown_fingerprint[5] ^= 0x55;
+    let mut trailing = valid.clone();
+    trailing.extend_from_slice(&[0xFF; 7]);
+    let mut bad_storefront = create(OrderId::new_random());
+    bad_storefront.storefront_id = StorefrontId::parse("x").unwrap();
+    let shape = {
+        // A valid record whose storefront id breaks the domain's rules (empty).
+        let bytes = codec.encode_command(&topic, &bad_storefront).await.unwrap();
+        let at = bytes
+            .windows(2)
+            .position(|w| w == [2, b'x'])
+            .expect("the storefront id's bytes");
+        [&bytes[..at], &[0u8][..], &bytes[at + 2..]].concat()
+    };
+    let pills: Vec<(&str, Option<Vec<u8>>)> = vec![
+        ("empty", None),
+        ("bad_magic", Some(b"{\"order\": 1}".to_vec())),
+        ("unknown_schema", Some(unknown_fingerprint)),
+        ("corrupt", Some(valid[..valid.len() - 9].to_vec())),
+        ("corrupt", Some(trailing)),
+        ("shape", Some(shape)),
+        ("unknown_schema", Some(vec![0, 0, 0, 0, 7, 1, 2, 3])),
+    ];
+
+    let mut good = Vec::new();
+    let mut sent = Vec::new();
+    for (kind, payload) in &pills {
+        let before = create(OrderId::new_random());
+        send(&topic, &before, &[]).await;
+        good.push(before.order_id);
+        let key = uuid::Uuid::new_v4().to_string();
+        let at = produce(&topic, &key, payload.as_deref(), &[]).await;
+        sent.push((*kind, key, payload.clone().unwrap_or_default(), at));
+    }
+    let after = create(OrderId::new_random());
+    send(&topic, &after, &[]).await;
+    good.push(after.order_id);
+    wait_consumed(&app, (pills.len() * 2 + 1) as i64).await;
+
+    let dead = app.consume("orders.commands.dlq", pills.len(), WAIT).await;
+    assert_eq!(dead.len(), pills.len());
+    for (kind, key, payload, (partition, offset)) in &sent {
+        let letter = dead
+            .iter()
+            .find(|d| d.key.as_deref() == Some(key.as_str()))
+            .unwrap_or_else(|| panic!("no dead letter for the {kind} pill"));
+        assert_eq!(&letter.payload, payload, "{kind}: bytes unchanged");
+        assert_eq!(letter.header("orderflow.error.kind"), Some(*kind));
+        assert!(!letter.header("orderflow.error.message").unwrap().is_empty());
+        assert_eq!(
+            letter.header("orderflow.source.topic"),
+            Some(topic.as_str())
+        );
+        assert_eq!(
+            letter.header("orderflow.source.partition"),
+            Some(partition.to_string().as_str())
+        );
+        assert_eq!(
+            letter.header("orderflow.source.offset"),
+            Some(offset.to_string().as_str())
+        );
+        letter
+            .header("orderflow.source.timestamp")
+            .unwrap()
+            .parse::<i64>()
+            .unwrap();
+    }
+    let (applied,): (i64,) = sqlx::query_as("SELECT count(*) FROM orders WHERE order_id = ANY($1)")
+        .bind(good.iter().map(|id| id.0).collect::<Vec<_>>())
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        applied,
+        good.len() as i64,
+        "every valid command around the pills applied"
+    );
+    let (stored,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM dead_letters WHERE published_at IS NOT NULL")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        stored,
+        pills.len() as i64,
+        "dead letters are kept and marked published"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn snapshots_go_to_the_state_topic_and_a_delete_is_a_tombstone_and_an_eviction() {
+    let app = spawn_app().await;
+    let topic = app.topic("orders.commands");
+    let order_id = OrderId::new_random();
+    send(&topic, &create(order_id), &[]).await;
+    wait_consumed(&app, 1).await;
+    let key = format!("orderflow:order:{order_id}");
+    let mut redis = app.redis.clone();
+    eventually("the cached order", WAIT, || {
+        let mut redis = redis.clone();
+        let key = key.clone();
+        async move {
+            redis::AsyncCommands::exists::<_, bool>(&mut redis, &key)
+                .await
+                .unwrap()
+                .then_some(())
+        }
+    })
+    .await;
+    send(&topic, &command(order_id, CommandBody::DeleteOrder), &[]).await;
+    wait_consumed(&app, 2).await;
+
+    let state = app.consume("orders.state", 2, WAIT).await;
+    assert_eq!(state.len(), 2);
+    assert!(
+        state
+            .iter()
+            .all(|r| r.key.as_deref() == Some(order_id.to_string().as_str()))
+    );
+    let snapshot = Codec::single_object()
+        .decode_snapshot(&state[0].payload)
+        .await
+        .unwrap();
+    assert_eq!((snapshot.order_id, snapshot.version), (order_id, 1));
+    assert!(state[1].tombstone, "a deleted order is tombstoned");
+
+    let cached: bool = redis::AsyncCommands::exists(&mut redis, &key)
+        .await
+        .unwrap();
+    assert!(!cached, "a deleted order is evicted from Redis");
+    let response = app
+        .client
+        .get(app.url(&format!("/v1/orders/{order_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404, "a deleted order leaves every read");
+    let (history,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM order_events WHERE order_id = $1")
+            .bind(order_id.0)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(history, 2, "its history stays for audit");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_command_yields_command_rejected_and_changes_nothing() {
+    let app = spawn_app().await;
+    let topic = app.topic("orders.commands");
+    let order_id = OrderId::new_random();
+    send(&topic, &create(order_id), &[]).await;
+    let ship = command(
+        order_id,
+        CommandBody::ShipOrder(orderflow::domain::ShippingInput {
+            carrier: "DHL".into(),
+            tracking_number: "1".into(),
+        }),
+    );
+    send(&topic, &ship, &[]).await;
+    wait_consumed(&app, 2).await;
+    let events = app.consume("orders.events", 2, WAIT).await;
+    let codec = Codec::single_object();
+    let second = codec.decode_event(&events[1].payload).await.unwrap();
+    assert_eq!(second.version, 1, "the version does not move");
+    assert_eq!(second.causation_id, ship.command_id);
+    let EventBody::CommandRejected {
+        code,
+        message,
+        command_type,
+    } = second.body
+    else {
+        panic!("expected CommandRejected, got {:?}", second.body);
+    };
+    assert_eq!(
+        (code.as_str(), command_type.as_str()),
+        ("invalid_transition", "ShipOrder")
+    );
+    assert_eq!(message, "an order cannot go from pending to shipped");
+    let (status, outcome): (String, String) = sqlx::query_as(
+        "SELECT o.status, p.outcome FROM orders o, processed_commands p WHERE o.order_id = $1 AND p.command_id = $2",
+    )
+    .bind(order_id.0)
+    .bind(ship.command_id.0)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((status.as_str(), outcome.as_str()), ("pending", "rejected"));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commands_traceparent_continues_on_its_event() {
+    let app = spawn_app().await;
+    let topic = app.topic("orders.commands");
+    let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    send(
+        &topic,
+        &create(OrderId::new_random()),
+        &[("traceparent", parent)],
+    )
+    .await;
+    let events = app.consume("orders.events", 1, WAIT).await;
+    let traceparent = events[0]
+        .header("traceparent")
+        .expect("the event carries a traceparent");
+    assert!(
+        traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+        "{traceparent}"
+    );
+    assert!(traceparent.ends_with("-01"));
+    assert_ne!(traceparent, parent, "the event has a span of its own");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unpublished_outbox_rows_are_relayed_when_a_partition_is_assigned() {
+    let env = TestEnv::new(1).await;
+    let app = env.start(&[]).await;
+    let topic = app.topic("orders.commands");
+    let order_id = OrderId::new_random();
+    send(&topic, &create(order_id), &[]).await;
+    wait_consumed(&app, 1).await;
+    app.stop().await;
+    // As if the process had died between its commit and the broker's acknowledgement.
+    let db = env.db().await;
+    sqlx::query("UPDATE order_events SET published_at = NULL")
+        .execute(&db)
+        .await
+        .unwrap();
+
+    let app = env.start(&[]).await;
+    eventually("the relay to mark the event published", WAIT, || async {
+        let (pending,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM order_events WHERE published_at IS NULL")
+                .fetch_one(&db)
+                .await
+                .unwrap();
+        (pending == 0).then_some(())
+    })
+    .await;
+    let events = consume(&env.topic("orders.events"), 2, Duration::from_secs(10)).await;
+    assert_eq!(
+        events.len(),
+        2,
+        "published, then relayed again with the same bytes"
+    );
+    assert_eq!(events[0].payload, events[1].payload);
+    app.stop().await;
+}
