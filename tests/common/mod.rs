@@ -14,6 +14,8 @@ use orderflow::domain::OrderId;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
+pub mod workload;
+
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -265,7 +267,7 @@ impl TestEnv {
             ])
             .args(self.args())
             .args(extra)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn,librdkafka=error,apache_avro=error")
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()

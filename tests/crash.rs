@@ -1,0 +1,285 @@
+//! Crash and scale-out: `orderflow processor` as child processes, killed with SIGKILL at
+//! random moments, checked against the oracle (the domain applied in order).
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use common::workload::{Expected, Workload};
+use common::{KAFKA, TestEnv, consume, eventually};
+use orderflow::codec::Codec;
+use orderflow::domain::{EventBody, OrderId};
+use rand::{Rng, SeedableRng};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sqlx::PgPool;
+
+const ORDERS: usize = 1_000;
+const PER_ORDER: usize = 20;
+/// Commands in each chunk sent; chunks are sent `CHUNK_GAP` apart, so commands keep
+/// arriving through the kills.
+const CHUNKS: usize = 40;
+const CHUNK_GAP: Duration = Duration::from_millis(250);
+/// Lets the group notice a killed member within seconds rather than the default 45 s.
+const FAST_GROUP: [&str; 4] = [
+    "--kafka-config",
+    "session.timeout.ms=6000",
+    "--kafka-config",
+    "heartbeat.interval.ms=500",
+];
+
+fn seed() -> u64 {
+    std::env::var("ORDERFLOW_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::rng().random())
+}
+
+/// Sends the workload in chunks, so that kills land while commands still arrive.
+async fn send(env: &TestEnv, workload: &Workload, chunks: usize, gap: Duration) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", KAFKA)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    let topic = env.topic("orders.commands");
+    let codec = Codec::single_object();
+    let size = workload.commands.len().div_ceil(chunks);
+    for chunk in workload.commands.chunks(size) {
+        let mut deliveries = Vec::with_capacity(chunk.len());
+        for command in chunk {
+            let payload = codec.encode_command(&topic, command).await.unwrap();
+            let key = command.order_id.to_string();
+            let record = FutureRecord::to(&topic).key(&key).payload(&payload);
+            deliveries.push(producer.send_result(record).map_err(|(e, _)| e).unwrap());
+        }
+        for delivery in deliveries {
+            delivery.await.unwrap().map_err(|(e, _)| e).unwrap();
+        }
+        tokio::time::sleep(gap).await;
+    }
+}
+
+async fn scalar(db: &PgPool, sql: &'static str) -> i64 {
+    let (n,): (Option<i64>,) = sqlx::query_as(sql).fetch_one(db).await.unwrap();
+    n.unwrap_or(0)
+}
+
+/// Waits for every record to be consumed and every outbox row published, then checks
+/// PostgreSQL and the event topic against the oracle.
+async fn verify(env: &TestEnv, workload: &Workload, seed: u64) {
+    let db = env.db().await;
+    let total = workload.commands.len() as i64;
+    eventually(
+        "every command consumed and every event published",
+        Duration::from_secs(180),
+        || async {
+            let consumed =
+                scalar(&db, "SELECT sum(next_offset)::bigint FROM consumer_offsets").await;
+            let pending = scalar(
+                &db,
+                "SELECT count(*) FROM order_events WHERE published_at IS NULL",
+            )
+            .await;
+            (consumed == total && pending == 0).then_some(())
+        },
+    )
+    .await;
+    let oracle: HashMap<OrderId, Expected> = workload.oracle();
+
+    // PostgreSQL equals the oracle for every order.
+    let rows: Vec<(uuid::Uuid, serde_json::Value)> =
+        sqlx::query_as("SELECT order_id, body FROM orders")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    let stored: HashMap<OrderId, serde_json::Value> = rows
+        .into_iter()
+        .map(|(id, body)| (OrderId(id), body))
+        .collect();
+    let created: Vec<_> = oracle.iter().filter(|(_, e)| e.order.is_some()).collect();
+    assert_eq!(
+        stored.len(),
+        created.len(),
+        "seed {seed}: orders in PostgreSQL"
+    );
+    for (id, expected) in &created {
+        let want = serde_json::to_value(expected.order.as_ref().unwrap()).unwrap();
+        assert_eq!(stored.get(id), Some(&want), "seed {seed}: order {id}");
+    }
+
+    // No command applied twice: one processed row per command id, one event row per event.
+    let distinct: HashSet<_> = workload.commands.iter().map(|c| c.command_id).collect();
+    assert_eq!(
+        scalar(&db, "SELECT count(*) FROM processed_commands").await,
+        distinct.len() as i64,
+        "seed {seed}"
+    );
+    let expected_events: usize = oracle.values().map(|e| e.events.len()).sum();
+    assert_eq!(
+        scalar(&db, "SELECT count(*) FROM order_events").await,
+        expected_events as i64,
+        "seed {seed}"
+    );
+
+    // Every expected event is on the topic at least once, in version order per order.
+    let events_topic = env.topic("orders.events");
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", KAFKA)
+        .set("group.id", "watermarks")
+        .create()
+        .unwrap();
+    let metadata = reader
+        .fetch_metadata(Some(&events_topic), Duration::from_secs(10))
+        .unwrap();
+    let on_topic: i64 = metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| {
+            reader
+                .fetch_watermarks(&events_topic, p.id(), Duration::from_secs(10))
+                .unwrap()
+                .1
+        })
+        .sum();
+    assert!(
+        on_topic as usize >= expected_events,
+        "seed {seed}: {on_topic} records for {expected_events} events"
+    );
+    let records = consume(&events_topic, on_topic as usize, Duration::from_secs(120)).await;
+    assert_eq!(
+        records.len() as i64,
+        on_topic,
+        "seed {seed}: read the whole event topic"
+    );
+    let codec = Codec::single_object();
+    let mut seen: HashMap<OrderId, Vec<(orderflow::domain::EventId, u64, bool)>> = HashMap::new();
+    for record in &records {
+        let event = codec.decode_event(&record.payload).await.unwrap();
+        assert_eq!(
+            record.key.as_deref(),
+            Some(event.order_id.to_string().as_str())
+        );
+        let rejected = matches!(event.body, EventBody::CommandRejected { .. });
+        seen.entry(event.order_id)
+            .or_default()
+            .push((event.event_id, event.version, rejected));
+    }
+    for (id, expected) in &oracle {
+        let got = seen.get(id).map(Vec::as_slice).unwrap_or_default();
+        let ids: HashSet<_> = got.iter().map(|(e, _, _)| *e).collect();
+        for (event_id, version) in &expected.events {
+            assert!(
+                ids.contains(event_id),
+                "seed {seed}: order {id} is missing event v{version}"
+            );
+        }
+        let versions: Vec<u64> = got
+            .iter()
+            .filter(|(_, _, r)| !r)
+            .map(|(_, v, _)| *v)
+            .collect();
+        assert!(
+            versions.is_sorted(),
+            "seed {seed}: order {id} events out of order: {versions:?}"
+        );
+    }
+    let published_twice = records.len() - expected_events;
+    println!(
+        "seed {seed}: {expected_events} events, {published_twice} published again after a crash"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn processor_killed_at_random_moments_matches_the_oracle() {
+    let seed = seed();
+    let workload = Workload::generate(seed, ORDERS, PER_ORDER);
+    assert!(
+        workload.commands.len() >= 20_000,
+        "{} commands",
+        workload.commands.len()
+    );
+    let kinds: HashSet<_> = workload.commands.iter().map(|c| c.body.kind()).collect();
+    assert_eq!(kinds.len(), 8, "all eight command kinds");
+    let env = TestEnv::new(6).await;
+
+    let started = Instant::now();
+    let mut processor = env.spawn_processor(&FAST_GROUP);
+    let sender = {
+        let env = env.clone();
+        let workload = Workload {
+            commands: workload.commands.clone(),
+        };
+        tokio::spawn(async move { send(&env, &workload, CHUNKS, CHUNK_GAP).await })
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let db = env.db().await;
+    let mut kills = Vec::new();
+    let mut consumed = 0;
+    for _ in 0..5 {
+        // Kill only once this process is committing batches, at a random moment among them.
+        let before = consumed;
+        consumed = eventually(
+            "the restarted processor to make progress",
+            Duration::from_secs(60),
+            || async {
+                let now =
+                    scalar(&db, "SELECT sum(next_offset)::bigint FROM consumer_offsets").await;
+                (now > before).then_some(now)
+            },
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..400))).await;
+        processor.start_kill().unwrap(); // SIGKILL
+        processor.wait().await.unwrap();
+        consumed = scalar(&db, "SELECT sum(next_offset)::bigint FROM consumer_offsets").await;
+        kills.push((started.elapsed(), consumed));
+        processor = env.spawn_processor(&FAST_GROUP);
+    }
+    sender.await.unwrap();
+    println!("seed {seed}: killed at (time, commands consumed) {kills:?}");
+    verify(&env, &workload, seed).await;
+    let total = workload.commands.len() as i64;
+    assert!(
+        kills
+            .iter()
+            .all(|&(_, consumed)| consumed > 0 && consumed < total),
+        "seed {seed}: every kill lands mid-run: {kills:?}"
+    );
+    println!("seed {seed}: crash test took {:?}", started.elapsed());
+    processor.start_kill().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_processors_with_one_killed_mid_run_match_the_oracle() {
+    let seed = seed();
+    let workload = Workload::generate(seed, ORDERS, PER_ORDER);
+    let env = TestEnv::new(6).await;
+    let started = Instant::now();
+    let mut processors: Vec<_> = (0..3).map(|_| env.spawn_processor(&FAST_GROUP)).collect();
+    let sender = {
+        let env = env.clone();
+        let workload = Workload {
+            commands: workload.commands.clone(),
+        };
+        tokio::spawn(async move { send(&env, &workload, CHUNKS, CHUNK_GAP).await })
+    };
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let db = env.db().await;
+    let consumed = scalar(&db, "SELECT sum(next_offset)::bigint FROM consumer_offsets").await;
+    processors[0].start_kill().unwrap(); // SIGKILL
+    processors[0].wait().await.unwrap();
+    println!(
+        "seed {seed}: killed one of three after {:?} with {consumed} commands consumed",
+        started.elapsed()
+    );
+    sender.await.unwrap();
+    verify(&env, &workload, seed).await;
+    println!("seed {seed}: scale-out test took {:?}", started.elapsed());
+    for p in &mut processors[1..] {
+        p.start_kill().unwrap();
+    }
+}
