@@ -8,11 +8,13 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{
-    Cli, Command, DbArgs, HttpArgs, KafkaArgs, ProcessorArgs, RedisArgs, TopicsCommand,
+    Cli, Command, DbArgs, HttpArgs, KafkaArgs, LoadgenCommand, ProcessorArgs, RedisArgs,
+    TopicsCommand,
 };
 use crate::ingress::{self, AppState};
 use crate::kafka::admin;
 use crate::kafka::producer::Producer;
+use crate::loadgen;
 use crate::processor::{Processor, ProcessorConfig};
 use crate::store::{Cache, Store};
 use crate::tail::{self, TailOptions};
@@ -42,6 +44,40 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await?;
             tracing::info!(?created, "topics ready");
+            Ok(())
+        }
+        Command::Loadgen(LoadgenCommand::Preload {
+            kafka,
+            commands,
+            concurrent_orders,
+        }) => {
+            loadgen::preload(
+                &kafka.settings(),
+                &kafka.commands_topic,
+                &kafka.codec()?,
+                commands,
+                concurrent_orders,
+            )
+            .await
+        }
+        Command::Loadgen(LoadgenCommand::IoCeiling {
+            kafka,
+            db,
+            processor,
+            stop_after,
+        }) => {
+            let store = connect_store(&db).await?;
+            let rate = loadgen::io_ceiling(
+                &kafka.settings(),
+                &kafka.topics(),
+                &store,
+                &processor.group_id,
+                processor.batch_max as usize,
+                processor.batch_linger,
+                stop_after,
+            )
+            .await?;
+            println!("io_ceiling_records_per_s={rate:.0}");
             Ok(())
         }
         Command::Tail(t) => {
@@ -125,7 +161,7 @@ pub async fn start(command: Command, shutdown: CancellationToken) -> anyhow::Res
             )?;
             start_ingress(&mut running, &c.http, &c.kafka, store, cache, producer).await?;
         }
-        Command::Migrate(_) | Command::Topics(_) | Command::Tail(_) => {
+        Command::Migrate(_) | Command::Topics(_) | Command::Tail(_) | Command::Loadgen(_) => {
             anyhow::bail!("not a serving command")
         }
     }

@@ -15,7 +15,9 @@ use crate::tail::DecodeAs;
 #[command(
     name = "orderflow",
     version,
-    about = "Kafka-first order-management service"
+    about = "Kafka-first order-management service",
+    // A flag given twice takes its last value (repeatable ones like --kafka-config append).
+    args_override_self = true
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -37,9 +39,40 @@ pub enum Command {
     /// Manage orderflow's Kafka topics.
     #[command(subcommand)]
     Topics(TopicsCommand),
+    /// Load for benchmarks: preload commands, or measure the I/O ceiling.
+    #[command(subcommand)]
+    Loadgen(LoadgenCommand),
     /// Print the records of an orderflow topic as JSON lines (key, partition, offset,
     /// headers, decoded value); stops at the end unless --follow.
     Tail(TailCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LoadgenCommand {
+    /// Produce a realistic mix of commands (all eight kinds, a few invalid) to the commands topic.
+    Preload {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        /// How many commands to produce.
+        #[arg(long, default_value_t = 200_000)]
+        commands: usize,
+        /// Orders in flight at a time (their commands interleave).
+        #[arg(long, default_value_t = 1_000)]
+        concurrent_orders: usize,
+    },
+    /// Consume the commands topic and write and produce what the processor would, with no
+    /// decoding, domain or cache: the I/O ceiling the processor is measured against.
+    IoCeiling {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        processor: ProcessorArgs,
+        /// Stop after this many records.
+        #[arg(long)]
+        stop_after: usize,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -336,6 +369,23 @@ mod tests {
         let err = Cli::try_parse_from(["orderflow", "processor", "--kafka-config", "nonsense"])
             .unwrap_err();
         assert!(err.to_string().contains("--kafka-config"), "{err}");
+    }
+
+    #[test]
+    fn a_flag_given_twice_takes_its_last_value() {
+        let cli = Cli::try_parse_from([
+            "orderflow",
+            "all",
+            "--redis-url",
+            "redis://a",
+            "--redis-url",
+            "redis://b",
+        ])
+        .unwrap();
+        let Command::All(all) = cli.command else {
+            panic!("parsed another command")
+        };
+        assert_eq!(all.redis.redis_url, "redis://b");
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod codec;
 pub mod domain;
 pub mod ingress;
 pub mod kafka;
+pub mod loadgen;
 pub mod metrics;
 pub mod processor;
 pub mod shutdown;

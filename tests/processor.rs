@@ -368,3 +368,78 @@ async fn unpublished_outbox_rows_are_relayed_when_a_partition_is_assigned() {
     assert_eq!(events[0].payload, events[1].payload);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_being_down_never_blocks_processing_and_reads_fall_back() {
+    // Nothing listens on port 1.
+    let app = TestEnv::new(3)
+        .await
+        .start(&["--redis-url", "redis://127.0.0.1:1"])
+        .await;
+    let topic = app.topic("orders.commands");
+    let order_id = OrderId::new_random();
+    send(&topic, &create(order_id), &[]).await;
+    send(&topic, &command(order_id, CommandBody::ConfirmOrder), &[]).await;
+    wait_consumed(&app, 2).await;
+    let response = app
+        .client
+        .get(app.url(&format!("/v1/orders/{order_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        (body["status"].as_str(), body["version"].as_u64()),
+        (Some("confirmed"), Some(2))
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_configuration_exits_non_zero_naming_the_setting() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_orderflow"))
+            .args(args)
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "processor",
+        "--kafka-config",
+        "no.such.property=1",
+        "--metrics-addr",
+        "127.0.0.1:0",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--kafka-config") && stderr.contains("no.such.property"),
+        "{stderr}"
+    );
+
+    let out = run(&[
+        "processor",
+        "--database-url",
+        "postgres://nobody:wrong@127.0.0.1:5432/nothing",
+        "--metrics-addr",
+        "127.0.0.1:0",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--database-url"));
+
+    let out = run(&[
+        "processor",
+        "--wire-format",
+        "confluent",
+        "--metrics-addr",
+        "127.0.0.1:0",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--schema-registry-url"));
+
+    let out = run(&["processor", "--batch-max", "0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--batch-max"));
+}

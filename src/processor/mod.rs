@@ -83,6 +83,8 @@ enum BatchEnd {
     Fenced,
 }
 
+/// Records buffered while a batch runs before the assignment is paused (at least).
+const BUFFER_MIN: usize = 10_000;
 /// How often an idle poller checks for partitions whose outbox awaits relay.
 const RELAY_CHECK: Duration = Duration::from_millis(100);
 const RETRY_FIRST: Duration = Duration::from_millis(100);
@@ -124,6 +126,7 @@ impl Processor {
             processor: self.clone(),
             shared: shared.clone(),
             cache_backlog: std::sync::Mutex::new(HashMap::new()),
+            publishing: tokio::sync::Mutex::new(None),
         });
         let mut buffered: Vec<Record> = Vec::new();
         let result = loop {
@@ -134,8 +137,12 @@ impl Processor {
                     Err(error) => break Err(error),
                 },
             };
-            // Records of partitions revoked meanwhile belong to their new owner now.
-            records.retain(|r| shared.is_assigned(r.partition));
+            // Records of partitions revoked meanwhile belong to their new owner now; records
+            // already committed (redelivered after a re-assignment) are done.
+            let mut seen = HashSet::new();
+            records.retain(|r| {
+                shared.is_pending(r.partition, r.offset) && seen.insert((r.partition, r.offset))
+            });
             if records.is_empty() && !shared.relay_is_pending() {
                 continue;
             }
@@ -152,6 +159,12 @@ impl Processor {
                 break Ok(());
             }
         };
+        if tokio::time::timeout(self.config.drain_timeout, worker.flush())
+            .await
+            .is_err()
+        {
+            tracing::warn!("publishing did not finish in time; the next owner relays the rest");
+        }
         gauges.abort();
         tracing::info!("processor stopped");
         result
@@ -199,17 +212,25 @@ impl Processor {
         buffered: &mut Vec<Record>,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<BatchEnd> {
-        let assignment = consumer.assignment()?;
-        consumer.pause(&assignment)?;
         let guard = worker.shared.start_batch();
         let mut task = tokio::spawn(worker.clone().handle(records, guard, shutdown.clone()));
         let mut stopping_since: Option<Instant> = None;
+        // The next batch is collected while this one runs. Only a full buffer pauses the
+        // assignment: a pause drops librdkafka's prefetched records, and every resume
+        // would wait for a fresh fetch.
+        let capacity = (self.config.batch_max * 2).max(BUFFER_MIN);
+        let mut paused = false;
         let ended = loop {
             tokio::select! {
                 ended = &mut task => break ended.context("the batch worker panicked")?,
                 message = consumer.recv() => match message {
-                    // Fetched before the pause took effect; it is consumed, so keep it.
-                    Ok(message) => buffered.push(detach(&message)),
+                    Ok(message) => {
+                        buffered.push(detach(&message));
+                        if !paused && buffered.len() >= capacity {
+                            consumer.pause(&consumer.assignment()?)?;
+                            paused = true;
+                        }
+                    }
                     Err(error) => tracing::warn!(%error, "polling while a batch runs"),
                 },
                 _ = shutdown.cancelled(), if stopping_since.is_none() => stopping_since = Some(Instant::now()),
@@ -222,7 +243,8 @@ impl Processor {
                 }
             }
         };
-        if let Err(error) = consumer.assignment().and_then(|a| consumer.resume(&a)) {
+        // A pause also survives a revoke and re-assign, so resume the whole current assignment.
+        if paused && let Err(error) = consumer.assignment().and_then(|a| consumer.resume(&a)) {
             tracing::warn!(%error, "resuming the assignment");
         }
         ended
@@ -316,6 +338,8 @@ struct Worker {
     shared: Arc<Shared>,
     /// Orders whose cache write failed, rewritten with a later batch.
     cache_backlog: std::sync::Mutex<HashMap<OrderId, Order>>,
+    /// The publishing of the last committed batch, still running; true once published.
+    publishing: tokio::sync::Mutex<Option<tokio::task::JoinHandle<bool>>>,
 }
 
 /// What a committed batch (or a relay) has to publish.
@@ -369,17 +393,44 @@ impl Worker {
             }
         };
 
-        let publish_started = Instant::now();
-        // Committed state is never rolled back: if publishing cannot finish now, the rows
-        // stay unpublished and the partition's next owner (or next assignment) relays them.
-        if retry("publish", &shutdown, || self.publish(&committed)).await {
-            metrics::stage("publish", publish_started.elapsed());
-        }
         let cache_started = Instant::now();
         self.write_cache(&committed.orders).await;
         metrics::stage("cache", cache_started.elapsed());
+
+        // Publishing overlaps the next batch's work. Publishes run strictly in batch order
+        // (each awaits the one before), and count as work in flight, so a revocation waits
+        // for them. Committed state is never rolled back: if publishing cannot finish, the
+        // rows stay unpublished and the partition's next owner (or assignment) relays them.
+        let offsets = committed.offsets.clone();
+        let in_flight = self.shared.start_batch();
+        let previous = self.publishing.lock().await.take();
+        let worker = self.clone();
+        let publishing = tokio::spawn(async move {
+            let _in_flight = in_flight;
+            // If the batch before could not publish, neither may this one: its rows wait
+            // for the relay, which sends both in outbox order.
+            if let Some(previous) = previous
+                && !previous.await.unwrap_or(false)
+            {
+                return false;
+            }
+            let publish_started = Instant::now();
+            let published = retry("publish", &shutdown, || worker.publish(&committed)).await;
+            if published {
+                metrics::stage("publish", publish_started.elapsed());
+            }
+            published
+        });
+        *self.publishing.lock().await = Some(publishing);
         metrics::batch_done(records.len(), started.elapsed());
-        Ok(BatchEnd::Done(committed.offsets))
+        Ok(BatchEnd::Done(offsets))
+    }
+
+    /// Waits for the last batch's publishing (at shutdown).
+    async fn flush(&self) {
+        if let Some(publishing) = self.publishing.lock().await.take() {
+            let _ = publishing.await;
+        }
     }
 
     /// Republishes what assigned partitions left unpublished, in outbox order.
@@ -395,6 +446,8 @@ impl Worker {
         if partitions.is_empty() {
             return Ok(());
         }
+        // Let the publishing in flight finish first, so the relay sends only what it left.
+        self.flush().await;
         let p = &self.processor;
         let (events, letters) = p
             .store
@@ -537,14 +590,19 @@ impl Worker {
                 })
                 .collect(),
             orders: write.orders,
-            dead_letters: seqs
+            dead_letters: write
+                .dead_letters
                 .into_iter()
-                .zip(write.dead_letters)
-                .map(|(seq, letter)| StoredDeadLetter {
-                    seq,
-                    key: letter.key,
-                    payload: letter.payload,
-                    headers: letter.headers,
+                .filter_map(|letter| {
+                    let (seq, ..) = seqs.iter().find(|(_, p, o)| {
+                        (*p, *o) == (letter.source_partition, letter.source_offset)
+                    })?;
+                    Some(StoredDeadLetter {
+                        seq: *seq,
+                        key: letter.key,
+                        payload: letter.payload,
+                        headers: letter.headers,
+                    })
                 })
                 .collect(),
             offsets: write.offsets,

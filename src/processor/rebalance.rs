@@ -45,7 +45,8 @@ pub struct Shared {
     pub orders: Mutex<HashMap<i32, HashMap<OrderId, Order>>>,
     /// Set while the assignment is lost: the in-flight batch must not commit.
     pub abandon: AtomicBool,
-    busy: Mutex<bool>,
+    /// Batches and publishes in flight.
+    busy: Mutex<usize>,
     idle: Condvar,
 }
 
@@ -54,24 +55,30 @@ impl Shared {
         !self.relay_pending.lock().expect("lock").is_empty()
     }
 
-    pub fn is_assigned(&self, partition: i32) -> bool {
-        self.stored.lock().expect("lock").contains_key(&partition)
+    /// Whether a record still needs handling here: its partition is assigned to this member
+    /// and its offset is not behind what is stored.
+    pub fn is_pending(&self, partition: i32, offset: i64) -> bool {
+        match self.stored.lock().expect("lock").get(&partition) {
+            None => false,
+            Some(StoredOffset::At(next)) => offset >= *next,
+            Some(_) => true,
+        }
     }
 
-    /// Marks a batch in flight; the returned guard marks it done when dropped.
+    /// Marks work in flight (a batch, or its publishing); the guard ends it when dropped.
     pub fn start_batch(self: &Arc<Self>) -> BatchGuard {
-        *self.busy.lock().expect("lock") = true;
+        *self.busy.lock().expect("lock") += 1;
         BatchGuard(self.clone())
     }
 
-    /// Waits until no batch is in flight, at most `deadline`; false if it timed out.
+    /// Waits until nothing is in flight, at most `deadline`; false if it timed out.
     fn wait_idle(&self, deadline: Duration) -> bool {
         let busy = self.busy.lock().expect("lock");
         let (busy, _) = self
             .idle
-            .wait_timeout_while(busy, deadline, |busy| *busy)
+            .wait_timeout_while(busy, deadline, |busy| *busy > 0)
             .expect("lock");
-        !*busy
+        *busy == 0
     }
 
     pub fn forget(&self, partitions: &[i32]) {
@@ -90,7 +97,7 @@ pub struct BatchGuard(Arc<Shared>);
 
 impl Drop for BatchGuard {
     fn drop(&mut self) {
-        *self.0.busy.lock().expect("lock") = false;
+        *self.0.busy.lock().expect("lock") -= 1;
         self.0.idle.notify_all();
     }
 }

@@ -1,0 +1,208 @@
+//! `orderflow loadgen`: load for benchmarks.
+//!
+//! - `preload` produces a realistic command mix: orders created, updated, confirmed,
+//!   shipped, re-tracked, delivered, some cancelled or deleted, a few invalid.
+//! - `io-ceiling` is the I/O floor the processor is measured against: it consumes the same
+//!   records, COPYs the same number of order, event and processed-command rows per batch
+//!   and produces the same number of events — with no decoding, domain or cache.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::Utc;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use crate::codec::Codec;
+use crate::domain::{
+    AddressInput, Command, CommandBody, CommandId, LineItemInput, NewOrderInput, OrderId,
+    OrderUpdateInput, ShippingInput, StorefrontId,
+};
+use crate::kafka::producer::{Outgoing, Producer};
+use crate::kafka::{KafkaSettings, Topics, order_key};
+use crate::store::Store;
+
+/// The commands of one order's life, in order: `step` 0 is its creation.
+fn lifecycle(order_id: OrderId, n: u64, step: usize) -> Option<CommandBody> {
+    let line = |q| LineItemInput {
+        sku: format!("SKU-{}", n % 97),
+        quantity: q,
+        unit_price: 1999,
+    };
+    let shipping = |t: &str| ShippingInput {
+        carrier: "DHL".into(),
+        tracking_number: format!("{t}{n}"),
+    };
+    // Every 10th order is cancelled after confirmation, every 20th deleted while pending;
+    // every 50th gets an invalid update (rejected).
+    let fate = order_id.0.as_u128() % 100;
+    Some(match step {
+        0 => CommandBody::CreateOrder(NewOrderInput {
+            customer_id: format!("c-{}", n % 10_007),
+            currency: "EUR".into(),
+            items: vec![line(2), line(1)],
+            shipping_address: AddressInput {
+                name: "Ada Lovelace".into(),
+                line1: "1 Main St".into(),
+                line2: None,
+                city: "Berlin".into(),
+                postal_code: "10115".into(),
+                country: "DE".into(),
+            },
+            metadata: [("channel".to_owned(), "web".to_owned())].into(),
+        }),
+        1 => CommandBody::UpdateOrder(OrderUpdateInput {
+            items: Some(vec![line(if fate.is_multiple_of(50) { 0 } else { 3 })]),
+            shipping_address: None,
+        }),
+        2 if fate % 20 == 5 => CommandBody::DeleteOrder,
+        2 => CommandBody::ConfirmOrder,
+        3 if fate % 10 == 3 => CommandBody::CancelOrder {
+            reason: "customer asked".into(),
+        },
+        3 => CommandBody::ShipOrder(shipping("T")),
+        4 => CommandBody::UpdateShipping(shipping("U")),
+        5 => CommandBody::DeliverOrder,
+        _ => return None,
+    })
+}
+
+/// Produces `total` commands to `topic`, `concurrent` orders in flight at a time.
+pub async fn preload(
+    settings: &KafkaSettings,
+    topic: &str,
+    codec: &Codec,
+    total: usize,
+    concurrent: usize,
+) -> anyhow::Result<()> {
+    let producer: FutureProducer = settings
+        .client_config(&[
+            ("enable.idempotence", "true"),
+            ("linger.ms", "20"),
+            ("compression.type", "lz4"),
+        ])
+        .create()
+        .context("creating the kafka producer")?;
+    let started = Instant::now();
+    // (order, its next step) for the orders in flight.
+    let mut active: Vec<(OrderId, usize)> = Vec::new();
+    let mut deliveries = Vec::with_capacity(10_000);
+    let mut n = 0u64;
+    let mut slot = 0usize;
+    while (n as usize) < total {
+        if active.len() < concurrent {
+            active.push((OrderId::new_random(), 0));
+        }
+        slot = (slot + 7) % active.len();
+        let (order_id, step) = active[slot];
+        let Some(body) = lifecycle(order_id, n, step) else {
+            active.swap_remove(slot);
+            continue;
+        };
+        active[slot].1 += 1;
+        n += 1;
+        let command = Command {
+            command_id: CommandId::new_random(),
+            order_id,
+            storefront_id: StorefrontId::default_storefront(),
+            expected_version: None,
+            issued_at: Utc::now(),
+            issued_by: Some("loadgen".into()),
+            body,
+        };
+        let payload = codec.encode_command(topic, &command).await?;
+        let key = order_key(order_id);
+        loop {
+            match producer.send_result(FutureRecord::to(topic).key(&key).payload(&payload)) {
+                Ok(delivery) => {
+                    deliveries.push(delivery);
+                    break;
+                }
+                Err((error, _)) => {
+                    tracing::debug!(%error, "producer queue full; waiting for deliveries");
+                    for d in deliveries.drain(..) {
+                        d.await?.map_err(|(e, _)| e)?;
+                    }
+                }
+            }
+        }
+        if deliveries.len() >= 10_000 {
+            for d in deliveries.drain(..) {
+                d.await?.map_err(|(e, _)| e)?;
+            }
+        }
+    }
+    for d in deliveries {
+        d.await?.map_err(|(e, _)| e)?;
+    }
+    let took = started.elapsed();
+    tracing::info!(
+        commands = total,
+        ?took,
+        per_s = (total as f64 / took.as_secs_f64()) as u64,
+        "preloaded"
+    );
+    Ok(())
+}
+
+/// Consumes `stop_after` records in batches and writes and produces what the processor
+/// would, with none of its logic. Returns records per second, from the first batch's start.
+pub async fn io_ceiling(
+    settings: &KafkaSettings,
+    topics: &Topics,
+    store: &Store,
+    group_id: &str,
+    batch_max: usize,
+    batch_linger: Duration,
+    stop_after: usize,
+) -> anyhow::Result<f64> {
+    let consumer: StreamConsumer = settings
+        .client_config(&[
+            ("group.id", group_id),
+            ("enable.auto.commit", "false"),
+            ("auto.offset.reset", "earliest"),
+        ])
+        .create()
+        .context("creating the kafka consumer")?;
+    consumer.subscribe(&[&topics.commands])?;
+    let producer = Producer::new(settings, Duration::from_secs(30))?;
+    let mut consumed = 0usize;
+    let mut started: Option<Instant> = None;
+    while consumed < stop_after {
+        let mut batch = vec![consumer.recv().await?.detach()];
+        started.get_or_insert_with(Instant::now);
+        let deadline = tokio::time::Instant::now() + batch_linger;
+        while batch.len() < batch_max.min(stop_after - consumed) {
+            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Ok(message) => batch.push(message?.detach()),
+                Err(_) => break,
+            }
+        }
+        let payloads: Vec<&[u8]> = batch
+            .iter()
+            .map(|m| m.payload().unwrap_or_default())
+            .collect();
+        let last = batch
+            .iter()
+            .map(|m| (m.partition(), m.offset() + 1))
+            .collect::<Vec<_>>();
+        store
+            .io_ceiling_write(group_id, &topics.commands, &payloads, &last)
+            .await
+            .context("writing the batch")?;
+        let records = batch
+            .iter()
+            .map(|m| Outgoing {
+                topic: &topics.events,
+                key: m.key().unwrap_or_default(),
+                payload: m.payload(),
+                headers: None,
+            })
+            .collect();
+        producer.send_all(records).await?;
+        consumed += batch.len();
+    }
+    let took = started.map_or(Duration::ZERO, |s| s.elapsed());
+    Ok(consumed as f64 / took.as_secs_f64())
+}
