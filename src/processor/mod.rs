@@ -402,16 +402,18 @@ impl Worker {
         // for them. Committed state is never rolled back: if publishing cannot finish, the
         // rows stay unpublished and the partition's next owner (or assignment) relays them.
         let offsets = committed.offsets.clone();
+        // At most one batch publishes while the next one is worked on.
+        let previous_published = match self.publishing.lock().await.take() {
+            Some(previous) => previous.await.unwrap_or(false),
+            None => true,
+        };
         let in_flight = self.shared.start_batch();
-        let previous = self.publishing.lock().await.take();
         let worker = self.clone();
         let publishing = tokio::spawn(async move {
             let _in_flight = in_flight;
             // If the batch before could not publish, neither may this one: its rows wait
             // for the relay, which sends both in outbox order.
-            if let Some(previous) = previous
-                && !previous.await.unwrap_or(false)
-            {
+            if !previous_published {
                 return false;
             }
             let publish_started = Instant::now();
@@ -824,7 +826,10 @@ impl Worker {
                 headers: Some(headers),
             });
         }
+        let sent = Instant::now();
         p.producer.send_all(records).await.context("publishing")?;
+        metrics::stage("send", sent.elapsed());
+        let marked = Instant::now();
         let event_ids: Vec<_> = committed.events.iter().map(|e| e.event_id).collect();
         p.store
             .mark_published(&event_ids)
@@ -841,6 +846,7 @@ impl Worker {
                 .await
                 .context("marking dead letters published")?;
         }
+        metrics::stage("mark", marked.elapsed());
         metrics::events_published(event_ids.len());
         Ok(())
     }
