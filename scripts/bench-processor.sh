@@ -50,7 +50,14 @@ measure() {
     if [ -n "$t0" ] && { [ "$c" -ge "$N" ] || python3 -c "import sys; sys.exit(0 if $t - $t0 >= $limit else 1)"; }; then
       break
     fi
-    kill -0 "$pid" 2>/dev/null || { echo "mode $mode exited early; see /tmp/$run.$mode.log" >&2; exit 1; }
+        if ! kill -0 "$pid" 2>/dev/null; then
+      # Exited by itself (io-ceiling stops after N): read the final count once more.
+      c=$(sql "${run}_$mode" "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets")
+      t=$(now)
+      [ -n "$t0" ] && [ "$c" -ge "$N" ] && break
+      echo "mode $mode exited early; see /tmp/$run.$mode.log" >&2
+      exit 1
+    fi
     sleep 0.1
   done
   kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true

@@ -17,6 +17,8 @@ pub const HTTP_COMMANDS_PRODUCED_TOTAL: &str = "orderflow_http_commands_produced
 pub const STAGE_DURATION_SECONDS: &str = "orderflow_batch_stage_duration_seconds";
 pub const CONSUMER_LAG: &str = "orderflow_consumer_lag";
 pub const OUTBOX_PENDING: &str = "orderflow_outbox_pending";
+pub const HTTP_REQUESTS_TOTAL: &str = "orderflow_http_requests_total";
+pub const HTTP_REQUEST_DURATION_SECONDS: &str = "orderflow_http_request_duration_seconds";
 
 /// Serves `/metrics` on its own port.
 pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
@@ -70,4 +72,24 @@ pub fn consumer_lag(partition: i32, lag: i64) {
 /// Outbox rows (events and dead letters) stored but not yet on Kafka.
 pub fn outbox_pending(n: i64) {
     metrics::gauge!(OUTBOX_PENDING).set(n as f64);
+}
+
+/// axum middleware: requests by method, matched route (bounded: never a raw path) and status.
+pub async fn http(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(HTTP_REQUESTS_TOTAL, "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
 }

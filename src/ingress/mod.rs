@@ -2,6 +2,7 @@
 //! The ingress never writes to PostgreSQL or Redis.
 
 mod error;
+mod health;
 mod orders;
 
 use std::net::SocketAddr;
@@ -39,6 +40,9 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
     Router::new()
         .route("/v1/orders", post(orders::create))
         .route("/v1/orders/{id}", get(orders::get))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .layer(axum::middleware::from_fn(crate::metrics::http))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedHeaders;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 
 use super::KafkaSettings;
 
@@ -58,6 +58,19 @@ impl Producer {
             .await
             .map(|delivery| (delivery.partition, delivery.offset))
             .map_err(|(err, _)| err)
+    }
+
+    /// Answers when the cluster does (a metadata request).
+    pub async fn ping(&self) -> Result<(), KafkaError> {
+        let client = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            client
+                .client()
+                .fetch_metadata(None, Duration::from_secs(2))
+                .map(|_| ())
+        })
+        .await
+        .map_err(|_| KafkaError::Canceled)?
     }
 
     /// Sends every record concurrently and waits for all acknowledgements.

@@ -128,8 +128,9 @@ impl Processor {
             cache_backlog: std::sync::Mutex::new(HashMap::new()),
             publishing: tokio::sync::Mutex::new(None),
         });
-        let mut buffered: Vec<Record> = Vec::new();
+        let mut buffered = Buffer::new((self.config.batch_max * 2).max(BUFFER_MIN));
         let result = loop {
+            buffered.resume_if_drained(&consumer);
             let mut records = tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
                 records = self.collect(&consumer, &mut buffered) => match records {
@@ -174,9 +175,9 @@ impl Processor {
     async fn collect(
         &self,
         consumer: &StreamConsumer<ProcessorContext>,
-        buffered: &mut Vec<Record>,
+        buffered: &mut Buffer,
     ) -> anyhow::Result<Vec<Record>> {
-        let mut records = std::mem::take(buffered);
+        let mut records = buffered.take();
         while records.is_empty() {
             tokio::select! {
                 message = consumer.recv() => records.push(detach(&message.context("polling the commands topic")?)),
@@ -198,7 +199,7 @@ impl Processor {
             }
         }
         if records.len() > self.config.batch_max {
-            *buffered = records.split_off(self.config.batch_max);
+            buffered.put_back(records.split_off(self.config.batch_max));
         }
         Ok(records)
     }
@@ -209,28 +210,18 @@ impl Processor {
         consumer: &StreamConsumer<ProcessorContext>,
         worker: &Arc<Worker>,
         records: Vec<Record>,
-        buffered: &mut Vec<Record>,
+        buffered: &mut Buffer,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<BatchEnd> {
         let guard = worker.shared.start_batch();
         let mut task = tokio::spawn(worker.clone().handle(records, guard, shutdown.clone()));
         let mut stopping_since: Option<Instant> = None;
-        // The next batch is collected while this one runs. Only a full buffer pauses the
-        // assignment: a pause drops librdkafka's prefetched records, and every resume
-        // would wait for a fresh fetch.
-        let capacity = (self.config.batch_max * 2).max(BUFFER_MIN);
-        let mut paused = false;
+        // The next batch is collected while this one runs (see `Buffer`).
         let ended = loop {
             tokio::select! {
                 ended = &mut task => break ended.context("the batch worker panicked")?,
                 message = consumer.recv() => match message {
-                    Ok(message) => {
-                        buffered.push(detach(&message));
-                        if !paused && buffered.len() >= capacity {
-                            consumer.pause(&consumer.assignment()?)?;
-                            paused = true;
-                        }
-                    }
+                    Ok(message) => buffered.push(consumer, detach(&message)),
                     Err(error) => tracing::warn!(%error, "polling while a batch runs"),
                 },
                 _ = shutdown.cancelled(), if stopping_since.is_none() => stopping_since = Some(Instant::now()),
@@ -243,10 +234,6 @@ impl Processor {
                 }
             }
         };
-        // A pause also survives a revoke and re-assign, so resume the whole current assignment.
-        if paused && let Err(error) = consumer.assignment().and_then(|a| consumer.resume(&a)) {
-            tracing::warn!(%error, "resuming the assignment");
-        }
         ended
     }
 
@@ -279,7 +266,7 @@ impl Processor {
         &self,
         consumer: &StreamConsumer<ProcessorContext>,
         shared: &Shared,
-        buffered: &mut Vec<Record>,
+        buffered: &mut Buffer,
     ) {
         buffered.clear();
         let partitions: Vec<i32> = shared
@@ -329,6 +316,58 @@ impl Processor {
             .lock()
             .expect("lock")
             .extend(stored.keys());
+    }
+}
+
+/// Records polled ahead of the batch that handles them. Polling never stops (rebalances
+/// must be served), but a full buffer pauses the assignment, and only a buffer drained to
+/// half resumes it: each pause drops librdkafka's prefetched records, so pausing and resuming
+/// every batch would refetch them every time and starve the broker of time for our produces.
+struct Buffer {
+    records: Vec<Record>,
+    capacity: usize,
+    paused: bool,
+}
+
+impl Buffer {
+    fn new(capacity: usize) -> Self {
+        Self {
+            records: Vec::new(),
+            capacity,
+            paused: false,
+        }
+    }
+
+    fn push(&mut self, consumer: &StreamConsumer<ProcessorContext>, record: Record) {
+        self.records.push(record);
+        if !self.paused && self.records.len() >= self.capacity {
+            match consumer.assignment().and_then(|a| consumer.pause(&a)) {
+                Ok(()) => self.paused = true,
+                Err(error) => tracing::warn!(%error, "pausing the assignment"),
+            }
+        }
+    }
+
+    /// A pause also survives a revoke and re-assign, so the whole current assignment resumes.
+    fn resume_if_drained(&mut self, consumer: &StreamConsumer<ProcessorContext>) {
+        if self.paused && self.records.len() <= self.capacity / 2 {
+            match consumer.assignment().and_then(|a| consumer.resume(&a)) {
+                Ok(()) => self.paused = false,
+                Err(error) => tracing::warn!(%error, "resuming the assignment"),
+            }
+        }
+    }
+
+    fn take(&mut self) -> Vec<Record> {
+        std::mem::take(&mut self.records)
+    }
+
+    fn put_back(&mut self, rest: Vec<Record>) {
+        self.records = rest;
+    }
+
+    fn clear(&mut self) {
+        self.records.clear();
     }
 }
 

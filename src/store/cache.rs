@@ -88,6 +88,11 @@ impl Cache {
         pipe.query_async::<()>(&mut self.conn.clone()).await
     }
 
+    /// Answers when Redis does.
+    pub async fn ping(&self) -> Result<()> {
+        redis::cmd("PING").query_async(&mut self.conn.clone()).await
+    }
+
     /// The cached JSON of an order, exactly as GET returns it.
     pub async fn get_order_json(&self, id: OrderId) -> Result<Option<String>> {
         self.conn.clone().hget(order_key(id), "body").await

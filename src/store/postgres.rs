@@ -120,6 +120,14 @@ impl Store {
         Ok(Self { pool })
     }
 
+    /// Answers when PostgreSQL does.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
