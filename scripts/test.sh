@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # orderflow's whole test suite against the real services: starts them (installing what is
-# missing), then format check, lints and every test.
+# missing), then format check, lints, every test and the deploy-artifact validators.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -8,3 +8,4 @@ scripts/services.sh up
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked
+scripts/validate-deploy.sh

@@ -169,9 +169,13 @@ pub async fn start(command: Command, shutdown: CancellationToken) -> anyhow::Res
 }
 
 async fn connect_store(db: &DbArgs) -> anyhow::Result<Store> {
-    Store::connect(&db.database_url, db.db_max_connections)
-        .await
-        .context("connecting to PostgreSQL (--database-url)")
+    Store::connect(
+        &db.database_url,
+        db.database_password.as_ref(),
+        db.db_max_connections,
+    )
+    .await
+    .context("connecting to PostgreSQL (--database-url)")
 }
 
 async fn connect(
@@ -180,7 +184,12 @@ async fn connect(
     redis: &RedisArgs,
 ) -> anyhow::Result<(Store, Cache, Producer)> {
     let store = connect_store(db).await?;
-    let cache = Cache::connect(&redis.redis_url, redis.cache_ttl).context("parsing --redis-url")?;
+    let cache = Cache::connect(
+        &redis.redis_url,
+        redis.redis_password.as_ref(),
+        redis.cache_ttl,
+    )
+    .context("parsing --redis-url")?;
     let producer = Producer::new(&kafka.settings(), kafka.delivery_timeout)
         .context("creating the Kafka producer (--kafka-brokers, --kafka-config)")?;
     Ok((store, cache, producer))

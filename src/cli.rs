@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::codec::{Codec, Registry, Subject, WireFormat};
 use crate::kafka::{KafkaSettings, Topics};
@@ -208,6 +208,10 @@ pub struct KafkaArgs {
     /// comma-separated in the environment variable. Overrides orderflow's defaults.
     #[arg(long = "kafka-config", env = "ORDERFLOW_KAFKA_CONFIG", value_parser = parse_key_value, value_delimiter = ',')]
     pub kafka_config: Vec<(String, String)>,
+    /// SASL password (with --kafka-config sasl.username=... for SCRAM); kept out of
+    /// --kafka-config so it can be injected as a secret.
+    #[arg(long, env = "ORDERFLOW_KAFKA_SASL_PASSWORD", hide_env_values = true)]
+    pub kafka_sasl_password: Option<SecretString>,
     /// Topic of incoming commands.
     #[arg(
         long,
@@ -243,9 +247,16 @@ pub struct KafkaArgs {
 
 impl KafkaArgs {
     pub fn settings(&self) -> KafkaSettings {
+        let mut properties = self.kafka_config.clone();
+        if let Some(password) = &self.kafka_sasl_password {
+            properties.push((
+                "sasl.password".to_owned(),
+                password.expose_secret().to_owned(),
+            ));
+        }
         KafkaSettings {
             brokers: self.kafka_brokers.clone(),
-            properties: self.kafka_config.clone(),
+            properties,
         }
     }
 
@@ -275,6 +286,9 @@ pub struct DbArgs {
         hide_default_value = true
     )]
     pub database_url: SecretString,
+    /// PostgreSQL password; overrides one in --database-url (inject it as a secret).
+    #[arg(long, env = "ORDERFLOW_DATABASE_PASSWORD", hide_env_values = true)]
+    pub database_password: Option<SecretString>,
     /// Most PostgreSQL connections this process opens.
     #[arg(long, env = "ORDERFLOW_DB_MAX_CONNECTIONS", default_value_t = 10)]
     pub db_max_connections: u32,
@@ -289,6 +303,9 @@ pub struct RedisArgs {
         default_value = "redis://127.0.0.1:6379"
     )]
     pub redis_url: String,
+    /// Redis password (AUTH token); overrides one in --redis-url.
+    #[arg(long, env = "ORDERFLOW_REDIS_PASSWORD", hide_env_values = true)]
+    pub redis_password: Option<SecretString>,
     /// How long a cached order lives without being rewritten.
     #[arg(long, env = "ORDERFLOW_CACHE_TTL", value_parser = humantime::parse_duration, default_value = "24h")]
     pub cache_ttl: Duration,
@@ -386,6 +403,26 @@ mod tests {
             panic!("parsed another command")
         };
         assert_eq!(all.redis.redis_url, "redis://b");
+    }
+
+    #[test]
+    fn the_sasl_password_joins_the_kafka_properties_without_appearing_in_debug_output() {
+        let cli = Cli::try_parse_from([
+            "orderflow",
+            "processor",
+            "--kafka-config",
+            "sasl.username=orderflow",
+            "--kafka-sasl-password",
+            "s3cret",
+        ])
+        .unwrap();
+        let Command::Processor(p) = cli.command else {
+            panic!("parsed another command")
+        };
+        assert!(!format!("{:?}", p.kafka).contains("s3cret"));
+        let config = p.kafka.settings().client_config(&[]);
+        assert_eq!(config.get("sasl.password"), Some("s3cret"));
+        assert_eq!(config.get("sasl.username"), Some("orderflow"));
     }
 
     #[test]

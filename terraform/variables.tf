@@ -9,6 +9,12 @@ variable "environment" {
   type        = string
 }
 
+variable "availability_zones" {
+  description = "Three availability zones of the region (subnets, MSK brokers, RDS and Redis replicas)."
+  type        = list(string)
+  default     = ["eu-central-1a", "eu-central-1b", "eu-central-1c"]
+}
+
 variable "vpc_cidr" {
   description = "CIDR block of the VPC."
   type        = string

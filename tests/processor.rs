@@ -443,3 +443,25 @@ async fn bad_configuration_exits_non_zero_naming_the_setting() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--batch-max"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_database_password_flag_replaces_the_urls() {
+    let env = TestEnv::new(1).await;
+    let without = env
+        .database_url
+        .replace("orderflow:orderflow@", "orderflow:wrong@");
+    let app = env
+        .start(&[
+            "--database-url",
+            &without,
+            "--database-password",
+            "orderflow",
+        ])
+        .await;
+    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["postgres"], "up", "{body}");
+    assert_eq!(body["redis"], "up", "{body}");
+    assert_eq!(body["kafka"], "up", "{body}");
+    app.stop().await;
+}

@@ -217,7 +217,7 @@ impl Processor {
         let mut task = tokio::spawn(worker.clone().handle(records, guard, shutdown.clone()));
         let mut stopping_since: Option<Instant> = None;
         // The next batch is collected while this one runs (see `Buffer`).
-        let ended = loop {
+        loop {
             tokio::select! {
                 ended = &mut task => break ended.context("the batch worker panicked")?,
                 message = consumer.recv() => match message {
@@ -229,12 +229,11 @@ impl Processor {
                     if stopping_since.is_some_and(|t| t.elapsed() > self.config.drain_timeout) {
                         tracing::warn!("the in-flight batch did not drain in time; abandoning it");
                         task.abort();
-                        break Ok(BatchEnd::Abandoned);
+                                                break Ok(BatchEnd::Abandoned);
                     }
                 }
             }
-        };
-        ended
+        }
     }
 
     fn commit_to_broker(

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::{Order, OrderId, OrderStatus};
 
@@ -47,8 +48,16 @@ pub fn order_key(id: OrderId) -> String {
 impl Cache {
     /// Connects lazily: Redis being down at start (or later) never stops orderflow; each
     /// call fails fast and the caller decides (the processor retries later, reads fall back).
-    pub fn connect(url: &str, ttl: Duration) -> Result<Self> {
-        let client = redis::Client::open(url)?;
+    pub fn connect(url: &str, password: Option<&SecretString>, ttl: Duration) -> Result<Self> {
+        let mut info: redis::ConnectionInfo = url.parse()?;
+        if let Some(password) = password {
+            let settings = info
+                .redis_settings()
+                .clone()
+                .set_password(password.expose_secret());
+            info = info.set_redis_settings(settings);
+        }
+        let client = redis::Client::open(info)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(Duration::from_secs(2)))

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use uuid::Uuid;
 
 use crate::domain::{CommandId, Order, OrderId, OrderStatus, PriorOutcome};
@@ -111,11 +111,20 @@ pub struct Store {
 }
 
 impl Store {
-    pub async fn connect(url: &SecretString, max_connections: u32) -> Result<Self> {
+    /// `password`, when given, replaces the one in `url`.
+    pub async fn connect(
+        url: &SecretString,
+        password: Option<&SecretString>,
+        max_connections: u32,
+    ) -> Result<Self> {
+        let mut options: PgConnectOptions = url.expose_secret().parse()?;
+        if let Some(password) = password {
+            options = options.password(password.expose_secret());
+        }
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
-            .connect(url.expose_secret())
+            .connect_with(options)
             .await?;
         Ok(Self { pool })
     }

@@ -38,7 +38,7 @@ resource "aws_security_group" "alb" {
 resource "aws_lb" "this" {
   name                       = var.name
   load_balancer_type         = "application"
-  internal                   = false # checkov:skip=CKV2_AWS_20:not applicable, see the listeners
+  internal                   = false
   subnets                    = var.public_subnet_ids
   security_groups            = [aws_security_group.alb.id]
   drop_invalid_header_fields = true
@@ -156,6 +156,33 @@ resource "aws_wafv2_web_acl" "this" {
     visibility_config {
       cloudwatch_metrics_enabled = true
       metric_name                = "${var.name}-bad-inputs"
+      sampled_requests_enabled   = true
+    }
+  }
+
+    # Anonymizers (Tor, open proxies) are blocked; hosting providers only counted, because
+  # storefront backends legitimately call from clouds.
+  rule {
+    name     = "anonymous-ip"
+    priority = 35
+    override_action {
+      none {}
+    }
+    statement {
+      managed_rule_group_statement {
+        vendor_name = "AWS"
+        name        = "AWSManagedRulesAnonymousIpList"
+        rule_action_override {
+          name = "HostingProviderIPList"
+          action_to_use {
+            count {}
+          }
+        }
+      }
+    }
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${var.name}-anonymous-ip"
       sampled_requests_enabled   = true
     }
   }

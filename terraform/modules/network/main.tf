@@ -1,12 +1,17 @@
 # VPC over three availability zones: public subnets (ALB, NAT), private subnets (everything
 # else), one NAT gateway per AZ, VPC endpoints so private traffic to AWS APIs stays inside.
 
+# Exactly the three zones asked for; they must exist and be available.
 data "aws_availability_zones" "available" {
   state = "available"
+  filter {
+    name   = "zone-name"
+    values = var.availability_zones
+  }
 }
 
 locals {
-  azs = slice(data.aws_availability_zones.available.names, 0, 3)
+  azs = data.aws_availability_zones.available.names
 }
 
 resource "aws_vpc" "this" {

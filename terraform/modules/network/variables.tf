@@ -17,3 +17,12 @@ variable "kms_key_arn" {
   description = "KMS key that encrypts the flow-log group."
   type        = string
 }
+
+variable "availability_zones" {
+  description = "The three availability zones of the subnets."
+  type        = list(string)
+  validation {
+    condition     = length(var.availability_zones) == 3
+    error_message = "Give exactly three availability zones."
+  }
+}
