@@ -8,9 +8,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{
-    Cli, Command, DbArgs, HttpArgs, KafkaArgs, LoadgenCommand, ProcessorArgs, RedisArgs,
-    TopicsCommand,
+    ApikeysCommand, Cli, Command, DbArgs, HttpArgs, KafkaArgs, LoadgenCommand, ProcessorArgs,
+    RedisArgs, TopicsCommand,
 };
+use crate::domain::StorefrontId;
 use crate::ingress::{self, AppState};
 use crate::kafka::admin;
 use crate::kafka::producer::Producer;
@@ -78,6 +79,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await?;
             println!("io_ceiling_records_per_s={rate:.0}");
+            Ok(())
+        }
+        Command::Apikeys(ApikeysCommand::Create { storefront, db }) => {
+            let storefront = StorefrontId::parse(storefront)
+                .map_err(|e| anyhow::anyhow!("--storefront: {e}"))?;
+            let store = connect_store(&db).await?;
+            let (key_id, key) = ingress::auth::create_key(&store, &storefront).await?;
+            println!("{key}");
+            eprintln!("created {key_id} for storefront {storefront}; the key above is shown once");
             Ok(())
         }
         Command::Tail(t) => {
@@ -161,7 +171,11 @@ pub async fn start(command: Command, shutdown: CancellationToken) -> anyhow::Res
             )?;
             start_ingress(&mut running, &c.http, &c.kafka, store, cache, producer).await?;
         }
-        Command::Migrate(_) | Command::Topics(_) | Command::Tail(_) | Command::Loadgen(_) => {
+        Command::Migrate(_)
+        | Command::Topics(_)
+        | Command::Tail(_)
+        | Command::Loadgen(_)
+        | Command::Apikeys(_) => {
             anyhow::bail!("not a serving command")
         }
     }
@@ -210,6 +224,7 @@ async fn start_ingress(
     let state = AppState {
         producer,
         codec: kafka.codec()?,
+        keys: std::sync::Arc::new(ingress::auth::Keys::new(http.auth, store.clone())),
         store,
         cache,
         topics: kafka.topics(),

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::codec::{Codec, Registry, Subject, WireFormat};
+use crate::ingress::auth::AuthMode;
 use crate::kafka::{KafkaSettings, Topics};
 use crate::tail::DecodeAs;
 
@@ -39,12 +40,27 @@ pub enum Command {
     /// Manage orderflow's Kafka topics.
     #[command(subcommand)]
     Topics(TopicsCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Apikeys(ApikeysCommand),
     /// Load for benchmarks: preload commands, or measure the I/O ceiling.
     #[command(subcommand)]
     Loadgen(LoadgenCommand),
     /// Print the records of an orderflow topic as JSON lines (key, partition, offset,
     /// headers, decoded value); stops at the end unless --follow.
     Tail(TailCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApikeysCommand {
+    /// Create an API key for a storefront; the key is printed once and only its hash is kept.
+    Create {
+        /// The storefront every request with this key acts for.
+        #[arg(long)]
+        storefront: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,6 +203,10 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone, Args)]
 pub struct HttpArgs {
+    /// How callers authenticate: `api-key` (keys from `orderflow apikeys create`) or `none`
+    /// (every caller is storefront `default`; local runs only, logged loudly).
+    #[arg(long, env = "ORDERFLOW_AUTH", default_value = "api-key")]
+    pub auth: AuthMode,
     /// Address the HTTP API listens on.
     #[arg(long, env = "ORDERFLOW_HTTP_ADDR", default_value = "127.0.0.1:3000")]
     pub http_addr: SocketAddr,

@@ -15,3 +15,4 @@ pub mod shutdown;
 pub mod store;
 pub mod tail;
 pub mod telemetry;
+pub mod trace;

@@ -64,6 +64,10 @@ pub fn decide(current: Option<&Order>, command: &Command) -> Result<Applied, Rej
         (Some(order), _) if order.status == OrderStatus::Deleted => {
             return Err(Rejection::NotFound);
         }
+        // Another storefront's order does not exist for this one.
+        (Some(order), _) if order.storefront_id != command.storefront_id => {
+            return Err(Rejection::NotFound);
+        }
         (Some(order), _) => order,
     };
     check_version(command, order.version)?;

@@ -304,6 +304,14 @@ fn ship_records_carrier_and_tracking_and_update_shipping_replaces_them() {
 }
 
 #[test]
+fn another_storefronts_order_is_not_found() {
+    let order = order_in(OrderStatus::Pending);
+    let mut command = command_for(order.order_id, CommandBody::ConfirmOrder);
+    command.storefront_id = StorefrontId::parse("other-shop").unwrap();
+    assert_eq!(decide(Some(&order), &command), Err(Rejection::NotFound));
+}
+
+#[test]
 fn expected_version_must_match() {
     let order = order_in(OrderStatus::Pending);
     let mut command = command_for(order.order_id, CommandBody::ConfirmOrder);

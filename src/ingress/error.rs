@@ -14,6 +14,14 @@ pub enum ApiError {
     Validation(ValidationErrors),
     #[error("{0}")]
     BadPath(String),
+    #[error("{0}")]
+    BadQuery(String),
+    #[error("{0}")]
+    BadHeader(String),
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("this Idempotency-Key was used with another request")]
+    IdempotencyConflict,
     #[error("order not found")]
     NotFound,
     #[error("the message broker is unavailable")]
@@ -50,6 +58,18 @@ impl ApiError {
                 StatusCode::BAD_REQUEST,
                 "bad-path",
                 "Invalid path parameter",
+            ),
+            ApiError::BadQuery(_) => (
+                StatusCode::BAD_REQUEST,
+                "bad-query",
+                "Invalid query parameter",
+            ),
+            ApiError::BadHeader(_) => (StatusCode::BAD_REQUEST, "bad-header", "Invalid header"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::IdempotencyConflict => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-conflict",
+                "Idempotency key reused",
             ),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ApiError::BrokerUnavailable(_) => (

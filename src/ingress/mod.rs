@@ -1,6 +1,7 @@
 //! The HTTP API. Writes only produce commands to Kafka; reads come from Redis, then PostgreSQL.
 //! The ingress never writes to PostgreSQL or Redis.
 
+pub mod auth;
 mod error;
 mod health;
 mod orders;
@@ -9,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -31,6 +32,7 @@ pub struct AppState {
     pub store: Store,
     pub cache: Cache,
     pub topics: Topics,
+    pub keys: std::sync::Arc<auth::Keys>,
 }
 
 /// Largest accepted request body.
@@ -38,8 +40,20 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
     Router::new()
-        .route("/v1/orders", post(orders::create))
-        .route("/v1/orders/{id}", get(orders::get))
+        .route("/v1/orders", post(orders::create).get(orders::list))
+        .route(
+            "/v1/orders/{id}",
+            get(orders::get)
+                .patch(orders::update)
+                .delete(orders::delete),
+        )
+        .route("/v1/orders/{id}/confirm", post(orders::confirm))
+        .route("/v1/orders/{id}/ship", post(orders::ship))
+        .route("/v1/orders/{id}/shipping", put(orders::update_shipping))
+        .route("/v1/orders/{id}/deliver", post(orders::deliver))
+        .route("/v1/orders/{id}/cancel", post(orders::cancel))
+        .route("/v1/orders/{id}/events", get(orders::events))
+        .route("/v1/commands/{id}", get(orders::command))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .layer(axum::middleware::from_fn(crate::metrics::http))

@@ -1,19 +1,35 @@
-//! `/v1/orders` handlers.
+//! `/v1/orders` and `/v1/commands`: every write produces one command; reads come from Redis,
+//! then PostgreSQL; everything is scoped to the caller's storefront.
+
+use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
-use serde::Serialize;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use rdkafka::message::{Header, OwnedHeaders};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::auth::Caller;
 use super::{ApiError, AppState};
 use crate::domain::{
-    Command, CommandBody, CommandId, NewOrder, NewOrderInput, OrderId, StorefrontId,
+    Command, CommandBody, CommandId, NewOrder, NewOrderInput, OrderId, OrderStatus, OrderUpdate,
+    OrderUpdateInput, ShippingInfo, ShippingInput, ValidationErrors, parse_cancel_reason,
 };
 use crate::kafka::order_key;
 use crate::kafka::producer::Outgoing;
+use crate::store::OrderFilter;
+use crate::trace;
+
+/// Namespace of ids derived from an idempotency key: the same key always names the same
+/// command (and, for a create without an order id, the same order).
+const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x6f72_6465_7266_6c6f_7700_0000_0000_0002);
+const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug, Serialize)]
 struct Accepted {
@@ -37,32 +53,334 @@ fn parse_json<'de, T: serde::Deserialize<'de>>(
     })
 }
 
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    parse_json(&mut serde_json::Deserializer::from_slice(body))
+}
+
+fn parse_order_id(id: &str) -> Result<OrderId, ApiError> {
+    Uuid::parse_str(id)
+        .map(OrderId)
+        .map_err(|e| ApiError::BadPath(format!("order id {id:?} is not a UUID: {e}")))
+}
+
+fn validated<T>(result: Result<T, ValidationErrors>) -> Result<T, ApiError> {
+    result.map_err(ApiError::Validation)
+}
+
+/// `If-Match: <version>` (quoted or not) becomes the command's expected version.
+fn expected_version(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim().trim_matches('"');
+    text.parse().map(Some).map_err(|_| {
+        ApiError::BadHeader(format!("If-Match must be an order version, got {text:?}"))
+    })
+}
+
+/// What a write asks for, before it becomes a command.
+struct Write<'a> {
+    caller: &'a Caller,
+    headers: &'a HeaderMap,
+    /// Identifies the request for the idempotency check (method, path, body).
+    fingerprint: Vec<u8>,
+    order_id: Option<OrderId>,
+    body: CommandBody,
+}
+
 pub(super) async fn create(
     State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     // The body is the CreateOrder payload plus an optional client-chosen `order_id`. (serde's
     // flatten would silently accept unknown fields, so the id is taken out by hand.)
-    let mut object: serde_json::Map<String, serde_json::Value> =
-        parse_json(&mut serde_json::Deserializer::from_slice(&body))?;
+    let mut object: serde_json::Map<String, serde_json::Value> = parse_body(&body)?;
     let order_id = match object.remove("order_id") {
-        None | Some(serde_json::Value::Null) => OrderId::new_random(),
-        Some(id) => OrderId(parse_json::<Uuid>(id).map_err(|e| prefix_field("order_id", e))?),
+        None | Some(serde_json::Value::Null) => None,
+        Some(id) => Some(OrderId(
+            parse_json::<Uuid>(id).map_err(|e| prefix_field("order_id", e))?,
+        )),
     };
     let input: NewOrderInput = parse_json(serde_json::Value::Object(object))?;
     // Refuse bad input here, with field paths; the processor validates again, because not
     // every command comes through the ingress.
-    NewOrder::parse(&input).map_err(ApiError::Validation)?;
-    let command = Command {
-        command_id: CommandId::new_random(),
+    validated(NewOrder::parse(&input))?;
+    let write = Write {
+        caller: &caller,
+        headers: &headers,
+        fingerprint: fingerprint("POST /v1/orders", &body),
         order_id,
-        storefront_id: StorefrontId::default_storefront(),
-        expected_version: None,
-        issued_at: Utc::now(),
-        issued_by: None,
         body: CommandBody::CreateOrder(input),
     };
-    produce(&state, &command).await?;
+    submit(&state, write).await
+}
+
+pub(super) async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let order_id = parse_order_id(&id)?;
+    let input: OrderUpdateInput = parse_body(&body)?;
+    validated(OrderUpdate::parse(&input))?;
+    let fingerprint = fingerprint(&format!("PATCH /v1/orders/{order_id}"), &body);
+    submit(
+        &state,
+        Write {
+            caller: &caller,
+            headers: &headers,
+            fingerprint,
+            order_id: Some(order_id),
+            body: CommandBody::UpdateOrder(input),
+        },
+    )
+    .await
+}
+
+pub(super) async fn confirm(
+    state: State<AppState>,
+    caller: Caller,
+    id: Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    without_body(
+        state,
+        caller,
+        id,
+        headers,
+        body,
+        "confirm",
+        CommandBody::ConfirmOrder,
+    )
+    .await
+}
+
+pub(super) async fn deliver(
+    state: State<AppState>,
+    caller: Caller,
+    id: Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    without_body(
+        state,
+        caller,
+        id,
+        headers,
+        body,
+        "deliver",
+        CommandBody::DeliverOrder,
+    )
+    .await
+}
+
+pub(super) async fn delete(
+    state: State<AppState>,
+    caller: Caller,
+    id: Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    without_body(
+        state,
+        caller,
+        id,
+        headers,
+        body,
+        "delete",
+        CommandBody::DeleteOrder,
+    )
+    .await
+}
+
+/// Commands that carry nothing but the order: an empty body or `{}`.
+async fn without_body(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+    action: &str,
+    command: CommandBody,
+) -> Result<Response, ApiError> {
+    let order_id = parse_order_id(&id)?;
+    if !body.is_empty() {
+        let _: EmptyBody = parse_body(&body)?;
+    }
+    let fingerprint = fingerprint(&format!("{action} /v1/orders/{order_id}"), &body);
+    submit(
+        &state,
+        Write {
+            caller: &caller,
+            headers: &headers,
+            fingerprint,
+            order_id: Some(order_id),
+            body: command,
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmptyBody {}
+
+pub(super) async fn ship(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let order_id = parse_order_id(&id)?;
+    let input: ShippingInput = parse_body(&body)?;
+    validated(ShippingInfo::parse(&input))?;
+    let fingerprint = fingerprint(&format!("ship /v1/orders/{order_id}"), &body);
+    submit(
+        &state,
+        Write {
+            caller: &caller,
+            headers: &headers,
+            fingerprint,
+            order_id: Some(order_id),
+            body: CommandBody::ShipOrder(input),
+        },
+    )
+    .await
+}
+
+pub(super) async fn update_shipping(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let order_id = parse_order_id(&id)?;
+    let input: ShippingInput = parse_body(&body)?;
+    validated(ShippingInfo::parse(&input))?;
+    let fingerprint = fingerprint(&format!("PUT /v1/orders/{order_id}/shipping"), &body);
+    submit(
+        &state,
+        Write {
+            caller: &caller,
+            headers: &headers,
+            fingerprint,
+            order_id: Some(order_id),
+            body: CommandBody::UpdateShipping(input),
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CancelBody {
+    reason: String,
+}
+
+pub(super) async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let order_id = parse_order_id(&id)?;
+    let input: CancelBody = parse_body(&body)?;
+    let reason = validated(parse_cancel_reason(&input.reason))?;
+    let fingerprint = fingerprint(&format!("cancel /v1/orders/{order_id}"), &body);
+    submit(
+        &state,
+        Write {
+            caller: &caller,
+            headers: &headers,
+            fingerprint,
+            order_id: Some(order_id),
+            body: CommandBody::CancelOrder { reason },
+        },
+    )
+    .await
+}
+
+fn fingerprint(request: &str, body: &[u8]) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    hasher.update(request.as_bytes());
+    hasher.update([0]);
+    hasher.update(body);
+    hasher.finalize().to_vec()
+}
+
+/// Turns a validated write into a command, produces it and answers 202.
+async fn submit(state: &AppState, write: Write<'_>) -> Result<Response, ApiError> {
+    let storefront = write.caller.storefront.as_str();
+    let idempotency_key = write
+        .headers
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .filter(|k| !k.is_empty() && k.len() <= 255)
+                .ok_or_else(|| {
+                    ApiError::BadHeader(
+                        "Idempotency-Key must be 1 to 255 visible characters".into(),
+                    )
+                })
+        })
+        .transpose()?;
+    let (command_id, order_id) = match idempotency_key {
+        Some(key) => {
+            let scope = format!("{storefront}\n{key}");
+            let fingerprint = URL_SAFE_NO_PAD.encode(&write.fingerprint);
+            match state
+                .cache
+                .remember_idempotency_key(&scope, &fingerprint, IDEMPOTENCY_TTL)
+                .await
+            {
+                Ok(Some(earlier)) if earlier != fingerprint => {
+                    return Err(ApiError::IdempotencyConflict);
+                }
+                Ok(_) => {}
+                // Without Redis the ids below still make a repeated request the same command;
+                // only a reused key with another body goes undetected.
+                Err(error) => {
+                    tracing::warn!(%error, "idempotency store unavailable; relying on derived command ids")
+                }
+            }
+            let command_id = CommandId(Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, scope.as_bytes()));
+            let order_id = write.order_id.unwrap_or_else(|| {
+                OrderId(Uuid::new_v5(
+                    &IDEMPOTENCY_NAMESPACE,
+                    format!("{scope}\norder").as_bytes(),
+                ))
+            });
+            (command_id, order_id)
+        }
+        None => (
+            CommandId::new_random(),
+            write.order_id.unwrap_or_else(OrderId::new_random),
+        ),
+    };
+    let command = Command {
+        command_id,
+        order_id,
+        storefront_id: write.caller.storefront.clone(),
+        expected_version: expected_version(write.headers)?,
+        issued_at: Utc::now(),
+        issued_by: Some(write.caller.key_id.clone()),
+        body: write.body,
+    };
+    let traceparent = write
+        .headers
+        .get(trace::HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|parent| trace::child_with_span(parent, &Uuid::new_v4().as_bytes()[..8]));
+    produce(state, &command, traceparent.as_deref()).await?;
     let accepted = Accepted {
         order_id: command.order_id,
         command_id: command.command_id,
@@ -85,56 +403,252 @@ fn prefix_field(field: &str, error: ApiError) -> ApiError {
     }
 }
 
-async fn produce(state: &AppState, command: &Command) -> Result<(), ApiError> {
+#[tracing::instrument(skip_all, fields(order_id = %command.order_id, command_id = %command.command_id, kind = command.body.kind()))]
+async fn produce(
+    state: &AppState,
+    command: &Command,
+    traceparent: Option<&str>,
+) -> Result<(), ApiError> {
     let payload = state
         .codec
         .encode_command(&state.topics.commands, command)
         .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
+        .map_err(|e| ApiError::BrokerUnavailable(e.into()))?;
     let key = order_key(command.order_id);
+    let headers = traceparent.map(|t| {
+        OwnedHeaders::new().insert(Header {
+            key: trace::HEADER,
+            value: Some(t),
+        })
+    });
     state
         .producer
         .send(Outgoing {
             topic: &state.topics.commands,
             key: key.as_bytes(),
             payload: Some(&payload),
-            headers: None,
+            headers,
         })
         .await
         .map_err(|e| ApiError::BrokerUnavailable(e.into()))?;
     crate::metrics::command_produced(command.body.kind());
-    tracing::info!(order_id = %command.order_id, command_id = %command.command_id, kind = command.body.kind(), "command accepted");
+    tracing::info!("command accepted");
     Ok(())
 }
 
 pub(super) async fn get(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let id = Uuid::parse_str(&id)
-        .map(OrderId)
-        .map_err(|e| ApiError::BadPath(format!("order id {id:?} is not a UUID: {e}")))?;
-    match state.cache.get_order_json(id).await {
-        Ok(Some(json)) => return Ok(json_response(json)),
-        Ok(None) => {}
-        Err(error) => tracing::warn!(%error, order_id = %id, "cache read failed; reading postgres"),
+    let id = parse_order_id(&id)?;
+    let (json, version) = match state.cache.get_order_json(id).await {
+        Ok(Some(cached)) if cached.storefront == caller.storefront.as_str() => {
+            (cached.json, cached.version)
+        }
+        Ok(Some(_)) => return Err(ApiError::NotFound),
+        Ok(None) => from_postgres(&state, &caller, id).await?,
+        Err(error) => {
+            tracing::warn!(%error, order_id = %id, "cache read failed; reading postgres");
+            from_postgres(&state, &caller, id).await?
+        }
+    };
+    let etag = format!("\"{version}\"");
+    let etag_value = HeaderValue::from_str(&etag).map_err(|e| ApiError::Internal(e.into()))?;
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if not_modified {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response());
     }
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::ETAG, etag_value),
+        ],
+        json,
+    )
+        .into_response())
+}
+
+async fn from_postgres(
+    state: &AppState,
+    caller: &Caller,
+    id: OrderId,
+) -> Result<(String, u64), ApiError> {
     let order = state
         .store
         .get_order(id)
         .await
         .map_err(|e| ApiError::Internal(e.into()))?
+        .filter(|o| o.storefront_id == caller.storefront)
         .ok_or(ApiError::NotFound)?;
-    Ok(axum::Json(order).into_response())
+    let json = serde_json::to_string(&order).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok((json, order.version))
 }
 
-fn json_response(json: String) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        json,
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListQuery {
+    status: Option<String>,
+    customer_id: Option<String>,
+    created_from: Option<DateTime<Utc>>,
+    created_before: Option<DateTime<Utc>>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Cursor {
+    created_at: DateTime<Utc>,
+    order_id: Uuid,
+}
+
+pub(super) const MAX_PAGE: i64 = 200;
+
+pub(super) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadQuery(e.body_text()))?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::BadQuery(format!("limit must be 1 to {MAX_PAGE}")));
+    }
+    if let Some(status) = &query.status
+        && OrderStatus::parse(status).is_none_or(|s| s == OrderStatus::Deleted)
+    {
+        return Err(ApiError::BadQuery(format!(
+            "status {status:?} is not one of pending, confirmed, shipped, delivered, cancelled"
+        )));
+    }
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<Cursor>(&bytes).ok())
+                .map(|c| (c.created_at, c.order_id))
+                .ok_or_else(|| ApiError::BadQuery("cursor is not one this API returned".into()))
+        })
+        .transpose()?;
+    let filter = OrderFilter {
+        status: query.status,
+        customer_id: query.customer_id,
+        created_from: query.created_from,
+        created_before: query.created_before,
+        after,
+    };
+    let orders = state
+        .store
+        .list_orders(caller.storefront.as_str(), &filter, limit)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let next_cursor = (orders.len() as i64 == limit)
+        .then(|| orders.last())
+        .flatten()
+        .map(|last| {
+            let cursor = Cursor {
+                created_at: last.created_at,
+                order_id: last.order_id.0,
+            };
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&cursor).expect("a cursor serializes"))
+        });
+    Ok(
+        axum::Json(serde_json::json!({ "items": orders, "next_cursor": next_cursor }))
+            .into_response(),
     )
-        .into_response()
+}
+
+pub(super) async fn events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_order_id(&id)?;
+    let owner = state
+        .store
+        .order_owner(id)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    if owner.as_deref() != Some(caller.storefront.as_str()) {
+        return Err(ApiError::NotFound);
+    }
+    let mut items = Vec::new();
+    for payload in state
+        .store
+        .order_events(id)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+    {
+        let event = state
+            .codec
+            .decode_json(crate::codec::Subject::Event, &payload)
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        items.push(event);
+    }
+    Ok(axum::Json(serde_json::json!({ "items": items })).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WaitQuery {
+    /// Long-poll: wait up to this long (e.g. `5s`, at most 30 s) for the command to be handled.
+    wait: Option<String>,
+}
+
+const MAX_WAIT: Duration = Duration::from_secs(30);
+
+pub(super) async fn command(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: Result<Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadQuery(e.body_text()))?;
+    let command_id = Uuid::parse_str(&id)
+        .map_err(|e| ApiError::BadPath(format!("command id {id:?} is not a UUID: {e}")))?;
+    let wait = query
+        .wait
+        .as_deref()
+        .map(|w| humantime::parse_duration(w).map_err(|e| ApiError::BadQuery(format!("wait: {e}"))))
+        .transpose()?
+        .unwrap_or_default()
+        .min(MAX_WAIT);
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let status = state
+            .store
+            .command_status(command_id, caller.storefront.as_str())
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        if let Some(status) = status {
+            let body = serde_json::json!({
+                "command_id": status.command_id,
+                "order_id": status.order_id,
+                "command": status.command_type,
+                "status": status.outcome,
+                "version": status.version,
+                "rejection": status.rejection_code.map(|code| serde_json::json!({ "code": code, "message": status.rejection_msg })),
+            });
+            return Ok(axum::Json(body).into_response());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            // Not handled yet (or not this storefront's): it may still be on its way.
+            return Ok(axum::Json(
+                serde_json::json!({ "command_id": command_id, "status": "pending" }),
+            )
+            .into_response());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

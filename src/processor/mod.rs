@@ -14,7 +14,6 @@
 
 pub mod batch;
 mod rebalance;
-pub mod trace;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -36,6 +35,7 @@ use crate::store::{
     BatchWrite, Cache, DeadLetterRow, EventRow, OffsetMove, ProcessedRow, Store, StoredDeadLetter,
     StoredEvent, WriteError,
 };
+use crate::trace;
 use batch::{Incoming, Outcome};
 use rebalance::{BatchGuard, ProcessorContext, Shared, StoredOffset};
 

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, Script};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::{Order, OrderId, OrderStatus};
@@ -11,13 +11,13 @@ use crate::domain::{Order, OrderId, OrderStatus};
 pub type Result<T, E = redis::RedisError> = std::result::Result<T, E>;
 
 /// Writes the order only if the cached copy is older, so a late writer never rolls it back.
-/// KEYS[1] = order key; ARGV = version, JSON body, TTL in milliseconds.
+/// KEYS[1] = order key; ARGV = version, JSON body, TTL in milliseconds, storefront.
 const PUT_IF_NEWER: &str = r"
 local cached = redis.call('HGET', KEYS[1], 'v')
 if cached and tonumber(cached) >= tonumber(ARGV[1]) then
   return 0
 end
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'body', ARGV[2])
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'body', ARGV[2], 's', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 ";
@@ -31,6 +31,14 @@ if cached and tonumber(cached) > tonumber(ARGV[1]) then
 end
 return redis.call('DEL', KEYS[1])
 ";
+
+/// An order as the cache holds it.
+#[derive(Debug, Clone)]
+pub struct CachedOrder {
+    pub json: String,
+    pub version: u64,
+    pub storefront: String,
+}
 
 #[derive(Clone)]
 pub struct Cache {
@@ -90,7 +98,11 @@ impl Cache {
             } else {
                 let body = serde_json::to_string(order).expect("an order serializes to JSON");
                 let mut invocation = self.put_if_newer.key(key);
-                invocation.arg(order.version).arg(body).arg(ttl_ms);
+                invocation
+                    .arg(order.version)
+                    .arg(body)
+                    .arg(ttl_ms)
+                    .arg(order.storefront_id.as_str());
                 pipe.invoke_script(&invocation).ignore();
             }
         }
@@ -102,8 +114,44 @@ impl Cache {
         redis::cmd("PING").query_async(&mut self.conn.clone()).await
     }
 
-    /// The cached JSON of an order, exactly as GET returns it.
-    pub async fn get_order_json(&self, id: OrderId) -> Result<Option<String>> {
-        self.conn.clone().hget(order_key(id), "body").await
+    /// The cached JSON of an order (exactly as GET returns it), its version and storefront.
+    pub async fn get_order_json(&self, id: OrderId) -> Result<Option<CachedOrder>> {
+        let (body, version, storefront): (Option<String>, Option<u64>, Option<String>) =
+            redis::cmd("HMGET")
+                .arg(order_key(id))
+                .arg("body")
+                .arg("v")
+                .arg("s")
+                .query_async(&mut self.conn.clone())
+                .await?;
+        Ok(match (body, version, storefront) {
+            (Some(json), Some(version), Some(storefront)) => Some(CachedOrder {
+                json,
+                version,
+                storefront,
+            }),
+            _ => None,
+        })
+    }
+
+    /// Remembers the fingerprint of the first request with an idempotency key; returns the
+    /// fingerprint already remembered, if any. Keys expire after `ttl`.
+    pub async fn remember_idempotency_key(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        ttl: Duration,
+    ) -> Result<Option<String>> {
+        let redis_key = format!("orderflow:idem:{key}");
+        let stored: Option<String> = redis::cmd("SET")
+            .arg(&redis_key)
+            .arg(fingerprint)
+            .arg("NX")
+            .arg("GET")
+            .arg("PX")
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
+            .query_async(&mut self.conn.clone())
+            .await?;
+        Ok(stored)
     }
 }

@@ -228,6 +228,9 @@ impl TestEnv {
             self.group(),
             "--redis-url".to_owned(),
             REDIS.to_owned(),
+            // Tests of authentication pass `--auth api-key` (the last flag wins).
+            "--auth".to_owned(),
+            "none".to_owned(),
         ];
         all.extend(self.args());
         all.extend(extra.iter().map(|s| (*s).to_owned()));

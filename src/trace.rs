@@ -26,12 +26,14 @@ pub fn trace_id(traceparent: &str) -> Option<&str> {
 /// The `traceparent` of an event caused by a command that carried `parent`: same trace and
 /// flags, a span id of its own (derived from the event id, so a republished event repeats it).
 pub fn child(parent: &str, event: EventId) -> Option<String> {
+    child_with_span(parent, &event.0.as_bytes()[..8])
+}
+
+/// A `traceparent` continuing `parent` (same trace and flags) with the given span id.
+pub fn child_with_span(parent: &str, span: &[u8]) -> Option<String> {
     let trace = trace_id(parent)?;
     let flags = &parent[parent.len() - 2..];
-    let span: String = event.0.as_bytes()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let span: String = span.iter().map(|b| format!("{b:02x}")).collect();
     Some(format!("00-{trace}-{span}-{flags}"))
 }
 

@@ -1,0 +1,136 @@
+//! Who is calling: an API key mapped to a storefront, or — with `--auth none`, for local
+//! runs only — the `default` storefront. Every read and write is scoped to it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use sha2::{Digest, Sha256};
+
+use super::{ApiError, AppState};
+use crate::domain::StorefrontId;
+use crate::store::Store;
+
+/// How callers authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// `Authorization: Bearer <key>` or `X-Api-Key: <key>`, created by `orderflow apikeys create`.
+    ApiKey,
+    /// No authentication; every caller is storefront `default`. Local runs only.
+    None,
+}
+
+impl std::str::FromStr for AuthMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "api-key" => Ok(AuthMode::ApiKey),
+            "none" => Ok(AuthMode::None),
+            other => Err(format!("{other:?}: expected api-key or none")),
+        }
+    }
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub storefront: StorefrontId,
+    /// The API key's id (never the key), for logs, audit and rate limits.
+    pub key_id: String,
+}
+
+/// Resolves API keys, remembering answers briefly so a request costs no query.
+pub struct Keys {
+    mode: AuthMode,
+    store: Store,
+    known: Mutex<HashMap<[u8; 32], (Instant, Option<Caller>)>>,
+}
+
+const REMEMBER: Duration = Duration::from_secs(30);
+
+impl Keys {
+    pub fn new(mode: AuthMode, store: Store) -> Self {
+        if mode == AuthMode::None {
+            tracing::warn!(
+                "AUTHENTICATION IS OFF (--auth none): every caller is storefront `default`; never expose this"
+            );
+        }
+        Self {
+            mode,
+            store,
+            known: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn caller(&self, key: Option<&str>) -> Result<Caller, ApiError> {
+        if self.mode == AuthMode::None {
+            return Ok(Caller {
+                storefront: StorefrontId::default_storefront(),
+                key_id: "none".to_owned(),
+            });
+        }
+        let key = key.ok_or(ApiError::Unauthorized("an API key is required"))?;
+        let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        if let Some((at, caller)) = self.known.lock().expect("lock").get(&hash).cloned()
+            && at.elapsed() < REMEMBER
+        {
+            return caller.ok_or(ApiError::Unauthorized("the API key is not valid"));
+        }
+        let found = self
+            .store
+            .api_key(&hash)
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        let caller = found.and_then(|(key_id, storefront)| {
+            Some(Caller {
+                storefront: StorefrontId::parse(storefront).ok()?,
+                key_id,
+            })
+        });
+        let mut known = self.known.lock().expect("lock");
+        if known.len() > 10_000 {
+            known.clear();
+        }
+        known.insert(hash, (Instant::now(), caller.clone()));
+        caller.ok_or(ApiError::Unauthorized("the API key is not valid"))
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let bearer = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let header = parts.headers.get("x-api-key").and_then(|v| v.to_str().ok());
+        state.keys.caller(bearer.or(header)).await
+    }
+}
+
+/// Creates an API key for `storefront`: returns (key id, key). Only the key's hash is stored.
+pub async fn create_key(
+    store: &Store,
+    storefront: &StorefrontId,
+) -> anyhow::Result<(String, String)> {
+    let random = |n| {
+        rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(n)
+            .map(char::from)
+            .collect::<String>()
+    };
+    let key_id = format!("key_{}", random(12));
+    let key = format!("of_{}", random(40));
+    let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+    store
+        .insert_api_key(&key_id, &hash, storefront.as_str())
+        .await?;
+    Ok((key_id, key))
+}
