@@ -47,8 +47,11 @@ pub struct Caller {
 pub struct Keys {
     mode: AuthMode,
     store: Store,
-    known: Mutex<HashMap<[u8; 32], (Instant, Option<Caller>)>>,
+        /// By key hash: when it was looked up, and who it is (None: not a valid key).
+    known: Mutex<HashMap<[u8; 32], Remembered>>,
 }
+
+type Remembered = (Instant, Option<Caller>);
 
 const REMEMBER: Duration = Duration::from_secs(30);
 
