@@ -261,7 +261,7 @@ pub struct KafkaArgs {
     #[arg(long, env = "ORDERFLOW_SCHEMA_REGISTRY_URL")]
     pub schema_registry_url: Option<String>,
     /// How long a produce may wait for the broker's acknowledgement before it fails.
-    #[arg(long, env = "ORDERFLOW_KAFKA_DELIVERY_TIMEOUT", value_parser = humantime::parse_duration, default_value = "5s")]
+    #[arg(long = "kafka-delivery-timeout", env = "ORDERFLOW_KAFKA_DELIVERY_TIMEOUT", value_parser = humantime::parse_duration, default_value = "5s")]
     pub delivery_timeout: Duration,
 }
 

@@ -47,7 +47,7 @@ pub struct Caller {
 pub struct Keys {
     mode: AuthMode,
     store: Store,
-        /// By key hash: when it was looked up, and who it is (None: not a valid key).
+    /// By key hash: when it was looked up, and who it is (None: not a valid key).
     known: Mutex<HashMap<[u8; 32], Remembered>>,
 }
 

@@ -180,7 +180,10 @@ impl Processor {
         let mut records = buffered.take();
         while records.is_empty() {
             tokio::select! {
-                message = consumer.recv() => records.push(detach(&message.context("polling the commands topic")?)),
+                message = consumer.recv() => match message {
+                    Ok(message) => records.push(detach(&message)),
+                    Err(error) => consumer_error(error).await,
+                },
                 // Newly assigned partitions are relayed even when no command arrives.
                 _ = tokio::time::sleep(RELAY_CHECK) => {
                     if consumer.context().shared.relay_is_pending() {
@@ -192,8 +195,10 @@ impl Processor {
         let deadline = tokio::time::Instant::now() + self.config.batch_linger;
         while records.len() < self.config.batch_max {
             match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                Ok(message) => {
-                    records.push(detach(&message.context("polling the commands topic")?))
+                Ok(Ok(message)) => records.push(detach(&message)),
+                Ok(Err(error)) => {
+                    consumer_error(error).await;
+                    break;
                 }
                 Err(_) => break,
             }
@@ -989,6 +994,13 @@ fn processed_row(command: &Command, result: Result<u64, &Rejection>) -> Processe
         rejection_code: result.err().map(Rejection::code),
         rejection_msg: result.err().map(ToString::to_string),
     }
+}
+
+/// librdkafka reports broker trouble through the consumer and recovers by itself: log it,
+/// wait a moment and poll again. Never fatal, never a skipped record.
+async fn consumer_error(error: rdkafka::error::KafkaError) {
+    tracing::warn!(%error, "consuming the commands topic; retrying");
+    tokio::time::sleep(Duration::from_millis(200)).await;
 }
 
 fn detach(message: &BorrowedMessage<'_>) -> Record {

@@ -1,0 +1,654 @@
+//! The HTTP API against the real services: every endpoint, its failures, tenancy,
+//! idempotency, optimistic concurrency.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{TestApp, TestEnv, order_body, order_id_of};
+use orderflow::domain::StorefrontId;
+use orderflow::store::Store;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn key_for(env: &TestEnv, storefront: &str) -> String {
+    let store = Store::connect(&env.database_url.clone().into(), None, 2)
+        .await
+        .unwrap();
+    let (_, key) =
+        orderflow::ingress::auth::create_key(&store, &StorefrontId::parse(storefront).unwrap())
+            .await
+            .unwrap();
+    key
+}
+
+struct Client<'a> {
+    app: &'a TestApp,
+    key: Option<String>,
+}
+
+impl Client<'_> {
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.app.client.request(method, self.app.url(path));
+        match &self.key {
+            Some(key) => request.bearer_auth(key),
+            None => request,
+        }
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.request(method, path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Reads its own write: the command's outcome, waiting for the processor.
+    async fn outcome(&self, accepted: &Value) -> Value {
+        let url = format!("{}?wait=20s", accepted["status_url"].as_str().unwrap());
+        let (status, body) = self.send(Method::GET, &url, None).await;
+        assert_eq!(status, 200, "{body}");
+        assert_ne!(
+            body["status"], "pending",
+            "the processor handled {accepted} within 20 s"
+        );
+        body
+    }
+
+    async fn write(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let (status, accepted) = self.send(method, path, body).await;
+        assert_eq!(status, 202, "{accepted}");
+        self.outcome(&accepted).await
+    }
+}
+
+async fn app_with_keys() -> (TestEnv, TestApp, String, String) {
+    let env = TestEnv::new(3).await;
+    let app = env.start(&["--auth", "api-key"]).await;
+    let (shop_a, shop_b) = (key_for(&env, "shop-a").await, key_for(&env, "shop-b").await);
+    (env, app, shop_a, shop_b)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_write_endpoint_moves_an_order_through_its_life() {
+    let (_env, app, key, _) = app_with_keys().await;
+    let c = Client {
+        app: &app,
+        key: Some(key),
+    };
+    let (status, accepted) = c.send(Method::POST, "/v1/orders", Some(order_body())).await;
+    assert_eq!(status, 202);
+    let id = order_id_of(&accepted).to_string();
+    assert_eq!(c.outcome(&accepted).await["status"], "applied");
+
+    let patched = c
+        .write(
+            Method::PATCH,
+            &format!("/v1/orders/{id}"),
+            Some(json!({"items": [{"sku": "N", "quantity": 3, "unit_price": 100}]})),
+        )
+        .await;
+    assert_eq!(
+        (patched["status"].as_str(), patched["version"].as_i64()),
+        (Some("applied"), Some(2))
+    );
+    c.write(Method::POST, &format!("/v1/orders/{id}/confirm"), None)
+        .await;
+    c.write(
+        Method::POST,
+        &format!("/v1/orders/{id}/ship"),
+        Some(json!({"carrier": "DHL", "tracking_number": "T1"})),
+    )
+    .await;
+    c.write(
+        Method::PUT,
+        &format!("/v1/orders/{id}/shipping"),
+        Some(json!({"carrier": "UPS", "tracking_number": "1Z"})),
+    )
+    .await;
+    let delivered = c
+        .write(
+            Method::POST,
+            &format!("/v1/orders/{id}/deliver"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(delivered["version"], 6);
+
+    let (status, order) = c.send(Method::GET, &format!("/v1/orders/{id}"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(order["status"], "delivered");
+    assert_eq!(
+        order["shipping"],
+        json!({"carrier": "UPS", "tracking_number": "1Z"})
+    );
+    assert_eq!(order["total"], 300);
+    assert_eq!(order["storefront_id"], "shop-a");
+
+    let (_, history) = c
+        .send(Method::GET, &format!("/v1/orders/{id}/events"), None)
+        .await;
+    let kinds: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["payload"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .next()
+                .unwrap()
+                .as_str()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "OrderCreated",
+            "OrderUpdated",
+            "OrderConfirmed",
+            "OrderShipped",
+            "ShippingUpdated",
+            "OrderDelivered"
+        ]
+    );
+
+    // Cancel and delete on a second order.
+    let (_, second) = c.send(Method::POST, "/v1/orders", Some(order_body())).await;
+    let second_id = order_id_of(&second).to_string();
+    c.outcome(&second).await;
+    c.write(
+        Method::POST,
+        &format!("/v1/orders/{second_id}/cancel"),
+        Some(json!({"reason": "changed my mind"})),
+    )
+    .await;
+    c.write(Method::DELETE, &format!("/v1/orders/{second_id}"), None)
+        .await;
+    let (status, _) = c
+        .send(Method::GET, &format!("/v1/orders/{second_id}"), None)
+        .await;
+    assert_eq!(status, 404);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_transition_is_reported_on_the_command() {
+    let (_env, app, key, _) = app_with_keys().await;
+    let c = Client {
+        app: &app,
+        key: Some(key),
+    };
+    let (_, created) = c.send(Method::POST, "/v1/orders", Some(order_body())).await;
+    c.outcome(&created).await;
+    let id = order_id_of(&created);
+    let outcome = c
+        .write(Method::POST, &format!("/v1/orders/{id}/deliver"), None)
+        .await;
+    assert_eq!(outcome["status"], "rejected");
+    assert_eq!(outcome["rejection"]["code"], "invalid_transition");
+    assert_eq!(
+        outcome["rejection"]["message"],
+        "an order cannot go from pending to delivered"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_are_required_and_scope_every_read_and_write_to_their_storefront() {
+    let (_env, app, shop_a, shop_b) = app_with_keys().await;
+    let anonymous = Client {
+        app: &app,
+        key: None,
+    };
+    let (status, problem) = anonymous
+        .send(Method::POST, "/v1/orders", Some(order_body()))
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(problem["status"], 401);
+    let forged = Client {
+        app: &app,
+        key: Some("of_not-a-key".into()),
+    };
+    assert_eq!(forged.send(Method::GET, "/v1/orders", None).await.0, 401);
+    let header = app
+        .client
+        .get(app.url("/v1/orders"))
+        .header("x-api-key", &shop_a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        header.status(),
+        200,
+        "X-Api-Key works as well as a bearer token"
+    );
+
+    let a = Client {
+        app: &app,
+        key: Some(shop_a),
+    };
+    let b = Client {
+        app: &app,
+        key: Some(shop_b),
+    };
+    let (_, created) = a.send(Method::POST, "/v1/orders", Some(order_body())).await;
+    a.outcome(&created).await;
+    let id = order_id_of(&created);
+    assert_eq!(
+        b.send(Method::GET, &format!("/v1/orders/{id}"), None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        b.send(Method::GET, &format!("/v1/orders/{id}/events"), None)
+            .await
+            .0,
+        404
+    );
+    let (_, listed) = b.send(Method::GET, "/v1/orders", None).await;
+    assert_eq!(listed["items"], json!([]));
+    let (_, theirs) = b
+        .send(Method::GET, created["status_url"].as_str().unwrap(), None)
+        .await;
+    assert_eq!(
+        theirs["status"], "pending",
+        "another storefront's command is not visible"
+    );
+    let refused = b
+        .write(Method::POST, &format!("/v1/orders/{id}/confirm"), None)
+        .await;
+    assert_eq!(
+        refused["rejection"]["code"], "not_found",
+        "another storefront's order cannot be changed"
+    );
+    assert_eq!(
+        a.send(Method::GET, &format!("/v1/orders/{id}"), None)
+            .await
+            .1["status"],
+        "pending"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idempotency_key_names_one_command_and_refuses_another_body() {
+    let (_env, app, key, _) = app_with_keys().await;
+    let post = |body: Value, idem: &'static str| {
+        app.client
+            .post(app.url("/v1/orders"))
+            .bearer_auth(&key)
+            .header("idempotency-key", idem)
+            .json(&body)
+            .send()
+    };
+    let first: Value = post(order_body(), "checkout-1")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let again: Value = post(order_body(), "checkout-1")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["command_id"], again["command_id"]);
+    assert_eq!(first["order_id"], again["order_id"]);
+    let mut other = order_body();
+    other["customer_id"] = "someone-else".into();
+    let conflict = post(other, "checkout-1").await.unwrap();
+    assert_eq!(conflict.status(), 422);
+    let problem: Value = conflict.json().await.unwrap();
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("idempotency-conflict"),
+        "{problem}"
+    );
+
+    let c = Client {
+        app: &app,
+        key: Some(key.clone()),
+    };
+    c.outcome(&first).await;
+    let (status, listed) = c.send(Method::GET, "/v1/orders", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        listed["items"].as_array().unwrap().len(),
+        1,
+        "one order for two identical requests"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn if_match_guards_writes_and_etags_answer_304() {
+    let (_env, app, key, _) = app_with_keys().await;
+    let c = Client {
+        app: &app,
+        key: Some(key.clone()),
+    };
+    let (_, created) = c.send(Method::POST, "/v1/orders", Some(order_body())).await;
+    c.outcome(&created).await;
+    let id = order_id_of(&created);
+    let response = c
+        .request(Method::GET, &format!("/v1/orders/{id}"))
+        .send()
+        .await
+        .unwrap();
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(etag, "\"1\"");
+    let cached = c
+        .request(Method::GET, &format!("/v1/orders/{id}"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cached.status(), 304);
+
+    let stale = c
+        .request(Method::POST, &format!("/v1/orders/{id}/confirm"))
+        .header("if-match", "\"7\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stale.status(),
+        202,
+        "accepted; the version is checked in order by the processor"
+    );
+    let outcome = c.outcome(&stale.json().await.unwrap()).await;
+    assert_eq!(outcome["rejection"]["code"], "version_conflict");
+    assert_eq!(
+        outcome["rejection"]["message"],
+        "expected version 7, but the order is at version 1"
+    );
+    let fresh = c
+        .request(Method::POST, &format!("/v1/orders/{id}/confirm"))
+        .header("if-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        c.outcome(&fresh.json().await.unwrap()).await["status"],
+        "applied"
+    );
+    let bad = c
+        .request(Method::POST, &format!("/v1/orders/{id}/confirm"))
+        .header("if-match", "abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_requests_get_specific_problems() {
+    let (_env, app, key, _) = app_with_keys().await;
+    let c = Client {
+        app: &app,
+        key: Some(key),
+    };
+    let id = uuid::Uuid::new_v4();
+    // Malformed JSON, unknown field, invalid values with their field paths, per endpoint.
+    let cases: Vec<(Method, String, Option<&str>, StatusCode, &str)> = vec![
+        (
+            Method::POST,
+            "/v1/orders".into(),
+            Some("{"),
+            StatusCode::BAD_REQUEST,
+            "malformed-body",
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/orders/{id}"),
+            Some(r#"{"items": [], "colour": 1}"#),
+            StatusCode::BAD_REQUEST,
+            "colour",
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/orders/{id}"),
+            Some(r#"{"items": []}"#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "items",
+        ),
+        (
+            Method::POST,
+            format!("/v1/orders/{id}/ship"),
+            Some(r#"{"carrier": "", "tracking_number": "T"}"#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "carrier",
+        ),
+        (
+            Method::PUT,
+            format!("/v1/orders/{id}/shipping"),
+            Some(r#"{"carrier": "DHL"}"#),
+            StatusCode::BAD_REQUEST,
+            "tracking_number",
+        ),
+        (
+            Method::POST,
+            format!("/v1/orders/{id}/cancel"),
+            Some(r#"{"reason": ""}"#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reason",
+        ),
+        (
+            Method::POST,
+            format!("/v1/orders/{id}/confirm"),
+            Some(r#"{"extra": true}"#),
+            StatusCode::BAD_REQUEST,
+            "extra",
+        ),
+        (
+            Method::GET,
+            "/v1/orders/not-a-uuid".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "not a UUID",
+        ),
+        (
+            Method::GET,
+            "/v1/orders?limit=0".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "limit",
+        ),
+        (
+            Method::GET,
+            "/v1/orders?status=lost".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "lost",
+        ),
+        (
+            Method::GET,
+            "/v1/orders?cursor=xyz".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "cursor",
+        ),
+        (
+            Method::GET,
+            "/v1/orders?colour=red".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "colour",
+        ),
+    ];
+    for (method, path, body, want, mention) in cases {
+        let mut request = c.request(method.clone(), &path);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), want, "{method} {path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{method} {path}"
+        );
+        let text = response.text().await.unwrap();
+        assert!(text.contains(mention), "{method} {path}: {text}");
+    }
+    let mut big = order_body();
+    big["metadata"] = json!({ "note": "x".repeat(70 * 1024) });
+    let response = c
+        .request(Method::POST, "/v1/orders")
+        .json(&big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413, "bodies over 64 KiB are refused");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_list_filters_and_pages_with_a_cursor() {
+    let (_env, app, key, _) = app_with_keys().await;
+    let c = Client {
+        app: &app,
+        key: Some(key),
+    };
+    let mut last = Value::Null;
+    for n in 0..5 {
+        let mut body = order_body();
+        body["customer_id"] = if n % 2 == 0 { "even" } else { "odd" }.into();
+        let (_, accepted) = c.send(Method::POST, "/v1/orders", Some(body)).await;
+        last = accepted;
+    }
+    c.outcome(&last).await;
+    common::eventually("all five orders", Duration::from_secs(20), || async {
+        let (_, page) = c.send(Method::GET, "/v1/orders?limit=200", None).await;
+        (page["items"].as_array().unwrap().len() == 5).then_some(())
+    })
+    .await;
+    let (_, page1) = c.send(Method::GET, "/v1/orders?limit=2", None).await;
+    let cursor = page1["next_cursor"].as_str().unwrap();
+    let (_, page2) = c
+        .send(
+            Method::GET,
+            &format!("/v1/orders?limit=2&cursor={cursor}"),
+            None,
+        )
+        .await;
+    let (_, page3) = c
+        .send(
+            Method::GET,
+            &format!(
+                "/v1/orders?limit=2&cursor={}",
+                page2["next_cursor"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    let ids: Vec<Value> = [&page1, &page2, &page3]
+        .iter()
+        .flat_map(|p| {
+            p["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["order_id"].clone())
+        })
+        .collect();
+    assert_eq!(ids.len(), 5);
+    let unique: std::collections::HashSet<_> = ids.iter().map(|v| v.to_string()).collect();
+    assert_eq!(unique.len(), 5, "pages do not overlap");
+    assert_eq!(page3["next_cursor"], Value::Null);
+    let (_, evens) = c
+        .send(
+            Method::GET,
+            "/v1/orders?customer_id=even&status=pending",
+            None,
+        )
+        .await;
+    assert_eq!(evens["items"].as_array().unwrap().len(), 3);
+    let (_, none) = c.send(Method::GET, "/v1/orders?status=shipped", None).await;
+    assert_eq!(none["items"], json!([]));
+    let (_, future) = c
+        .send(
+            Method::GET,
+            "/v1/orders?created_from=2999-01-01T00:00:00Z",
+            None,
+        )
+        .await;
+    assert_eq!(future["items"], json!([]));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broker_that_is_down_yields_503_in_time_and_readyz_says_so() {
+    let env = TestEnv::new(1).await;
+    let app = env
+        .start(&[
+            "--kafka-brokers",
+            "127.0.0.1:1",
+            "--kafka-delivery-timeout",
+            "2s",
+            "--request-timeout",
+            "5s",
+        ])
+        .await;
+    let c = Client {
+        app: &app,
+        key: None,
+    };
+    let started = Instant::now();
+    let (status, problem) = c.send(Method::POST, "/v1/orders", Some(order_body())).await;
+    assert_eq!(status, 503, "{problem}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered within the request timeout: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        problem["type"],
+        "https://orderflow.dev/problems/broker-unavailable"
+    );
+    let (status, ready) = c.send(Method::GET, "/readyz", None).await;
+    assert_eq!(status, 503);
+    assert_eq!(
+        (ready["kafka"].as_str(), ready["postgres"].as_str()),
+        (Some("down"), Some("up"))
+    );
+    assert_eq!(c.send(Method::GET, "/healthz", None).await.0, 200);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_callers_traceparent_is_continued_into_the_commands_headers() {
+    let env = TestEnv::new(1).await;
+    let app = env.start(&[]).await;
+    let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let response = app
+        .client
+        .post(app.url("/v1/orders"))
+        .header("traceparent", parent)
+        .json(&order_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let commands = app
+        .consume("orders.commands", 1, Duration::from_secs(20))
+        .await;
+    let traceparent = commands[0]
+        .header("traceparent")
+        .expect("the command carries the trace");
+    assert!(traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+    assert_ne!(traceparent, parent);
+    app.stop().await;
+}
