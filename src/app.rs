@@ -225,6 +225,12 @@ async fn start_ingress(
         producer,
         codec: kafka.codec()?,
         keys: std::sync::Arc::new(ingress::auth::Keys::new(http.auth, store.clone())),
+        rate_limiter: ingress::ratelimit::RateLimiter::new(
+            http.rate_limit,
+            http.rate_burst,
+            cache.clone(),
+        )
+        .map(std::sync::Arc::new),
         store,
         cache,
         topics: kafka.topics(),

@@ -207,6 +207,13 @@ pub struct HttpArgs {
     /// (every caller is storefront `default`; local runs only, logged loudly).
     #[arg(long, env = "ORDERFLOW_AUTH", default_value = "api-key")]
     pub auth: AuthMode,
+    /// Requests per second each API key may make, across all ingress replicas (GCRA in
+    /// Redis); 0 turns the limit off.
+    #[arg(long, env = "ORDERFLOW_RATE_LIMIT", default_value_t = 100)]
+    pub rate_limit: u32,
+    /// Requests an API key may burst above its rate.
+    #[arg(long, env = "ORDERFLOW_RATE_BURST", default_value_t = 50)]
+    pub rate_burst: u32,
     /// Address the HTTP API listens on.
     #[arg(long, env = "ORDERFLOW_HTTP_ADDR", default_value = "127.0.0.1:3000")]
     pub http_addr: SocketAddr,

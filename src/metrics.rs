@@ -18,6 +18,8 @@ pub const STAGE_DURATION_SECONDS: &str = "orderflow_batch_stage_duration_seconds
 pub const CONSUMER_LAG: &str = "orderflow_consumer_lag";
 pub const OUTBOX_PENDING: &str = "orderflow_outbox_pending";
 pub const HTTP_REQUESTS_TOTAL: &str = "orderflow_http_requests_total";
+pub const RATE_LIMIT_FALLBACK_TOTAL: &str = "orderflow_rate_limit_fallback_total";
+pub const RATE_LIMITED_TOTAL: &str = "orderflow_rate_limited_total";
 pub const HTTP_REQUEST_DURATION_SECONDS: &str = "orderflow_http_request_duration_seconds";
 
 /// Serves `/metrics` on its own port.
@@ -92,4 +94,14 @@ pub async fn http(
     metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// A rate-limit decision made by the per-process limiter because Redis did not answer.
+pub fn rate_limit_fallback() {
+    metrics::counter!(RATE_LIMIT_FALLBACK_TOTAL).increment(1);
+}
+
+/// A request refused with 429.
+pub fn rate_limited() {
+    metrics::counter!(RATE_LIMITED_TOTAL).increment(1);
 }

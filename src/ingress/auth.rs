@@ -11,6 +11,7 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use sha2::{Digest, Sha256};
 
+use super::ratelimit::Verdict;
 use super::{ApiError, AppState};
 use crate::domain::StorefrontId;
 use crate::store::Store;
@@ -113,7 +114,17 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         let header = parts.headers.get("x-api-key").and_then(|v| v.to_str().ok());
-        state.keys.caller(bearer.or(header)).await
+        let caller = state.keys.caller(bearer.or(header)).await?;
+        if let Some(limiter) = &state.rate_limiter
+            && let Verdict::Limited { retry_after } = limiter.check(&caller.key_id).await
+        {
+            crate::metrics::rate_limited();
+            return Err(ApiError::RateLimited {
+                limit: limiter.limit(),
+                retry_after,
+            });
+        }
+        Ok(caller)
     }
 }
 

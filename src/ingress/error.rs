@@ -22,6 +22,11 @@ pub enum ApiError {
     Unauthorized(&'static str),
     #[error("this Idempotency-Key was used with another request")]
     IdempotencyConflict,
+    #[error("more than {limit} requests per second for this API key; retry after {retry_after:?}")]
+    RateLimited {
+        limit: u32,
+        retry_after: std::time::Duration,
+    },
     #[error("order not found")]
     NotFound,
     #[error("the message broker is unavailable")]
@@ -66,6 +71,11 @@ impl ApiError {
             ),
             ApiError::BadHeader(_) => (StatusCode::BAD_REQUEST, "bad-header", "Invalid header"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+            ),
             ApiError::IdempotencyConflict => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency-conflict",
@@ -111,10 +121,18 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, axum::Json(problem)).into_response();
-        response.headers_mut().insert(
+        let headers = response.headers_mut();
+        headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let ApiError::RateLimited { limit, retry_after } = &self {
+            let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            headers.insert("ratelimit-limit", HeaderValue::from(*limit));
+            headers.insert("ratelimit-remaining", HeaderValue::from(0));
+            headers.insert("ratelimit-reset", HeaderValue::from(seconds));
+        }
         response
     }
 }

@@ -5,6 +5,7 @@ pub mod auth;
 mod error;
 mod health;
 mod orders;
+pub mod ratelimit;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub cache: Cache,
     pub topics: Topics,
     pub keys: std::sync::Arc<auth::Keys>,
+    /// None: no rate limit.
+    pub rate_limiter: Option<std::sync::Arc<ratelimit::RateLimiter>>,
 }
 
 /// Largest accepted request body.

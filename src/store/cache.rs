@@ -134,6 +134,20 @@ impl Cache {
         })
     }
 
+    /// Runs a script that returns three integers (the rate limiter's GCRA).
+    pub async fn run_script(
+        &self,
+        script: &Script,
+        key: &str,
+        args: &[u64],
+    ) -> Result<(u64, u64, u64)> {
+        let mut invocation = script.key(key);
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        invocation.invoke_async(&mut self.conn.clone()).await
+    }
+
     /// Remembers the fingerprint of the first request with an idempotency key; returns the
     /// fingerprint already remembered, if any. Keys expire after `ttl`.
     pub async fn remember_idempotency_key(

@@ -256,6 +256,48 @@ impl TestEnv {
         }
     }
 
+    /// `orderflow ingress` as a child process on a free port (killed when dropped).
+    pub async fn spawn_ingress(&self, extra: &[&str]) -> (tokio::process::Child, String) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_orderflow"))
+            .arg("ingress")
+            .args([
+                "--http-addr",
+                &addr,
+                "--redis-url",
+                REDIS,
+                "--metrics-addr",
+                "127.0.0.1:0",
+            ])
+            .args(self.args())
+            .args(extra)
+            .env("RUST_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn orderflow ingress");
+        let url = format!("http://{addr}");
+        let client = reqwest::Client::new();
+        eventually("the ingress to listen", Duration::from_secs(20), || {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                client
+                    .get(format!("{url}/healthz"))
+                    .send()
+                    .await
+                    .ok()
+                    .map(|_| ())
+            }
+        })
+        .await;
+        (child, url)
+    }
+
     /// `orderflow processor` as a child process (killed when dropped).
     pub fn spawn_processor(&self, extra: &[&str]) -> tokio::process::Child {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_orderflow"))
