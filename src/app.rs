@@ -61,6 +61,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
+        Command::Loadgen(LoadgenCommand::HttpCeiling { http_addr }) => {
+            loadgen::http_ceiling(TcpListener::bind(http_addr).await?).await
+        }
+        Command::Loadgen(LoadgenCommand::ProduceCeiling { http_addr, kafka }) => {
+            let listener = TcpListener::bind(http_addr).await?;
+            loadgen::produce_ceiling(
+                listener,
+                &kafka.settings(),
+                kafka.commands_topic.clone(),
+                &kafka.codec()?,
+                kafka.delivery_timeout,
+            )
+            .await
+        }
         Command::Loadgen(LoadgenCommand::IoCeiling {
             kafka,
             db,
@@ -88,6 +102,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let (key_id, key) = ingress::auth::create_key(&store, &storefront).await?;
             println!("{key}");
             eprintln!("created {key_id} for storefront {storefront}; the key above is shown once");
+            Ok(())
+        }
+        Command::Openapi => {
+            print!("{}", ingress::openapi::document());
             Ok(())
         }
         Command::Tail(t) => {
@@ -175,7 +193,8 @@ pub async fn start(command: Command, shutdown: CancellationToken) -> anyhow::Res
         | Command::Topics(_)
         | Command::Tail(_)
         | Command::Loadgen(_)
-        | Command::Apikeys(_) => {
+        | Command::Apikeys(_)
+        | Command::Openapi => {
             anyhow::bail!("not a serving command")
         }
     }

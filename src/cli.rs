@@ -43,6 +43,8 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Apikeys(ApikeysCommand),
+    /// Print the OpenAPI 3 document of the HTTP API (as served at /openapi.json).
+    Openapi,
     /// Load for benchmarks: preload commands, or measure the I/O ceiling.
     #[command(subcommand)]
     Loadgen(LoadgenCommand),
@@ -75,6 +77,21 @@ pub enum LoadgenCommand {
         /// Orders in flight at a time (their commands interleave).
         #[arg(long, default_value_t = 1_000)]
         concurrent_orders: usize,
+    },
+    /// Serve a bare HTTP handler that answers at once (the ingress benchmark's HTTP ceiling).
+    HttpCeiling {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3101")]
+        http_addr: SocketAddr,
+    },
+    /// Serve a POST handler that produces one pre-encoded command and awaits the ack (the
+    /// ingress benchmark's I/O ceiling).
+    ProduceCeiling {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3102")]
+        http_addr: SocketAddr,
+        #[command(flatten)]
+        kafka: KafkaArgs,
     },
     /// Consume the commands topic and write and produce what the processor would, with no
     /// decoding, domain or cache: the I/O ceiling the processor is measured against.

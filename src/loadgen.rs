@@ -206,3 +206,73 @@ pub async fn io_ceiling(
     let took = started.map_or(Duration::ZERO, |s| s.elapsed());
     Ok(consumed as f64 / took.as_secs_f64())
 }
+
+/// A bare axum server that answers at once: the HTTP ceiling of `scripts/bench-ingress.sh`.
+pub async fn http_ceiling(listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+    use axum::routing::get;
+    let accepted = r#"{"order_id":"00000000-0000-0000-0000-000000000000","command_id":"00000000-0000-0000-0000-000000000000","status_url":"/v1/commands/00000000-0000-0000-0000-000000000000"}"#;
+    let app = axum::Router::new()
+        .route(
+            "/v1/orders",
+            axum::routing::post(
+                move || async move { (axum::http::StatusCode::ACCEPTED, accepted) },
+            ),
+        )
+        .route(
+            "/v1/orders/{id}",
+            get(|| async { r#"{"status":"pending"}"# }),
+        );
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+/// A bare axum server whose POST produces one pre-encoded command of the same size with
+/// the same producer settings and awaits its acknowledgement: the I/O ceiling of
+/// `scripts/bench-ingress.sh`.
+pub async fn produce_ceiling(
+    listener: tokio::net::TcpListener,
+    settings: &KafkaSettings,
+    topic: String,
+    codec: &Codec,
+    delivery_timeout: Duration,
+) -> anyhow::Result<()> {
+    let order_id = OrderId::new_random();
+    let command = Command {
+        command_id: CommandId::new_random(),
+        order_id,
+        storefront_id: StorefrontId::default_storefront(),
+        expected_version: None,
+        issued_at: Utc::now(),
+        issued_by: Some("none".into()),
+        body: lifecycle(order_id, 1, 0).expect("a create"),
+    };
+    let payload = std::sync::Arc::new(codec.encode_command(&topic, &command).await?);
+    let key = std::sync::Arc::new(order_key(order_id));
+    let topic = std::sync::Arc::new(topic);
+    let producer = Producer::new(settings, delivery_timeout)?;
+    let app = axum::Router::new().route(
+        "/v1/orders",
+        axum::routing::post(move || {
+            let (producer, payload, key, topic) = (
+                producer.clone(),
+                payload.clone(),
+                key.clone(),
+                topic.clone(),
+            );
+            async move {
+                let record = Outgoing {
+                    topic: &topic,
+                    key: key.as_bytes(),
+                    payload: Some(&payload),
+                    headers: None,
+                };
+                match producer.send(record).await {
+                    Ok(_) => axum::http::StatusCode::ACCEPTED,
+                    Err(_) => axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                }
+            }
+        }),
+    );
+    axum::serve(listener, app).await?;
+    Ok(())
+}

@@ -10,7 +10,19 @@ use super::order::{OrderId, StorefrontId};
 use super::validation::{NewOrderInput, OrderUpdateInput, ShippingInput};
 
 /// The idempotency key of a command: applying the same id twice changes nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct CommandId(pub Uuid);
 

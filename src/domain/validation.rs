@@ -24,7 +24,7 @@ pub const MAX_CANCEL_REASON_LEN: usize = 500;
 const OVERFLOW: &str = "amount exceeds the largest representable total";
 
 /// One rule broken by one field, e.g. `items[0].quantity`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub reason: String,
@@ -79,7 +79,7 @@ impl fmt::Display for ValidationErrors {
 }
 
 /// A CreateOrder payload as it arrives, before any rule is checked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrderInput {
     pub customer_id: String,
@@ -90,7 +90,7 @@ pub struct NewOrderInput {
     pub metadata: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineItemInput {
     pub sku: String,
@@ -99,7 +99,7 @@ pub struct LineItemInput {
     pub unit_price: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddressInput {
     pub name: String,
@@ -146,7 +146,7 @@ impl NewOrder {
 }
 
 /// An UpdateOrder payload as it arrives: new items, a new address, or both.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderUpdateInput {
     #[serde(default)]
@@ -186,7 +186,7 @@ impl OrderUpdate {
 }
 
 /// Carrier and tracking number as they arrive (ShipOrder, UpdateShipping).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShippingInput {
     pub carrier: String,

@@ -35,13 +35,17 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 7807 problem (`application/problem+json`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Problem<'a> {
+    /// A URI naming the kind of problem.
     #[serde(rename = "type")]
     kind: &'a str,
     title: &'a str,
     status: u16,
+    /// What exactly was wrong.
     detail: String,
+    /// Every broken rule, with its field path (validation problems only).
     #[serde(skip_serializing_if = "Option::is_none")]
     errors: Option<&'a [FieldError]>,
 }

@@ -4,6 +4,7 @@
 pub mod auth;
 mod error;
 mod health;
+pub mod openapi;
 mod orders;
 pub mod ratelimit;
 
@@ -57,6 +58,15 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/v1/orders/{id}/cancel", post(orders::cancel))
         .route("/v1/orders/{id}/events", get(orders::events))
         .route("/v1/commands/{id}", get(orders::command))
+        .route(
+            "/openapi.json",
+            get(|| async {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    openapi::document(),
+                )
+            }),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .layer(axum::middleware::from_fn(crate::metrics::http))

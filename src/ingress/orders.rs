@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::auth::Caller;
+use super::error::Problem;
 use super::{ApiError, AppState};
 use crate::domain::{
     Command, CommandBody, CommandId, NewOrder, NewOrderInput, OrderId, OrderStatus, OrderUpdate,
@@ -31,8 +32,9 @@ use crate::trace;
 const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x6f72_6465_7266_6c6f_7700_0000_0000_0002);
 const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
 
-#[derive(Debug, Serialize)]
-struct Accepted {
+/// A write was accepted: its command is on its way to the processor.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct Accepted {
     order_id: OrderId,
     command_id: CommandId,
     status_url: String,
@@ -88,6 +90,16 @@ struct Write<'a> {
     body: CommandBody,
 }
 
+/// Create an order (CreateOrder).
+#[utoipa::path(post, path = "/v1/orders", tag = "orders",
+    request_body = CreateOrderRequest,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body name the same command; another body is a 422"),
+        ("If-Match" = Option<u64>, Header, description = "Apply only to this version of the order"),
+        ("traceparent" = Option<String>, Header, description = "W3C trace context, continued into the command")
+    ),
+    responses((status = 202, description = "Accepted: the command is on its way", body = Accepted, headers(("Location" = String, description = "The order"))), (status = 400, description = "Malformed JSON, unknown field, bad path or header", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 422, description = "A rule is broken (field paths in `errors`), or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"), (status = 503, description = "The broker did not acknowledge in time", body = Problem, content_type = "application/problem+json"))
+)]
 pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -117,6 +129,17 @@ pub(super) async fn create(
     submit(&state, write).await
 }
 
+/// Replace items and/or the shipping address while pending (UpdateOrder).
+#[utoipa::path(patch, path = "/v1/orders/{id}", tag = "orders",
+    request_body = crate::domain::OrderUpdateInput,
+    params(
+        ("id" = Uuid, Path, description = "Order id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body name the same command; another body is a 422"),
+        ("If-Match" = Option<u64>, Header, description = "Apply only to this version of the order"),
+        ("traceparent" = Option<String>, Header, description = "W3C trace context, continued into the command")
+    ),
+    responses((status = 202, description = "Accepted: the command is on its way", body = Accepted, headers(("Location" = String, description = "The order"))), (status = 400, description = "Malformed JSON, unknown field, bad path or header", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 422, description = "A rule is broken (field paths in `errors`), or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"), (status = 503, description = "The broker did not acknowledge in time", body = Problem, content_type = "application/problem+json"))
+)]
 pub(super) async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -141,6 +164,16 @@ pub(super) async fn update(
     .await
 }
 
+/// Confirm a pending order (ConfirmOrder).
+#[utoipa::path(post, path = "/v1/orders/{id}/confirm", tag = "orders",
+    params(
+        ("id" = Uuid, Path, description = "Order id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body name the same command; another body is a 422"),
+        ("If-Match" = Option<u64>, Header, description = "Apply only to this version of the order"),
+        ("traceparent" = Option<String>, Header, description = "W3C trace context, continued into the command")
+    ),
+    responses((status = 202, description = "Accepted: the command is on its way", body = Accepted, headers(("Location" = String, description = "The order"))), (status = 400, description = "Malformed JSON, unknown field, bad path or header", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 422, description = "A rule is broken (field paths in `errors`), or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"), (status = 503, description = "The broker did not acknowledge in time", body = Problem, content_type = "application/problem+json"))
+)]
 pub(super) async fn confirm(
     state: State<AppState>,
     caller: Caller,
@@ -160,6 +193,16 @@ pub(super) async fn confirm(
     .await
 }
 
+/// Mark a shipped order delivered (DeliverOrder).
+#[utoipa::path(post, path = "/v1/orders/{id}/deliver", tag = "orders",
+    params(
+        ("id" = Uuid, Path, description = "Order id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body name the same command; another body is a 422"),
+        ("If-Match" = Option<u64>, Header, description = "Apply only to this version of the order"),
+        ("traceparent" = Option<String>, Header, description = "W3C trace context, continued into the command")
+    ),
+    responses((status = 202, description = "Accepted: the command is on its way", body = Accepted, headers(("Location" = String, description = "The order"))), (status = 400, description = "Malformed JSON, unknown field, bad path or header", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 422, description = "A rule is broken (field paths in `errors`), or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"), (status = 503, description = "The broker did not acknowledge in time", body = Problem, content_type = "application/problem+json"))
+)]
 pub(super) async fn deliver(
     state: State<AppState>,
     caller: Caller,
@@ -179,6 +222,16 @@ pub(super) async fn deliver(
     .await
 }
 
+/// Delete a pending or cancelled order (DeleteOrder); its history stays.
+#[utoipa::path(delete, path = "/v1/orders/{id}", tag = "orders",
+    params(
+        ("id" = Uuid, Path, description = "Order id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body name the same command; another body is a 422"),
+        ("If-Match" = Option<u64>, Header, description = "Apply only to this version of the order"),
+        ("traceparent" = Option<String>, Header, description = "W3C trace context, continued into the command")
+    ),
+    responses((status = 202, description = "Accepted: the command is on its way", body = Accepted, headers(("Location" = String, description = "The order"))), (status = 400, description = "Malformed JSON, unknown field, bad path or header", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 422, description = "A rule is broken (field paths in `errors`), or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"), (status = 503, description = "The broker did not acknowledge in time", body = Problem, content_type = "application/problem+json"))
+)]
 pub(super) async fn delete(
     state: State<AppState>,
     caller: Caller,
@@ -230,6 +283,17 @@ async fn without_body(
 #[serde(deny_unknown_fields)]
 struct EmptyBody {}
 
+/// Ship a confirmed order (ShipOrder).
+#[utoipa::path(post, path = "/v1/orders/{id}/ship", tag = "orders",
+    request_body = crate::domain::ShippingInput,
+    params(
+        ("id" = Uuid, Path, description = "Order id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body name the same command; another body is a 422"),
+        ("If-Match" = Option<u64>, Header, description = "Apply only to this version of the order"),
+        ("traceparent" = Option<String>, Header, description = "W3C trace context, continued into the command")
+    ),
+    responses((status = 202, description = "Accepted: the command is on its way", body = Accepted, headers(("Location" = String, description = "The order"))), (status = 400, description = "Malformed JSON, unknown field, bad path or header", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 422, description = "A rule is broken (field paths in `errors`), or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"), (status = 503, description = "The broker did not acknowledge in time", body = Problem, content_type = "application/problem+json"))
+)]
 pub(super) async fn ship(
     State(state): State<AppState>,
     caller: Caller,
@@ -254,6 +318,17 @@ pub(super) async fn ship(
     .await
 }
 
+/// Change carrier or tracking number of a shipped order (UpdateShipping).
+#[utoipa::path(put, path = "/v1/orders/{id}/shipping", tag = "orders",
+    request_body = crate::domain::ShippingInput,
+    params(
+        ("id" = Uuid, Path, description = "Order id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body name the same command; another body is a 422"),
+        ("If-Match" = Option<u64>, Header, description = "Apply only to this version of the order"),
+        ("traceparent" = Option<String>, Header, description = "W3C trace context, continued into the command")
+    ),
+    responses((status = 202, description = "Accepted: the command is on its way", body = Accepted, headers(("Location" = String, description = "The order"))), (status = 400, description = "Malformed JSON, unknown field, bad path or header", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 422, description = "A rule is broken (field paths in `errors`), or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"), (status = 503, description = "The broker did not acknowledge in time", body = Problem, content_type = "application/problem+json"))
+)]
 pub(super) async fn update_shipping(
     State(state): State<AppState>,
     caller: Caller,
@@ -278,12 +353,24 @@ pub(super) async fn update_shipping(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CancelBody {
+pub(super) struct CancelBody {
+    /// Why, 1 to 500 characters.
     reason: String,
 }
 
+/// Cancel a pending or confirmed order (CancelOrder).
+#[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders",
+    request_body = CancelBody,
+    params(
+        ("id" = Uuid, Path, description = "Order id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body name the same command; another body is a 422"),
+        ("If-Match" = Option<u64>, Header, description = "Apply only to this version of the order"),
+        ("traceparent" = Option<String>, Header, description = "W3C trace context, continued into the command")
+    ),
+    responses((status = 202, description = "Accepted: the command is on its way", body = Accepted, headers(("Location" = String, description = "The order"))), (status = 400, description = "Malformed JSON, unknown field, bad path or header", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 422, description = "A rule is broken (field paths in `errors`), or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"), (status = 503, description = "The broker did not acknowledge in time", body = Problem, content_type = "application/problem+json"))
+)]
 pub(super) async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
@@ -436,6 +523,11 @@ async fn produce(
     Ok(())
 }
 
+/// The order, from the cache or PostgreSQL.
+#[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id"), ("If-None-Match" = Option<String>, Header, description = "An ETag from before: 304 if unchanged")),
+    responses((status = 200, description = "The order", body = crate::domain::Order, headers(("ETag" = String, description = "The order's version, quoted"))), (status = 304, description = "Unchanged since the ETag"), (status = 400, description = "Bad path or query", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such order for this storefront", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"))
+)]
 pub(super) async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -492,8 +584,9 @@ async fn from_postgres(
     Ok((json, order.version))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ListQuery {
     status: Option<String>,
     customer_id: Option<String>,
@@ -511,6 +604,59 @@ struct Cursor {
 
 pub(super) const MAX_PAGE: i64 = 200;
 
+/// One page of orders, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct OrderPage {
+    items: Vec<crate::domain::Order>,
+    /// Pass as `cursor` for the next page; null on the last one.
+    next_cursor: Option<String>,
+}
+
+/// An order's events, oldest first, as published on `orders.events`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct History {
+    items: Vec<serde_json::Value>,
+}
+
+/// What became of a command.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct CommandView {
+    command_id: Uuid,
+    order_id: Option<Uuid>,
+    /// CreateOrder, UpdateOrder, ...
+    command: Option<String>,
+    /// pending, applied or rejected.
+    status: String,
+    /// The order's version after the command (applied only).
+    version: Option<i64>,
+    rejection: Option<RejectionView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct RejectionView {
+    /// A stable rejection code (topology.md lists them).
+    code: String,
+    message: String,
+}
+
+/// `POST /v1/orders` body: a CreateOrder payload and an optional client-chosen order id.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(super) struct CreateOrderRequest {
+    order_id: Option<Uuid>,
+    #[schema(inline)]
+    customer_id: String,
+    /// ISO 4217, e.g. EUR.
+    currency: String,
+    items: Vec<crate::domain::LineItemInput>,
+    shipping_address: crate::domain::AddressInput,
+    metadata: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// The storefront's orders, newest first, filtered and keyset-paginated.
+#[utoipa::path(get, path = "/v1/orders", tag = "orders", params(ListQuery),
+    responses((status = 200, description = "One page", body = OrderPage), (status = 400, description = "Bad path or query", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such order for this storefront", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"))
+)]
 pub(super) async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -568,6 +714,11 @@ pub(super) async fn list(
     )
 }
 
+/// An order's history: every event, decoded.
+#[utoipa::path(get, path = "/v1/orders/{id}/events", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses((status = 200, description = "The events, oldest first", body = History), (status = 400, description = "Bad path or query", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such order for this storefront", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"))
+)]
 pub(super) async fn events(
     State(state): State<AppState>,
     caller: Caller,
@@ -596,11 +747,12 @@ pub(super) async fn events(
             .map_err(|e| ApiError::Internal(e.into()))?;
         items.push(event);
     }
-    Ok(axum::Json(serde_json::json!({ "items": items })).into_response())
+    Ok(axum::Json(History { items }).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(super) struct WaitQuery {
     /// Long-poll: wait up to this long (e.g. `5s`, at most 30 s) for the command to be handled.
     wait: Option<String>,
@@ -608,6 +760,11 @@ pub(super) struct WaitQuery {
 
 const MAX_WAIT: Duration = Duration::from_secs(30);
 
+/// What became of a command: pending, applied (with the version) or rejected (code, message).
+#[utoipa::path(get, path = "/v1/commands/{id}", tag = "commands",
+    params(("id" = Uuid, Path, description = "Command id"), WaitQuery),
+    responses((status = 200, description = "The command's status", body = CommandView), (status = 400, description = "Bad path or query", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such order for this storefront", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"))
+)]
 pub(super) async fn command(
     State(state): State<AppState>,
     caller: Caller,
@@ -632,15 +789,18 @@ pub(super) async fn command(
             .await
             .map_err(|e| ApiError::Internal(e.into()))?;
         if let Some(status) = status {
-            let body = serde_json::json!({
-                "command_id": status.command_id,
-                "order_id": status.order_id,
-                "command": status.command_type,
-                "status": status.outcome,
-                "version": status.version,
-                "rejection": status.rejection_code.map(|code| serde_json::json!({ "code": code, "message": status.rejection_msg })),
-            });
-            return Ok(axum::Json(body).into_response());
+            let view = CommandView {
+                command_id,
+                order_id: Some(status.order_id),
+                command: Some(status.command_type),
+                status: status.outcome,
+                version: status.version,
+                rejection: status.rejection_code.map(|code| RejectionView {
+                    code,
+                    message: status.rejection_msg.unwrap_or_default(),
+                }),
+            };
+            return Ok(axum::Json(view).into_response());
         }
         if tokio::time::Instant::now() >= deadline {
             // Not handled yet (or not this storefront's): it may still be on its way.
