@@ -228,7 +228,8 @@ pub async fn http_ceiling(listener: tokio::net::TcpListener) -> anyhow::Result<(
 
 /// A bare axum server whose POST produces one pre-encoded command of the same size with
 /// the same producer settings and awaits its acknowledgement: the I/O ceiling of
-/// `scripts/bench-ingress.sh`.
+/// `scripts/bench-ingress.sh`. Each request gets a fresh key, so records spread over the
+/// partitions as real orders do (one fixed key would batch everything into one partition).
 pub async fn produce_ceiling(
     listener: tokio::net::TcpListener,
     settings: &KafkaSettings,
@@ -247,25 +248,15 @@ pub async fn produce_ceiling(
         body: lifecycle(order_id, 1, 0).expect("a create"),
     };
     let payload = std::sync::Arc::new(codec.encode_command(&topic, &command).await?);
-    let key = std::sync::Arc::new(order_key(order_id));
-    let topic = std::sync::Arc::new(topic);
+        let topic = std::sync::Arc::new(topic);
     let producer = Producer::new(settings, delivery_timeout)?;
     let app = axum::Router::new().route(
         "/v1/orders",
         axum::routing::post(move || {
-            let (producer, payload, key, topic) = (
-                producer.clone(),
-                payload.clone(),
-                key.clone(),
-                topic.clone(),
-            );
+                        let (producer, payload, topic) = (producer.clone(), payload.clone(), topic.clone());
             async move {
-                let record = Outgoing {
-                    topic: &topic,
-                    key: key.as_bytes(),
-                    payload: Some(&payload),
-                    headers: None,
-                };
+                let key = order_key(OrderId::new_random());
+                let record = Outgoing { topic: &topic, key: key.as_bytes(), payload: Some(&payload), headers: None };
                 match producer.send(record).await {
                     Ok(_) => axum::http::StatusCode::ACCEPTED,
                     Err(_) => axum::http::StatusCode::SERVICE_UNAVAILABLE,
