@@ -248,15 +248,20 @@ pub async fn produce_ceiling(
         body: lifecycle(order_id, 1, 0).expect("a create"),
     };
     let payload = std::sync::Arc::new(codec.encode_command(&topic, &command).await?);
-        let topic = std::sync::Arc::new(topic);
+    let topic = std::sync::Arc::new(topic);
     let producer = Producer::new(settings, delivery_timeout)?;
     let app = axum::Router::new().route(
         "/v1/orders",
         axum::routing::post(move || {
-                        let (producer, payload, topic) = (producer.clone(), payload.clone(), topic.clone());
+            let (producer, payload, topic) = (producer.clone(), payload.clone(), topic.clone());
             async move {
                 let key = order_key(OrderId::new_random());
-                let record = Outgoing { topic: &topic, key: key.as_bytes(), payload: Some(&payload), headers: None };
+                let record = Outgoing {
+                    topic: &topic,
+                    key: key.as_bytes(),
+                    payload: Some(&payload),
+                    headers: None,
+                };
                 match producer.send(record).await {
                     Ok(_) => axum::http::StatusCode::ACCEPTED,
                     Err(_) => axum::http::StatusCode::SERVICE_UNAVAILABLE,

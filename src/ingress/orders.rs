@@ -90,16 +90,51 @@ struct Write<'a> {
     body: CommandBody,
 }
 
+/// Headers every write accepts.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // read from the HeaderMap; this type documents them
+pub(super) struct WriteHeaders {
+    /// The same key and body name the same command; another body is a 422.
+    #[serde(rename = "Idempotency-Key")]
+    idempotency_key: Option<String>,
+    /// Apply only to this version of the order (otherwise: rejected, `version_conflict`).
+    #[serde(rename = "If-Match")]
+    if_match: Option<u64>,
+    /// W3C trace context, continued into the command's Kafka headers.
+    traceparent: Option<String>,
+}
+
+/// What every write answers.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // documents the responses; handlers build them
+pub(super) enum WriteResponses {
+    /// Accepted: the command is on its way to the processor.
+    #[response(status = 202, headers(("Location" = String, description = "The order")))]
+    Accepted(Accepted),
+    /// Malformed JSON, unknown field, bad path or header.
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(Problem<'static>),
+    /// Missing or invalid API key.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Problem<'static>),
+    /// Body over 64 KiB.
+    #[response(status = 413, content_type = "application/problem+json")]
+    TooLarge(Problem<'static>),
+    /// A rule is broken (field paths in `errors`), or an Idempotency-Key reused with another body.
+    #[response(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Problem<'static>),
+    /// Rate limited; see Retry-After.
+    #[response(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Problem<'static>),
+    /// The broker did not acknowledge in time.
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem<'static>),
+}
+
 /// Create an order (CreateOrder).
-#[utoipa::path(post, path = "/v1/orders", tag = "orders",
-    request_body = CreateOrderRequest,
-    params(
-        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body name the same command; another body is a 422"),
-        ("If-Match" = Option<u64>, Header, description = "Apply only to this version of the order"),
-        ("traceparent" = Option<String>, Header, description = "W3C trace context, continued into the command")
-    ),
-    responses((status = 202, description = "Accepted: the command is on its way", body = Accepted, headers(("Location" = String, description = "The order"))), (status = 400, description = "Malformed JSON, unknown field, bad path or header", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 422, description = "A rule is broken (field paths in `errors`), or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"), (status = 503, description = "The broker did not acknowledge in time", body = Problem, content_type = "application/problem+json"))
-)]
+#[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = CreateOrderRequest,
+    params(WriteHeaders), responses(WriteResponses))]
 pub(super) async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -129,227 +164,125 @@ pub(super) async fn create(
     submit(&state, write).await
 }
 
-/// Replace items and/or the shipping address while pending (UpdateOrder).
-#[utoipa::path(patch, path = "/v1/orders/{id}", tag = "orders",
-    request_body = crate::domain::OrderUpdateInput,
-    params(
-        ("id" = Uuid, Path, description = "Order id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body name the same command; another body is a 422"),
-        ("If-Match" = Option<u64>, Header, description = "Apply only to this version of the order"),
-        ("traceparent" = Option<String>, Header, description = "W3C trace context, continued into the command")
-    ),
-    responses((status = 202, description = "Accepted: the command is on its way", body = Accepted, headers(("Location" = String, description = "The order"))), (status = 400, description = "Malformed JSON, unknown field, bad path or header", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 422, description = "A rule is broken (field paths in `errors`), or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"), (status = 503, description = "The broker did not acknowledge in time", body = Problem, content_type = "application/problem+json"))
-)]
-pub(super) async fn update(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let order_id = parse_order_id(&id)?;
-    let input: OrderUpdateInput = parse_body(&body)?;
-    validated(OrderUpdate::parse(&input))?;
-    let fingerprint = fingerprint(&format!("PATCH /v1/orders/{order_id}"), &body);
-    submit(
-        &state,
-        Write {
-            caller: &caller,
-            headers: &headers,
-            fingerprint,
-            order_id: Some(order_id),
-            body: CommandBody::UpdateOrder(input),
-        },
-    )
-    .await
-}
-
-/// Confirm a pending order (ConfirmOrder).
-#[utoipa::path(post, path = "/v1/orders/{id}/confirm", tag = "orders",
-    params(
-        ("id" = Uuid, Path, description = "Order id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body name the same command; another body is a 422"),
-        ("If-Match" = Option<u64>, Header, description = "Apply only to this version of the order"),
-        ("traceparent" = Option<String>, Header, description = "W3C trace context, continued into the command")
-    ),
-    responses((status = 202, description = "Accepted: the command is on its way", body = Accepted, headers(("Location" = String, description = "The order"))), (status = 400, description = "Malformed JSON, unknown field, bad path or header", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 422, description = "A rule is broken (field paths in `errors`), or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"), (status = 503, description = "The broker did not acknowledge in time", body = Problem, content_type = "application/problem+json"))
-)]
-pub(super) async fn confirm(
-    state: State<AppState>,
-    caller: Caller,
-    id: Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    without_body(
-        state,
-        caller,
-        id,
-        headers,
-        body,
-        "confirm",
-        CommandBody::ConfirmOrder,
-    )
-    .await
-}
-
-/// Mark a shipped order delivered (DeliverOrder).
-#[utoipa::path(post, path = "/v1/orders/{id}/deliver", tag = "orders",
-    params(
-        ("id" = Uuid, Path, description = "Order id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body name the same command; another body is a 422"),
-        ("If-Match" = Option<u64>, Header, description = "Apply only to this version of the order"),
-        ("traceparent" = Option<String>, Header, description = "W3C trace context, continued into the command")
-    ),
-    responses((status = 202, description = "Accepted: the command is on its way", body = Accepted, headers(("Location" = String, description = "The order"))), (status = 400, description = "Malformed JSON, unknown field, bad path or header", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 422, description = "A rule is broken (field paths in `errors`), or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"), (status = 503, description = "The broker did not acknowledge in time", body = Problem, content_type = "application/problem+json"))
-)]
-pub(super) async fn deliver(
-    state: State<AppState>,
-    caller: Caller,
-    id: Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    without_body(
-        state,
-        caller,
-        id,
-        headers,
-        body,
-        "deliver",
-        CommandBody::DeliverOrder,
-    )
-    .await
-}
-
-/// Delete a pending or cancelled order (DeleteOrder); its history stays.
-#[utoipa::path(delete, path = "/v1/orders/{id}", tag = "orders",
-    params(
-        ("id" = Uuid, Path, description = "Order id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body name the same command; another body is a 422"),
-        ("If-Match" = Option<u64>, Header, description = "Apply only to this version of the order"),
-        ("traceparent" = Option<String>, Header, description = "W3C trace context, continued into the command")
-    ),
-    responses((status = 202, description = "Accepted: the command is on its way", body = Accepted, headers(("Location" = String, description = "The order"))), (status = 400, description = "Malformed JSON, unknown field, bad path or header", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 422, description = "A rule is broken (field paths in `errors`), or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"), (status = 503, description = "The broker did not acknowledge in time", body = Problem, content_type = "application/problem+json"))
-)]
-pub(super) async fn delete(
-    state: State<AppState>,
-    caller: Caller,
-    id: Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    without_body(
-        state,
-        caller,
-        id,
-        headers,
-        body,
-        "delete",
-        CommandBody::DeleteOrder,
-    )
-    .await
-}
-
-/// Commands that carry nothing but the order: an empty body or `{}`.
-async fn without_body(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+/// A write to an existing order: parse the body into `T` (an empty body reads as `{}`),
+/// check it at the edge with `command`, submit the command.
+async fn write_order<T: serde::de::DeserializeOwned>(
+    (state, caller, id, headers, body): WriteArgs,
     action: &str,
-    command: CommandBody,
+    command: impl FnOnce(T) -> Result<CommandBody, ValidationErrors>,
 ) -> Result<Response, ApiError> {
-    let order_id = parse_order_id(&id)?;
-    if !body.is_empty() {
-        let _: EmptyBody = parse_body(&body)?;
-    }
-    let fingerprint = fingerprint(&format!("{action} /v1/orders/{order_id}"), &body);
-    submit(
-        &state,
-        Write {
-            caller: &caller,
-            headers: &headers,
-            fingerprint,
-            order_id: Some(order_id),
-            body: command,
-        },
-    )
-    .await
+    let order_id = parse_order_id(&id.0)?;
+    let input: T = parse_body(if body.is_empty() { b"{}" } else { &body })?;
+    let body_command = validated(command(input))?;
+    let write = Write {
+        caller: &caller,
+        headers: &headers,
+        fingerprint: fingerprint(&format!("{action} /v1/orders/{order_id}"), &body),
+        order_id: Some(order_id),
+        body: body_command,
+    };
+    submit(&state.0, write).await
 }
+
+type WriteArgs = (State<AppState>, Caller, Path<String>, HeaderMap, Bytes);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EmptyBody {}
 
-/// Ship a confirmed order (ShipOrder).
-#[utoipa::path(post, path = "/v1/orders/{id}/ship", tag = "orders",
-    request_body = crate::domain::ShippingInput,
-    params(
-        ("id" = Uuid, Path, description = "Order id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body name the same command; another body is a 422"),
-        ("If-Match" = Option<u64>, Header, description = "Apply only to this version of the order"),
-        ("traceparent" = Option<String>, Header, description = "W3C trace context, continued into the command")
-    ),
-    responses((status = 202, description = "Accepted: the command is on its way", body = Accepted, headers(("Location" = String, description = "The order"))), (status = 400, description = "Malformed JSON, unknown field, bad path or header", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 422, description = "A rule is broken (field paths in `errors`), or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"), (status = 503, description = "The broker did not acknowledge in time", body = Problem, content_type = "application/problem+json"))
-)]
-pub(super) async fn ship(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+/// Replace items and/or the shipping address while pending (UpdateOrder).
+#[utoipa::path(patch, path = "/v1/orders/{id}", tag = "orders", request_body = crate::domain::OrderUpdateInput,
+    params(("id" = Uuid, Path, description = "Order id"), WriteHeaders), responses(WriteResponses))]
+pub(super) async fn update(
+    s: State<AppState>,
+    c: Caller,
+    id: Path<String>,
+    h: HeaderMap,
+    b: Bytes,
 ) -> Result<Response, ApiError> {
-    let order_id = parse_order_id(&id)?;
-    let input: ShippingInput = parse_body(&body)?;
-    validated(ShippingInfo::parse(&input))?;
-    let fingerprint = fingerprint(&format!("ship /v1/orders/{order_id}"), &body);
-    submit(
-        &state,
-        Write {
-            caller: &caller,
-            headers: &headers,
-            fingerprint,
-            order_id: Some(order_id),
-            body: CommandBody::ShipOrder(input),
-        },
-    )
+    write_order((s, c, id, h, b), "PATCH", |input: OrderUpdateInput| {
+        OrderUpdate::parse(&input).map(|_| CommandBody::UpdateOrder(input))
+    })
+    .await
+}
+
+/// Confirm a pending order (ConfirmOrder).
+#[utoipa::path(post, path = "/v1/orders/{id}/confirm", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id"), WriteHeaders), responses(WriteResponses))]
+pub(super) async fn confirm(
+    s: State<AppState>,
+    c: Caller,
+    id: Path<String>,
+    h: HeaderMap,
+    b: Bytes,
+) -> Result<Response, ApiError> {
+    write_order((s, c, id, h, b), "confirm", |_: EmptyBody| {
+        Ok(CommandBody::ConfirmOrder)
+    })
+    .await
+}
+
+/// Mark a shipped order delivered (DeliverOrder).
+#[utoipa::path(post, path = "/v1/orders/{id}/deliver", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id"), WriteHeaders), responses(WriteResponses))]
+pub(super) async fn deliver(
+    s: State<AppState>,
+    c: Caller,
+    id: Path<String>,
+    h: HeaderMap,
+    b: Bytes,
+) -> Result<Response, ApiError> {
+    write_order((s, c, id, h, b), "deliver", |_: EmptyBody| {
+        Ok(CommandBody::DeliverOrder)
+    })
+    .await
+}
+
+/// Delete a pending or cancelled order (DeleteOrder); its history stays.
+#[utoipa::path(delete, path = "/v1/orders/{id}", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id"), WriteHeaders), responses(WriteResponses))]
+pub(super) async fn delete(
+    s: State<AppState>,
+    c: Caller,
+    id: Path<String>,
+    h: HeaderMap,
+    b: Bytes,
+) -> Result<Response, ApiError> {
+    write_order((s, c, id, h, b), "delete", |_: EmptyBody| {
+        Ok(CommandBody::DeleteOrder)
+    })
+    .await
+}
+
+/// Ship a confirmed order (ShipOrder).
+#[utoipa::path(post, path = "/v1/orders/{id}/ship", tag = "orders", request_body = crate::domain::ShippingInput,
+    params(("id" = Uuid, Path, description = "Order id"), WriteHeaders), responses(WriteResponses))]
+pub(super) async fn ship(
+    s: State<AppState>,
+    c: Caller,
+    id: Path<String>,
+    h: HeaderMap,
+    b: Bytes,
+) -> Result<Response, ApiError> {
+    write_order((s, c, id, h, b), "ship", |input: ShippingInput| {
+        ShippingInfo::parse(&input).map(|_| CommandBody::ShipOrder(input))
+    })
     .await
 }
 
 /// Change carrier or tracking number of a shipped order (UpdateShipping).
-#[utoipa::path(put, path = "/v1/orders/{id}/shipping", tag = "orders",
-    request_body = crate::domain::ShippingInput,
-    params(
-        ("id" = Uuid, Path, description = "Order id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body name the same command; another body is a 422"),
-        ("If-Match" = Option<u64>, Header, description = "Apply only to this version of the order"),
-        ("traceparent" = Option<String>, Header, description = "W3C trace context, continued into the command")
-    ),
-    responses((status = 202, description = "Accepted: the command is on its way", body = Accepted, headers(("Location" = String, description = "The order"))), (status = 400, description = "Malformed JSON, unknown field, bad path or header", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 422, description = "A rule is broken (field paths in `errors`), or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"), (status = 503, description = "The broker did not acknowledge in time", body = Problem, content_type = "application/problem+json"))
-)]
+#[utoipa::path(put, path = "/v1/orders/{id}/shipping", tag = "orders", request_body = crate::domain::ShippingInput,
+    params(("id" = Uuid, Path, description = "Order id"), WriteHeaders), responses(WriteResponses))]
 pub(super) async fn update_shipping(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    s: State<AppState>,
+    c: Caller,
+    id: Path<String>,
+    h: HeaderMap,
+    b: Bytes,
 ) -> Result<Response, ApiError> {
-    let order_id = parse_order_id(&id)?;
-    let input: ShippingInput = parse_body(&body)?;
-    validated(ShippingInfo::parse(&input))?;
-    let fingerprint = fingerprint(&format!("PUT /v1/orders/{order_id}/shipping"), &body);
-    submit(
-        &state,
-        Write {
-            caller: &caller,
-            headers: &headers,
-            fingerprint,
-            order_id: Some(order_id),
-            body: CommandBody::UpdateShipping(input),
-        },
-    )
+    write_order((s, c, id, h, b), "PUT shipping", |input: ShippingInput| {
+        ShippingInfo::parse(&input).map(|_| CommandBody::UpdateShipping(input))
+    })
     .await
 }
 
@@ -361,37 +294,18 @@ pub(super) struct CancelBody {
 }
 
 /// Cancel a pending or confirmed order (CancelOrder).
-#[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders",
-    request_body = CancelBody,
-    params(
-        ("id" = Uuid, Path, description = "Order id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "The same key and body name the same command; another body is a 422"),
-        ("If-Match" = Option<u64>, Header, description = "Apply only to this version of the order"),
-        ("traceparent" = Option<String>, Header, description = "W3C trace context, continued into the command")
-    ),
-    responses((status = 202, description = "Accepted: the command is on its way", body = Accepted, headers(("Location" = String, description = "The order"))), (status = 400, description = "Malformed JSON, unknown field, bad path or header", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"), (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"), (status = 422, description = "A rule is broken (field paths in `errors`), or an Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"), (status = 503, description = "The broker did not acknowledge in time", body = Problem, content_type = "application/problem+json"))
-)]
+#[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders", request_body = CancelBody,
+    params(("id" = Uuid, Path, description = "Order id"), WriteHeaders), responses(WriteResponses))]
 pub(super) async fn cancel(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    s: State<AppState>,
+    c: Caller,
+    id: Path<String>,
+    h: HeaderMap,
+    b: Bytes,
 ) -> Result<Response, ApiError> {
-    let order_id = parse_order_id(&id)?;
-    let input: CancelBody = parse_body(&body)?;
-    let reason = validated(parse_cancel_reason(&input.reason))?;
-    let fingerprint = fingerprint(&format!("cancel /v1/orders/{order_id}"), &body);
-    submit(
-        &state,
-        Write {
-            caller: &caller,
-            headers: &headers,
-            fingerprint,
-            order_id: Some(order_id),
-            body: CommandBody::CancelOrder { reason },
-        },
-    )
+    write_order((s, c, id, h, b), "cancel", |input: CancelBody| {
+        parse_cancel_reason(&input.reason).map(|reason| CommandBody::CancelOrder { reason })
+    })
     .await
 }
 
