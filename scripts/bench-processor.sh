@@ -50,7 +50,7 @@ measure() {
     if [ -n "$t0" ] && { [ "$c" -ge "$N" ] || python3 -c "import sys; sys.exit(0 if $t - $t0 >= $limit else 1)"; }; then
       break
     fi
-        if ! kill -0 "$pid" 2>/dev/null; then
+    if ! kill -0 "$pid" 2>/dev/null; then
       # Exited by itself (io-ceiling stops after N): read the final count once more.
       c=$(sql "${run}_$mode" "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets")
       t=$(now)

@@ -104,7 +104,7 @@ module "network" {
   source      = "./modules/network"
   name        = local.name
   region      = var.region
-    cidr        = var.vpc_cidr
+  cidr        = var.vpc_cidr
   kms_key_arn = aws_kms_key.this.arn
 
   availability_zones = var.availability_zones

@@ -160,7 +160,7 @@ resource "aws_wafv2_web_acl" "this" {
     }
   }
 
-    # Anonymizers (Tor, open proxies) are blocked; hosting providers only counted, because
+  # Anonymizers (Tor, open proxies) are blocked; hosting providers only counted, because
   # storefront backends legitimately call from clouds.
   rule {
     name     = "anonymous-ip"
