@@ -440,7 +440,7 @@ async fn produce(
 /// The order, from the cache or PostgreSQL.
 #[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders",
     params(("id" = Uuid, Path, description = "Order id"), ("If-None-Match" = Option<String>, Header, description = "An ETag from before: 304 if unchanged")),
-    responses((status = 200, description = "The order", body = crate::domain::Order, headers(("ETag" = String, description = "The order's version, quoted"))), (status = 304, description = "Unchanged since the ETag"), (status = 400, description = "Bad path or query", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such order for this storefront", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "The order", body = crate::domain::Order, headers(("ETag" = String, description = "The order's version, quoted"))), (status = 304, description = "Unchanged since the ETag"), ReadErrors)
 )]
 pub(super) async fn get(
     State(state): State<AppState>,
@@ -554,22 +554,37 @@ pub(super) struct RejectionView {
 }
 
 /// `POST /v1/orders` body: a CreateOrder payload and an optional client-chosen order id.
-#[derive(utoipa::ToSchema)]
+/// (Documentation only: `create` parses the body by hand, see there.)
+#[derive(Deserialize, utoipa::ToSchema)]
 #[allow(dead_code)]
 pub(super) struct CreateOrderRequest {
+    /// Optional client-chosen order id; one is generated otherwise.
     order_id: Option<Uuid>,
-    #[schema(inline)]
-    customer_id: String,
-    /// ISO 4217, e.g. EUR.
-    currency: String,
-    items: Vec<crate::domain::LineItemInput>,
-    shipping_address: crate::domain::AddressInput,
-    metadata: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(flatten)]
+    order: NewOrderInput,
+}
+
+/// The errors every read may answer.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // documents the responses; handlers build them
+pub(super) enum ReadErrors {
+    /// Bad path or query.
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(Problem<'static>),
+    /// Missing or invalid API key.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Problem<'static>),
+    /// No such order for this storefront.
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(Problem<'static>),
+    /// Rate limited; see Retry-After.
+    #[response(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Problem<'static>),
 }
 
 /// The storefront's orders, newest first, filtered and keyset-paginated.
 #[utoipa::path(get, path = "/v1/orders", tag = "orders", params(ListQuery),
-    responses((status = 200, description = "One page", body = OrderPage), (status = 400, description = "Bad path or query", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such order for this storefront", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "One page", body = OrderPage), ReadErrors)
 )]
 pub(super) async fn list(
     State(state): State<AppState>,
@@ -631,7 +646,7 @@ pub(super) async fn list(
 /// An order's history: every event, decoded.
 #[utoipa::path(get, path = "/v1/orders/{id}/events", tag = "orders",
     params(("id" = Uuid, Path, description = "Order id")),
-    responses((status = 200, description = "The events, oldest first", body = History), (status = 400, description = "Bad path or query", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such order for this storefront", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "The events, oldest first", body = History), ReadErrors)
 )]
 pub(super) async fn events(
     State(state): State<AppState>,
@@ -677,7 +692,7 @@ const MAX_WAIT: Duration = Duration::from_secs(30);
 /// What became of a command: pending, applied (with the version) or rejected (code, message).
 #[utoipa::path(get, path = "/v1/commands/{id}", tag = "commands",
     params(("id" = Uuid, Path, description = "Command id"), WaitQuery),
-    responses((status = 200, description = "The command's status", body = CommandView), (status = 400, description = "Bad path or query", body = Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or invalid API key", body = Problem, content_type = "application/problem+json"), (status = 404, description = "No such order for this storefront", body = Problem, content_type = "application/problem+json"), (status = 429, description = "Rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "The command's status", body = CommandView), ReadErrors)
 )]
 pub(super) async fn command(
     State(state): State<AppState>,

@@ -133,10 +133,7 @@ impl Processor {
             buffered.resume_if_drained(&consumer);
             let mut records = tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
-                records = self.collect(&consumer, &mut buffered) => match records {
-                    Ok(records) => records,
-                    Err(error) => break Err(error),
-                },
+                                records = self.collect(&consumer, &mut buffered) => records,
             };
             // Records of partitions revoked meanwhile belong to their new owner now; records
             // already committed (redelivered after a re-assignment) are done.
@@ -176,7 +173,7 @@ impl Processor {
         &self,
         consumer: &StreamConsumer<ProcessorContext>,
         buffered: &mut Buffer,
-    ) -> anyhow::Result<Vec<Record>> {
+    ) -> Vec<Record> {
         let mut records = buffered.take();
         while records.is_empty() {
             tokio::select! {
@@ -187,7 +184,7 @@ impl Processor {
                 // Newly assigned partitions are relayed even when no command arrives.
                 _ = tokio::time::sleep(RELAY_CHECK) => {
                     if consumer.context().shared.relay_is_pending() {
-                        return Ok(records);
+                        return records;
                     }
                 }
             }
@@ -206,7 +203,7 @@ impl Processor {
         if records.len() > self.config.batch_max {
             buffered.put_back(records.split_off(self.config.batch_max));
         }
-        Ok(records)
+        records
     }
 
     /// Hands the batch to the worker and keeps polling (paused) until it is done.
@@ -224,7 +221,7 @@ impl Processor {
         // The next batch is collected while this one runs (see `Buffer`).
         loop {
             tokio::select! {
-                ended = &mut task => break ended.context("the batch worker panicked")?,
+                                ended = &mut task => break ended.context("the batch worker panicked"),
                 message = consumer.recv() => match message {
                     Ok(message) => buffered.push(consumer, detach(&message)),
                     Err(error) => tracing::warn!(%error, "polling while a batch runs"),
@@ -400,40 +397,34 @@ impl Worker {
         records: Vec<Record>,
         _guard: BatchGuard,
         shutdown: CancellationToken,
-    ) -> anyhow::Result<BatchEnd> {
+    ) -> BatchEnd {
         let started = Instant::now();
         if !retry("relay", &shutdown, || self.relay()).await {
-            return Ok(BatchEnd::Abandoned);
+            return BatchEnd::Abandoned;
         }
         if records.is_empty() {
-            return Ok(BatchEnd::Done(Vec::new()));
+            return BatchEnd::Done(Vec::new());
         }
         let Some(incoming) = retry_value("decode", &shutdown, || self.decode(&records)).await
         else {
-            return Ok(BatchEnd::Abandoned);
+            return BatchEnd::Abandoned;
         };
         metrics::stage("decode", started.elapsed());
 
-        let committed = {
-            let mut delay = RETRY_FIRST;
-            loop {
-                if self.shared.abandon.load(Ordering::SeqCst) {
-                    return Ok(BatchEnd::Abandoned);
-                }
-                match self.commit(&records, &incoming).await {
-                    Ok(committed) => break committed,
-                    Err(CommitError::Fenced) => return Ok(BatchEnd::Fenced),
-                    Err(CommitError::Other(error)) => {
-                        metrics::batch_retried();
-                        tracing::warn!(error = format!("{error:#}"), retry_in = ?delay, "batch commit failed; retrying");
-                        tokio::select! {
-                            _ = shutdown.cancelled() => return Ok(BatchEnd::Abandoned),
-                            _ = tokio::time::sleep(delay) => {}
-                        }
-                        delay = (delay * 2).min(RETRY_MAX);
-                    }
-                }
+        // Retried until committed; fenced or abandoned (assignment lost, shutdown) ends it.
+        let step = || async {
+            if self.shared.abandon.load(Ordering::SeqCst) {
+                return Ok(Err(BatchEnd::Abandoned));
             }
+            Ok(self
+                .commit(&records, &incoming)
+                .await?
+                .ok_or(BatchEnd::Fenced))
+        };
+        let committed = match retry_value("commit", &shutdown, step).await {
+            Some(Ok(committed)) => committed,
+            Some(Err(end)) => return end,
+            None => return BatchEnd::Abandoned,
         };
 
         let cache_started = Instant::now();
@@ -468,7 +459,7 @@ impl Worker {
         });
         *self.publishing.lock().await = Some(publishing);
         metrics::batch_done(records.len(), started.elapsed());
-        Ok(BatchEnd::Done(offsets))
+        BatchEnd::Done(offsets)
     }
 
     /// Waits for the last batch's publishing (at shutdown).
@@ -560,7 +551,7 @@ impl Worker {
         &self,
         records: &[Record],
         incoming: &[Incoming],
-    ) -> Result<Committed, CommitError> {
+    ) -> anyhow::Result<Option<Committed>> {
         let p = &self.processor;
         let stage = Instant::now();
         let current = self.load_orders(incoming).await?;
@@ -611,19 +602,20 @@ impl Worker {
         metrics::stage("fold", stage.elapsed());
 
         let stage = Instant::now();
-        let seqs = p
+        let seqs = match p
             .store
             .write_batch(&p.config.group_id, &p.config.topics.commands, &write)
             .await
-            .map_err(|e| match e {
-                WriteError::Fenced => CommitError::Fenced,
-                WriteError::Db(e) => {
-                    CommitError::Other(anyhow::Error::new(e).context("writing the batch"))
-                }
-            })?;
+        {
+            Ok(seqs) => seqs,
+            Err(WriteError::Fenced) => return Ok(None),
+            Err(WriteError::Db(e)) => {
+                return Err(anyhow::Error::new(e).context("writing the batch"));
+            }
+        };
         metrics::stage("commit", stage.elapsed());
         self.remember(&write);
-        Ok(Committed {
+        Ok(Some(Committed {
             events: write
                 .events
                 .into_iter()
@@ -651,7 +643,7 @@ impl Worker {
                 })
                 .collect(),
             offsets: write.offsets,
-        })
+        }))
     }
 
     /// The batch's orders: from this member's memory of its partitions, else one query.
@@ -916,23 +908,6 @@ impl Worker {
                 }
             }
         }
-    }
-}
-
-enum CommitError {
-    Fenced,
-    Other(anyhow::Error),
-}
-
-impl From<anyhow::Error> for CommitError {
-    fn from(error: anyhow::Error) -> Self {
-        CommitError::Other(error)
-    }
-}
-
-impl From<crate::codec::EncodeError> for CommitError {
-    fn from(error: crate::codec::EncodeError) -> Self {
-        CommitError::Other(error.into())
     }
 }
 

@@ -160,10 +160,6 @@ impl Store {
             .map(|_| ())
     }
 
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
     /// Applies the embedded migrations in `migrations/`.
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         sqlx::migrate!("./migrations").run(&self.pool).await
