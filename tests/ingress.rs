@@ -652,3 +652,47 @@ async fn the_callers_traceparent_is_continued_into_the_commands_headers() {
     assert_ne!(traceparent, parent);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_requests_are_counted_by_matched_route_never_by_raw_path() {
+    let env = TestEnv::new(1).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics = format!("127.0.0.1:{port}");
+    let (_ingress, url) = env
+        .spawn_ingress(&["--auth", "none", "--metrics-addr", &metrics])
+        .await;
+    let client = reqwest::Client::new();
+    for _ in 0..3 {
+        let missing = client
+            .get(format!("{url}/v1/orders/{}", uuid::Uuid::new_v4()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), 404);
+    }
+    let body = client
+        .get(format!("http://{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = body
+        .lines()
+        .find(|l| l.starts_with("orderflow_http_requests_total{") && l.contains("status=\"404\""))
+        .unwrap_or_else(|| panic!("no 404 counter in\n{body}"));
+    assert!(
+        line.contains("route=\"/v1/orders/{id}\"") && line.contains("method=\"GET\""),
+        "{line}"
+    );
+    assert!(line.ends_with(" 3"), "three requests counted: {line}");
+    assert!(
+        body.contains("orderflow_http_request_duration_seconds"),
+        "latency is recorded"
+    );
+}

@@ -49,7 +49,7 @@ pub struct Cache {
 }
 
 /// The Redis key of an order's cached JSON.
-pub fn order_key(id: OrderId) -> String {
+fn redis_key(id: OrderId) -> String {
     format!("orderflow:order:{id}")
 }
 
@@ -90,7 +90,7 @@ impl Cache {
         pipe.load_script(&self.put_if_newer).ignore();
         pipe.load_script(&self.evict_if_newer).ignore();
         for order in orders {
-            let key = order_key(order.order_id);
+            let key = redis_key(order.order_id);
             if order.status == OrderStatus::Deleted {
                 let mut invocation = self.evict_if_newer.key(key);
                 invocation.arg(order.version);
@@ -118,7 +118,7 @@ impl Cache {
     pub async fn get_order_json(&self, id: OrderId) -> Result<Option<CachedOrder>> {
         let (body, version, storefront): (Option<String>, Option<u64>, Option<String>) =
             redis::cmd("HMGET")
-                .arg(order_key(id))
+                .arg(redis_key(id))
                 .arg("body")
                 .arg("v")
                 .arg("s")
@@ -156,9 +156,9 @@ impl Cache {
         fingerprint: &str,
         ttl: Duration,
     ) -> Result<Option<String>> {
-        let redis_key = format!("orderflow:idem:{key}");
+        let idempotency_key = format!("orderflow:idem:{key}");
         let stored: Option<String> = redis::cmd("SET")
-            .arg(&redis_key)
+            .arg(&idempotency_key)
             .arg(fingerprint)
             .arg("NX")
             .arg("GET")
