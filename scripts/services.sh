@@ -72,7 +72,7 @@ kafka_up() {
     (cd "$data/nisshi" && nohup nisshi broker \
         --listener-url "tcp://$kafka_addr" --advertised-listener-url "tcp://$kafka_addr" \
         --storage-engine sqlite://nisshi.db --group-initial-rebalance-delay 0s \
-        >nisshi.log 2>&1 & echo $! >nisshi.pid)
+        >nisshi.log 2>&1 </dev/null & echo $! >nisshi.pid) >/dev/null 2>&1
   fi
   wait_for "kafka (nisshi)" 60 kafka_answers
 }
