@@ -162,6 +162,8 @@ pub async fn io_ceiling(
             ("group.id", group_id),
             ("enable.auto.commit", "false"),
             ("auto.offset.reset", "earliest"),
+            crate::kafka::FETCH_WAIT,
+            crate::kafka::PARTITION_FETCH_BYTES,
         ])
         .create()
         .context("creating the kafka consumer")?;

@@ -16,6 +16,7 @@ pub const CACHE_ERRORS_TOTAL: &str = "orderflow_cache_errors_total";
 pub const HTTP_COMMANDS_PRODUCED_TOTAL: &str = "orderflow_http_commands_produced_total";
 pub const STAGE_DURATION_SECONDS: &str = "orderflow_batch_stage_duration_seconds";
 pub const CONSUMER_LAG: &str = "orderflow_consumer_lag";
+pub const CONSUMER_PAUSES_TOTAL: &str = "orderflow_consumer_pauses_total";
 pub const OUTBOX_PENDING: &str = "orderflow_outbox_pending";
 pub const HTTP_REQUESTS_TOTAL: &str = "orderflow_http_requests_total";
 pub const RATE_LIMIT_FALLBACK_TOTAL: &str = "orderflow_rate_limit_fallback_total";
@@ -61,9 +62,15 @@ pub fn command_produced(kind: &'static str) {
     metrics::counter!(HTTP_COMMANDS_PRODUCED_TOTAL, "command" => kind).increment(1);
 }
 
-/// Time a batch spent in one stage: decode, load, fold, commit, publish, cache.
+/// Time a batch spent in one stage: poll (waiting for its records), decode, load, fold,
+/// commit, cache, publish (send + mark).
 pub fn stage(stage: &'static str, took: Duration) {
     metrics::histogram!(STAGE_DURATION_SECONDS, "stage" => stage).record(took.as_secs_f64());
+}
+
+/// The buffer of polled records filled up and the assignment was paused.
+pub fn consumer_paused() {
+    metrics::counter!(CONSUMER_PAUSES_TOTAL).increment(1);
 }
 
 /// Records behind the end of a partition, as librdkafka's statistics report it.

@@ -30,6 +30,14 @@ impl KafkaSettings {
     }
 }
 
+/// Consumer fetch settings of the processor (and of the benchmark's I/O ceiling, which reads
+/// the same way). After a pause, a resumed partition's records must be back before the
+/// buffered ones run out: smaller fetch responses come back sooner, and a fetch the broker
+/// holds while nothing is fetchable delays the next one by at most 100 ms (librdkafka's
+/// defaults, 1 MiB and 500 ms, stalled the processor for over a second after each resume).
+pub const FETCH_WAIT: (&str, &str) = ("fetch.wait.max.ms", "100");
+pub const PARTITION_FETCH_BYTES: (&str, &str) = ("max.partition.fetch.bytes", "262144");
+
 /// The topics orderflow reads and writes.
 #[derive(Debug, Clone)]
 pub struct Topics {

@@ -13,6 +13,7 @@
 //! 5. lets the poller commit the offsets to the broker, for lag visibility only.
 
 pub mod batch;
+mod publish;
 mod rebalance;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -22,14 +23,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use crate::codec::{Codec, DecodeError};
-use crate::domain::{Command, Event, Order, OrderId, OrderStatus, Rejection};
-use crate::kafka::producer::{Outgoing, Producer};
-use crate::kafka::{KafkaSettings, Topics, order_key};
+use crate::domain::{Command, Event, Order, OrderId, Rejection};
+use crate::kafka::producer::Producer;
+use crate::kafka::{KafkaSettings, Topics};
 use crate::metrics;
 use crate::store::{
     BatchWrite, Cache, DeadLetterRow, EventRow, OffsetMove, ProcessedRow, Store, StoredDeadLetter,
@@ -37,6 +38,7 @@ use crate::store::{
 };
 use crate::trace;
 use batch::{Incoming, Outcome};
+use publish::{Committed, Publisher};
 use rebalance::{BatchGuard, ProcessorContext, Shared, StoredOffset};
 
 /// How the processor consumes.
@@ -83,8 +85,10 @@ enum BatchEnd {
     Fenced,
 }
 
-/// Records buffered while a batch runs before the assignment is paused (at least).
-const BUFFER_MIN: usize = 10_000;
+/// Records buffered while a batch runs before the assignment is paused (at least). Resuming
+/// at half leaves 15 batches to work on while the resumed partitions' first fetch comes back
+/// (measured up to ~1.3 s on nisshi with 10 000, which then stalled the processor each time).
+const BUFFER_MIN: usize = 30_000;
 /// How often an idle poller checks for partitions whose outbox awaits relay.
 const RELAY_CHECK: Duration = Duration::from_millis(100);
 const RETRY_FIRST: Duration = Duration::from_millis(100);
@@ -113,6 +117,8 @@ impl Processor {
                 ("enable.auto.offset.store", "false"),
                 ("auto.offset.reset", "earliest"),
                 ("statistics.interval.ms", "5000"),
+                crate::kafka::FETCH_WAIT,
+                crate::kafka::PARTITION_FETCH_BYTES,
             ])
             .create_with_context(context)
             .context("creating the kafka consumer (--kafka-brokers, --kafka-config)")?;
@@ -126,7 +132,7 @@ impl Processor {
             processor: self.clone(),
             shared: shared.clone(),
             cache_backlog: std::sync::Mutex::new(HashMap::new()),
-            publishing: tokio::sync::Mutex::new(None),
+            publisher: Publisher::start(self.clone(), shutdown.clone()),
         });
         let mut buffered = Buffer::new((self.config.batch_max * 2).max(BUFFER_MIN));
         let result = loop {
@@ -175,6 +181,7 @@ impl Processor {
         buffered: &mut Buffer,
     ) -> Vec<Record> {
         let mut records = buffered.take();
+        let waited = Instant::now();
         while records.is_empty() {
             tokio::select! {
                 message = consumer.recv() => match message {
@@ -200,6 +207,7 @@ impl Processor {
                 Err(_) => break,
             }
         }
+        metrics::stage("poll", waited.elapsed());
         if records.len() > self.config.batch_max {
             buffered.put_back(records.split_off(self.config.batch_max));
         }
@@ -343,7 +351,10 @@ impl Buffer {
         self.records.push(record);
         if !self.paused && self.records.len() >= self.capacity {
             match consumer.assignment().and_then(|a| consumer.pause(&a)) {
-                Ok(()) => self.paused = true,
+                Ok(()) => {
+                    self.paused = true;
+                    metrics::consumer_paused();
+                }
                 Err(error) => tracing::warn!(%error, "pausing the assignment"),
             }
         }
@@ -378,17 +389,7 @@ struct Worker {
     shared: Arc<Shared>,
     /// Orders whose cache write failed, rewritten with a later batch.
     cache_backlog: std::sync::Mutex<HashMap<OrderId, Order>>,
-    /// The publishing of the last committed batch, still running; true once published.
-    publishing: tokio::sync::Mutex<Option<tokio::task::JoinHandle<bool>>>,
-}
-
-/// What a committed batch (or a relay) has to publish.
-struct Committed {
-    events: Vec<StoredEvent>,
-    /// Final state of every changed order (a deleted one becomes a tombstone).
-    orders: Vec<Order>,
-    dead_letters: Vec<StoredDeadLetter>,
-    offsets: Vec<OffsetMove>,
+    publisher: Publisher,
 }
 
 impl Worker {
@@ -421,7 +422,7 @@ impl Worker {
                 .await?
                 .ok_or(BatchEnd::Fenced))
         };
-        let committed = match retry_value("commit", &shutdown, step).await {
+        let (committed, offsets) = match retry_value("commit", &shutdown, step).await {
             Some(Ok(committed)) => committed,
             Some(Err(end)) => return end,
             None => return BatchEnd::Abandoned,
@@ -431,42 +432,18 @@ impl Worker {
         self.write_cache(&committed.orders).await;
         metrics::stage("cache", cache_started.elapsed());
 
-        // Publishing overlaps the next batch's work. Publishes run strictly in batch order
-        // (each awaits the one before), and count as work in flight, so a revocation waits
-        // for them. Committed state is never rolled back: if publishing cannot finish, the
-        // rows stay unpublished and the partition's next owner (or assignment) relays them.
-        let offsets = committed.offsets.clone();
-        // At most one batch publishes while the next one is worked on.
-        let previous_published = match self.publishing.lock().await.take() {
-            Some(previous) => previous.await.unwrap_or(false),
-            None => true,
-        };
-        let in_flight = self.shared.start_batch();
-        let worker = self.clone();
-        let publishing = tokio::spawn(async move {
-            let _in_flight = in_flight;
-            // If the batch before could not publish, neither may this one: its rows wait
-            // for the relay, which sends both in outbox order.
-            if !previous_published {
-                return false;
-            }
-            let publish_started = Instant::now();
-            let published = retry("publish", &shutdown, || worker.publish(&committed)).await;
-            if published {
-                metrics::stage("publish", publish_started.elapsed());
-            }
-            published
-        });
-        *self.publishing.lock().await = Some(publishing);
+        // Publishing overlaps the next batches' work (see `publish`); it counts as work in
+        // flight, so a revocation waits for it. Committed state is never rolled back.
+        self.publisher
+            .enqueue(committed, self.shared.start_batch())
+            .await;
         metrics::batch_done(records.len(), started.elapsed());
         BatchEnd::Done(offsets)
     }
 
-    /// Waits for the last batch's publishing (at shutdown).
+    /// Waits until every committed batch is published (or publishing gave up).
     async fn flush(&self) {
-        if let Some(publishing) = self.publishing.lock().await.take() {
-            let _ = publishing.await;
-        }
+        self.publisher.flush().await;
     }
 
     /// Republishes what assigned partitions left unpublished, in outbox order.
@@ -509,12 +486,14 @@ impl Worker {
                 dead_letters = letters.len(),
                 "relaying the outbox"
             );
-            self.publish(&Committed {
-                events,
-                orders,
-                dead_letters: letters,
-                offsets: Vec::new(),
-            })
+            publish::publish(
+                p,
+                &Committed {
+                    events,
+                    orders,
+                    dead_letters: letters,
+                },
+            )
             .await?;
         }
         let mut pending = self.shared.relay_pending.lock().expect("lock");
@@ -551,7 +530,7 @@ impl Worker {
         &self,
         records: &[Record],
         incoming: &[Incoming],
-    ) -> anyhow::Result<Option<Committed>> {
+    ) -> anyhow::Result<Option<(Committed, Vec<OffsetMove>)>> {
         let p = &self.processor;
         let stage = Instant::now();
         let current = self.load_orders(incoming).await?;
@@ -615,7 +594,7 @@ impl Worker {
         };
         metrics::stage("commit", stage.elapsed());
         self.remember(&write);
-        Ok(Some(Committed {
+        let committed = Committed {
             events: write
                 .events
                 .into_iter()
@@ -642,8 +621,8 @@ impl Worker {
                     })
                 })
                 .collect(),
-            offsets: write.offsets,
-        }))
+        };
+        Ok(Some((committed, write.offsets)))
     }
 
     /// The batch's orders: from this member's memory of its partitions, else one query.
@@ -802,88 +781,6 @@ impl Worker {
             headers,
             error_kind: error.kind(),
         }
-    }
-
-    /// Sends events, snapshots and dead letters, then marks them published.
-    async fn publish(&self, committed: &Committed) -> anyhow::Result<()> {
-        let p = &self.processor;
-        let topics = &p.config.topics;
-        let event_keys: Vec<String> = committed
-            .events
-            .iter()
-            .map(|e| order_key(OrderId(e.order_id)))
-            .collect();
-        let mut snapshots = Vec::with_capacity(committed.orders.len());
-        for order in &committed.orders {
-            let value = match order.status {
-                OrderStatus::Deleted => None,
-                _ => Some(p.codec.encode_snapshot(&topics.state, order).await?),
-            };
-            snapshots.push((order_key(order.order_id), value));
-        }
-        let mut records: Vec<Outgoing> =
-            Vec::with_capacity(committed.events.len() * 2 + committed.dead_letters.len());
-        for (event, key) in committed.events.iter().zip(&event_keys) {
-            records.push(Outgoing {
-                topic: &topics.events,
-                key: key.as_bytes(),
-                payload: Some(&event.payload),
-                headers: event.traceparent.as_deref().map(|t| {
-                    OwnedHeaders::new().insert(Header {
-                        key: trace::HEADER,
-                        value: Some(t),
-                    })
-                }),
-            });
-        }
-        for (key, value) in &snapshots {
-            records.push(Outgoing {
-                topic: &topics.state,
-                key: key.as_bytes(),
-                payload: value.as_deref(),
-                headers: None,
-            });
-        }
-        for letter in &committed.dead_letters {
-            let headers = letter
-                .headers
-                .iter()
-                .fold(OwnedHeaders::new(), |h, (k, v)| {
-                    h.insert(Header {
-                        key: k,
-                        value: Some(v),
-                    })
-                });
-            records.push(Outgoing {
-                topic: &topics.dlq,
-                key: letter.key.as_deref().unwrap_or_default(),
-                payload: Some(&letter.payload),
-                headers: Some(headers),
-            });
-        }
-        let sent = Instant::now();
-        p.producer.send_all(records).await.context("publishing")?;
-        metrics::stage("send", sent.elapsed());
-        let marked = Instant::now();
-        let event_ids: Vec<_> = committed.events.iter().map(|e| e.event_id).collect();
-        p.store
-            .mark_published(&event_ids)
-            .await
-            .context("marking events published")?;
-        let seqs: Vec<i64> = committed
-            .dead_letters
-            .iter()
-            .map(|letter| letter.seq)
-            .collect();
-        if !seqs.is_empty() {
-            p.store
-                .mark_dead_letters_published(&seqs)
-                .await
-                .context("marking dead letters published")?;
-        }
-        metrics::stage("mark", marked.elapsed());
-        metrics::events_published(event_ids.len());
-        Ok(())
     }
 
     /// The cache is an optimisation: a failure is counted and logged, never fatal, and the

@@ -1,0 +1,275 @@
+//! Publishing of committed batches: events to the events topic, the order snapshots to the
+//! state topic (a tombstone for a deleted order) and dead letters, then the outbox rows are
+//! marked published.
+//!
+//! One task publishes, strictly in commit order. Batches committed while it sends wait in a
+//! short queue and go out together: their events in order, one snapshot per order (its
+//! latest state; the state topic is compacted, older ones would be superseded anyway) and one
+//! mark statement. Each queued batch holds its `BatchGuard`, so a revocation waits for its
+//! publishing too. If publishing cannot finish (the process is stopping), the task ends and
+//! every batch after it stays unpublished, for the relay of the partition's next owner or
+//! assignment, which sends them in outbox order.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use anyhow::Context;
+use rdkafka::message::{Header, OwnedHeaders};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::rebalance::BatchGuard;
+use super::{Processor, retry};
+use crate::domain::{Order, OrderId, OrderStatus};
+use crate::kafka::order_key;
+use crate::kafka::producer::Outgoing;
+use crate::metrics;
+use crate::store::{StoredDeadLetter, StoredEvent};
+use crate::trace;
+
+/// Committed batches waiting while one group is sent; a full queue holds the worker back.
+const QUEUED_BATCHES: usize = 4;
+
+/// What a committed batch (or a relay) has to publish.
+pub(super) struct Committed {
+    pub events: Vec<StoredEvent>,
+    /// Final state of every changed order (a deleted one becomes a tombstone).
+    pub orders: Vec<Order>,
+    pub dead_letters: Vec<StoredDeadLetter>,
+}
+
+impl Committed {
+    /// Batches in commit order as one: every event and dead letter in order, and each order's
+    /// latest state once.
+    fn merge(batches: Vec<Committed>) -> Committed {
+        let mut merged = Committed {
+            events: Vec::new(),
+            orders: Vec::new(),
+            dead_letters: Vec::new(),
+        };
+        let mut latest: HashMap<OrderId, Order> = HashMap::new();
+        for batch in batches {
+            merged.events.extend(batch.events);
+            merged.dead_letters.extend(batch.dead_letters);
+            for order in batch.orders {
+                latest.insert(order.order_id, order);
+            }
+        }
+        merged.orders = latest.into_values().collect();
+        merged
+    }
+}
+
+enum Job {
+    Publish(Committed, BatchGuard),
+    /// Answered once everything queued before it is published (or given up).
+    Flush(oneshot::Sender<()>),
+}
+
+/// The handle of the publishing task.
+pub(super) struct Publisher {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Publisher {
+    pub fn start(processor: Processor, shutdown: CancellationToken) -> Self {
+        let (jobs, queue) = mpsc::channel(QUEUED_BATCHES);
+        tokio::spawn(run(processor, queue, shutdown));
+        Self { jobs }
+    }
+
+    /// Queues a committed batch, waiting while the queue is full. Once publishing has given
+    /// up, the batch's rows simply stay in the outbox.
+    pub async fn enqueue(&self, committed: Committed, guard: BatchGuard) {
+        let _ = self.jobs.send(Job::Publish(committed, guard)).await;
+    }
+
+    /// Waits until everything queued so far is published (or given up).
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.jobs.send(Job::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+async fn run(processor: Processor, mut queue: mpsc::Receiver<Job>, shutdown: CancellationToken) {
+    while let Some(first) = queue.recv().await {
+        let mut batches = Vec::new();
+        let mut guards = Vec::new();
+        let mut flushes = Vec::new();
+        let mut next = Some(first);
+        while let Some(job) = next {
+            match job {
+                Job::Publish(committed, guard) => {
+                    batches.push(committed);
+                    guards.push(guard);
+                }
+                Job::Flush(done) => flushes.push(done),
+            }
+            next = queue.try_recv().ok();
+        }
+        let mut published = true;
+        if !batches.is_empty() {
+            let group = Committed::merge(batches);
+            let started = Instant::now();
+            published = retry("publish", &shutdown, || publish(&processor, &group)).await;
+            if published {
+                metrics::stage("publish", started.elapsed());
+            }
+        }
+        drop(guards);
+        for done in flushes {
+            let _ = done.send(());
+        }
+        if !published {
+            // Nothing after an unpublished batch may go out ahead of it: stop here and
+            // leave the rest to the relay.
+            tracing::warn!("publishing stopped; the relay sends what is left");
+            return;
+        }
+    }
+}
+
+/// Sends events, snapshots and dead letters, then marks them published.
+pub(super) async fn publish(p: &Processor, committed: &Committed) -> anyhow::Result<()> {
+    let topics = &p.config.topics;
+    let event_keys: Vec<String> = committed
+        .events
+        .iter()
+        .map(|e| order_key(OrderId(e.order_id)))
+        .collect();
+    let mut snapshots = Vec::with_capacity(committed.orders.len());
+    for order in &committed.orders {
+        let value = match order.status {
+            OrderStatus::Deleted => None,
+            _ => Some(p.codec.encode_snapshot(&topics.state, order).await?),
+        };
+        snapshots.push((order_key(order.order_id), value));
+    }
+    let mut records: Vec<Outgoing> =
+        Vec::with_capacity(committed.events.len() * 2 + committed.dead_letters.len());
+    for (event, key) in committed.events.iter().zip(&event_keys) {
+        records.push(Outgoing {
+            topic: &topics.events,
+            key: key.as_bytes(),
+            payload: Some(&event.payload),
+            headers: event.traceparent.as_deref().map(|t| {
+                OwnedHeaders::new().insert(Header {
+                    key: trace::HEADER,
+                    value: Some(t),
+                })
+            }),
+        });
+    }
+    for (key, value) in &snapshots {
+        records.push(Outgoing {
+            topic: &topics.state,
+            key: key.as_bytes(),
+            payload: value.as_deref(),
+            headers: None,
+        });
+    }
+    for letter in &committed.dead_letters {
+        let headers = letter
+            .headers
+            .iter()
+            .fold(OwnedHeaders::new(), |h, (k, v)| {
+                h.insert(Header {
+                    key: k,
+                    value: Some(v),
+                })
+            });
+        records.push(Outgoing {
+            topic: &topics.dlq,
+            key: letter.key.as_deref().unwrap_or_default(),
+            payload: Some(&letter.payload),
+            headers: Some(headers),
+        });
+    }
+    let sent = Instant::now();
+    p.producer.send_all(records).await.context("publishing")?;
+    metrics::stage("send", sent.elapsed());
+    let marked = Instant::now();
+    let event_ids: Vec<_> = committed.events.iter().map(|e| e.event_id).collect();
+    p.store
+        .mark_published(&event_ids)
+        .await
+        .context("marking events published")?;
+    let seqs: Vec<i64> = committed
+        .dead_letters
+        .iter()
+        .map(|letter| letter.seq)
+        .collect();
+    if !seqs.is_empty() {
+        p.store
+            .mark_dead_letters_published(&seqs)
+            .await
+            .context("marking dead letters published")?;
+    }
+    metrics::stage("mark", marked.elapsed());
+    metrics::events_published(event_ids.len());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::tests::{command_for, create_command, sample_input};
+    use crate::domain::{CommandBody, decide};
+
+    fn event(order: &Order, n: u8) -> StoredEvent {
+        StoredEvent {
+            event_id: uuid::Uuid::new_v4(),
+            order_id: order.order_id.0,
+            payload: vec![n],
+            traceparent: None,
+        }
+    }
+
+    fn letter(seq: i64) -> StoredDeadLetter {
+        StoredDeadLetter {
+            seq,
+            key: None,
+            payload: vec![],
+            headers: vec![],
+        }
+    }
+
+    #[test]
+    fn merged_batches_keep_every_event_in_order_and_each_orders_latest_state_once() {
+        let created = decide(None, &create_command(sample_input())).unwrap().order;
+        let confirmed = decide(
+            Some(&created),
+            &command_for(created.order_id, CommandBody::ConfirmOrder),
+        )
+        .unwrap()
+        .order;
+        let other = decide(None, &create_command(sample_input())).unwrap().order;
+        let merged = Committed::merge(vec![
+            Committed {
+                events: vec![event(&created, 1), event(&other, 2)],
+                orders: vec![created.clone(), other.clone()],
+                dead_letters: vec![letter(7)],
+            },
+            Committed {
+                events: vec![event(&confirmed, 3)],
+                orders: vec![confirmed.clone()],
+                dead_letters: vec![letter(8)],
+            },
+        ]);
+        let payloads: Vec<u8> = merged.events.iter().map(|e| e.payload[0]).collect();
+        assert_eq!(payloads, [1, 2, 3]);
+        let seqs: Vec<i64> = merged.dead_letters.iter().map(|l| l.seq).collect();
+        assert_eq!(seqs, [7, 8]);
+        let mut versions: Vec<(OrderId, u64)> = merged
+            .orders
+            .iter()
+            .map(|o| (o.order_id, o.version))
+            .collect();
+        versions.sort();
+        let mut expected = vec![(created.order_id, 2), (other.order_id, 1)];
+        expected.sort();
+        assert_eq!(versions, expected, "one snapshot per order, the latest");
+    }
+}
