@@ -69,10 +69,13 @@ kafka_up() {
   if ! kafka_answers; then
     mkdir -p "$data/nisshi"
     # nisshi resolves its sqlite path and ./.env from its working directory.
-    (cd "$data/nisshi" && nohup nisshi broker \
+    (cd "$data/nisshi" && {
+      nohup nisshi broker \
         --listener-url "tcp://$kafka_addr" --advertised-listener-url "tcp://$kafka_addr" \
         --storage-engine sqlite://nisshi.db --group-initial-rebalance-delay 0s \
-        >nisshi.log 2>&1 </dev/null & echo $! >nisshi.pid) >/dev/null 2>&1
+        >nisshi.log 2>&1 </dev/null &
+      echo $! >nisshi.pid
+    })
   fi
   wait_for "kafka (nisshi)" 60 kafka_answers
 }
