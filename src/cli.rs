@@ -364,7 +364,9 @@ pub struct ProcessorArgs {
         default_value = "orderflow-processor"
     )]
     pub group_id: String,
-    /// Most commands handled in one batch (one PostgreSQL transaction).
+    /// Most commands handled as one unit: one PostgreSQL transaction, and at most this many
+    /// events and dead letters published together (smaller batches that queue up while one
+    /// publishes go out together).
     #[arg(long, env = "ORDERFLOW_BATCH_MAX", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_max: u32,
     /// Longest wait for a batch to fill after its first command.

@@ -3,9 +3,11 @@
 //! marked published.
 //!
 //! One task publishes, strictly in commit order. Batches committed while it sends wait in a
-//! short queue and go out together: their events in order, one snapshot per order (its
-//! latest state; the state topic is compacted, older ones would be superseded anyway) and one
-//! mark statement. Each queued batch holds its `BatchGuard`, so a revocation waits for its
+//! short queue and go out together, up to `--batch-max` events and dead letters: their events
+//! in order, one snapshot per order (its latest state; the state topic is compacted, older
+//! ones would be superseded anyway) and one mark statement. So `--batch-max 1` really handles
+//! one command at a time, and small batches (a lull, a linger that expired) still publish in
+//! bulk. Each queued batch holds its `BatchGuard`, so a revocation waits for its
 //! publishing too. If publishing cannot finish (the process is stopping), the task ends and
 //! every batch after it stays unpublished, for the relay of the partition's next owner or
 //! assignment, which sends them in outbox order.
@@ -27,7 +29,7 @@ use crate::metrics;
 use crate::store::{StoredDeadLetter, StoredEvent};
 use crate::trace;
 
-/// Committed batches waiting while one group is sent; a full queue holds the worker back.
+/// Committed batches waiting while a group is sent; a full queue holds the worker back.
 const QUEUED_BATCHES: usize = 4;
 
 /// What a committed batch (or a relay) has to publish.
@@ -94,32 +96,27 @@ impl Publisher {
 }
 
 async fn run(processor: Processor, mut queue: mpsc::Receiver<Job>, shutdown: CancellationToken) {
-    while let Some(first) = queue.recv().await {
-        let mut batches = Vec::new();
-        let mut guards = Vec::new();
-        let mut flushes = Vec::new();
-        let mut next = Some(first);
-        while let Some(job) = next {
-            match job {
-                Job::Publish(committed, guard) => {
-                    batches.push(committed);
-                    guards.push(guard);
-                }
-                Job::Flush(done) => flushes.push(done),
-            }
-            next = queue.try_recv().ok();
-        }
+    let mut carried: Option<Job> = None;
+    loop {
+        let first = match carried.take() {
+            Some(job) => job,
+            None => match queue.recv().await {
+                Some(job) => job,
+                None => return,
+            },
+        };
+        let group = Group::gather(first, &mut queue, processor.config.batch_max, &mut carried);
         let mut published = true;
-        if !batches.is_empty() {
-            let group = Committed::merge(batches);
+        if !group.batches.is_empty() {
+            let merged = Committed::merge(group.batches);
             let started = Instant::now();
-            published = retry("publish", &shutdown, || publish(&processor, &group)).await;
+            published = retry("publish", &shutdown, || publish(&processor, &merged)).await;
             if published {
                 metrics::stage("publish", started.elapsed());
             }
         }
-        drop(guards);
-        for done in flushes {
+        drop(group.guards);
+        for done in group.flushes {
             let _ = done.send(());
         }
         if !published {
@@ -128,6 +125,49 @@ async fn run(processor: Processor, mut queue: mpsc::Receiver<Job>, shutdown: Can
             tracing::warn!("publishing stopped; the relay sends what is left");
             return;
         }
+    }
+}
+
+/// The jobs handled together.
+struct Group {
+    batches: Vec<Committed>,
+    guards: Vec<BatchGuard>,
+    flushes: Vec<oneshot::Sender<()>>,
+}
+
+impl Group {
+    /// `first` and what is queued behind it, up to `max` events and dead letters (a single
+    /// larger batch still goes alone). The first batch that does not fit is `carried` over.
+    fn gather(
+        first: Job,
+        queue: &mut mpsc::Receiver<Job>,
+        max: usize,
+        carried: &mut Option<Job>,
+    ) -> Group {
+        let mut group = Group {
+            batches: Vec::new(),
+            guards: Vec::new(),
+            flushes: Vec::new(),
+        };
+        let mut size = 0;
+        let mut next = Some(first);
+        while let Some(job) = next {
+            match job {
+                Job::Publish(committed, guard) => {
+                    let records = committed.events.len() + committed.dead_letters.len();
+                    if !group.batches.is_empty() && size + records > max {
+                        *carried = Some(Job::Publish(committed, guard));
+                        break;
+                    }
+                    size += records;
+                    group.batches.push(committed);
+                    group.guards.push(guard);
+                }
+                Job::Flush(done) => group.flushes.push(done),
+            }
+            next = queue.try_recv().ok();
+        }
+        group
     }
 }
 
@@ -234,6 +274,53 @@ mod tests {
             payload: vec![],
             headers: vec![],
         }
+    }
+
+    fn batch_of(events: usize, shared: &std::sync::Arc<super::super::rebalance::Shared>) -> Job {
+        let order = decide(None, &create_command(sample_input())).unwrap().order;
+        Job::Publish(
+            Committed {
+                events: (0..events).map(|_| event(&order, 0)).collect(),
+                orders: vec![order],
+                dead_letters: vec![],
+            },
+            shared.start_batch(),
+        )
+    }
+
+    #[test]
+    fn queued_batches_publish_together_up_to_batch_max_records() {
+        let shared = std::sync::Arc::default();
+        let (jobs, mut queue) = mpsc::channel(8);
+        for events in [300, 500, 400, 100] {
+            jobs.try_send(batch_of(events, &shared)).unwrap();
+        }
+        let (done, _wait) = oneshot::channel();
+        jobs.try_send(Job::Flush(done)).unwrap();
+        let first = batch_of(100, &shared);
+        let mut carried = None;
+
+        let group = Group::gather(first, &mut queue, 1000, &mut carried);
+        let sizes: Vec<usize> = group.batches.iter().map(|b| b.events.len()).collect();
+        assert_eq!(sizes, [100, 300, 500], "the next batch would pass 1000");
+        assert_eq!(group.guards.len(), 3);
+        assert!(
+            group.flushes.is_empty(),
+            "the flush waits behind the carried batch"
+        );
+
+        let group = Group::gather(carried.take().unwrap(), &mut queue, 1000, &mut carried);
+        let sizes: Vec<usize> = group.batches.iter().map(|b| b.events.len()).collect();
+        assert_eq!(sizes, [400, 100]);
+        assert_eq!(group.flushes.len(), 1);
+        assert!(carried.is_none());
+
+        let group = Group::gather(batch_of(1500, &shared), &mut queue, 1000, &mut carried);
+        assert_eq!(
+            group.batches.len(),
+            1,
+            "a batch larger than the limit goes alone"
+        );
     }
 
     #[test]
