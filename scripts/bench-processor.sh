@@ -8,6 +8,10 @@
 # stored in PostgreSQL. The naive run is timed over its first NAIVE_SECONDS (it would take
 # far longer than the others to finish). Last line is machine-readable.
 #
+# For comparable numbers start from an empty broker (`scripts/services.sh reset-kafka`): nisshi
+# slows down as its store grows, and each run leaves ~0.5 GB in it. The run's databases are
+# dropped at the end.
+#
 #   scripts/bench-processor.sh            # N=200000
 #   N=50000 NAIVE_SECONDS=20 scripts/bench-processor.sh
 set -euo pipefail
@@ -28,6 +32,16 @@ export RUST_LOG=${RUST_LOG:-warn,librdkafka=error}
 topics() { # mode -> topic flags; every mode reads the same commands topic
   echo "--commands-topic $run.commands --events-topic $run.$1.events --state-topic $run.$1.state --dlq-topic $run.$1.dlq"
 }
+drop_databases() {
+  # Retried: autovacuum may still be working in one for a moment.
+  for mode in a b c; do
+    for _ in 1 2 3 4 5; do
+      sql orderflow "DROP DATABASE IF EXISTS ${run}_$mode" 2>/dev/null && break
+      sleep 1
+    done
+  done
+}
+trap drop_databases EXIT
 for mode in a b c; do
   sql orderflow "CREATE DATABASE ${run}_$mode"
   "$bin" migrate --database-url "$(db_url $mode)"

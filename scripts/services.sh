@@ -2,8 +2,10 @@
 # orderflow's local services on loopback: PostgreSQL 15, Redis and the nisshi Kafka-protocol
 # broker. `up` installs whatever is missing and starts whatever is down (a second `up` is a
 # no-op); each service is reported ready only once it answers. Data lives in ./.services.
+# `reset-kafka` restarts the broker empty: benchmarks leave gigabytes in its SQLite store,
+# which slows it down (and its start) for every later run.
 #
-#   scripts/services.sh up | down | status
+#   scripts/services.sh up | down | status | reset-kafka
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -98,9 +100,21 @@ status() {
   return $rc
 }
 
+kafka_reset() {
+  if [ -f "$data/nisshi/nisshi.pid" ]; then
+    pid=$(cat "$data/nisshi/nisshi.pid")
+    kill "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    rm -f "$data/nisshi/nisshi.pid"
+  fi
+  rm -f "$data/nisshi"/nisshi.db*
+  kafka_up
+}
+
 case "${1:-}" in
   up) postgres_up; redis_up; kafka_up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  reset-kafka) kafka_reset ;;
+  *) echo "usage: $0 up|down|status|reset-kafka" >&2; exit 2 ;;
 esac
