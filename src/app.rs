@@ -12,7 +12,7 @@ use crate::cli::{
     RedisArgs, TopicsCommand,
 };
 use crate::domain::StorefrontId;
-use crate::ingress::{self, AppState};
+use crate::ingress::{self, AppState, Services};
 use crate::kafka::admin;
 use crate::kafka::producer::Producer;
 use crate::loadgen;
@@ -221,6 +221,7 @@ async fn connect(
         &redis.redis_url,
         redis.redis_password.as_ref(),
         redis.cache_ttl,
+        redis.local_cache_entries,
     )
     .context("parsing --redis-url")?;
     let producer = Producer::new(&kafka.settings(), kafka.delivery_timeout)
@@ -240,7 +241,7 @@ async fn start_ingress(
         .await
         .with_context(|| format!("binding the HTTP API to {} (--http-addr)", http.http_addr))?;
     running.http_addr = Some(listener.local_addr()?);
-    let state = AppState {
+    let state = AppState::new(Services {
         producer,
         codec: kafka.codec()?,
         keys: std::sync::Arc::new(ingress::auth::Keys::new(http.auth, store.clone())),
@@ -253,7 +254,7 @@ async fn start_ingress(
         store,
         cache,
         topics: kafka.topics(),
-    };
+    });
     let router = ingress::router(state, http.request_timeout);
     running
         .tasks

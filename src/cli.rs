@@ -353,6 +353,11 @@ pub struct RedisArgs {
     /// How long a cached order lives without being rewritten.
     #[arg(long, env = "ORDERFLOW_CACHE_TTL", value_parser = humantime::parse_duration, default_value = "24h")]
     pub cache_ttl: Duration,
+    /// Cached orders the ingress also keeps in memory for GET /v1/orders/{id}, evicted by
+    /// Redis's invalidation messages when any processor writes them (RESP3 client-side
+    /// caching); 0 reads Redis every time.
+    #[arg(long, env = "ORDERFLOW_LOCAL_CACHE_ENTRIES", default_value_t = 10_000)]
+    pub local_cache_entries: usize,
 }
 
 #[derive(Debug, Clone, Args)]

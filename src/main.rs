@@ -3,6 +3,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use orderflow::cli::Cli;
 
+/// glibc's malloc was ~20% of a cached GET's CPU under load (perf); mimalloc's thread-local
+/// free lists suit tokio's many small, short-lived allocations.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

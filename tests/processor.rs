@@ -5,51 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use chrono::Utc;
-use common::{TestApp, TestEnv, consume, eventually, produce, spawn_app};
+use common::{TestApp, TestEnv, command, consume, create, eventually, produce, spawn_app};
 use orderflow::codec::Codec;
-use orderflow::domain::{
-    AddressInput, Command, CommandBody, CommandId, EventBody, LineItemInput, NewOrderInput,
-    OrderId, StorefrontId,
-};
+use orderflow::domain::{Command, CommandBody, EventBody, OrderId, StorefrontId};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn create(order_id: OrderId) -> Command {
-    command(
-        order_id,
-        CommandBody::CreateOrder(NewOrderInput {
-            customer_id: "c-1".into(),
-            currency: "EUR".into(),
-            items: vec![LineItemInput {
-                sku: "S".into(),
-                quantity: 2,
-                unit_price: 150,
-            }],
-            shipping_address: AddressInput {
-                name: "N".into(),
-                line1: "L".into(),
-                line2: None,
-                city: "C".into(),
-                postal_code: "P".into(),
-                country: "DE".into(),
-            },
-            metadata: Default::default(),
-        }),
-    )
-}
-
-fn command(order_id: OrderId, body: CommandBody) -> Command {
-    Command {
-        command_id: CommandId::new_random(),
-        order_id,
-        storefront_id: StorefrontId::default_storefront(),
-        expected_version: None,
-        issued_at: Utc::now(),
-        issued_by: None,
-        body,
-    }
-}
 
 async fn send(app_topic: &str, command: &Command, headers: &[(&str, &str)]) -> (i32, i64) {
     let payload = Codec::single_object()

@@ -26,9 +26,26 @@ use crate::store::{Cache, Store};
 
 pub use error::ApiError;
 
-/// What every handler shares.
+/// What every handler shares; cloned per request, so one `Arc`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(std::sync::Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        Self(std::sync::Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The clients and settings behind `AppState`.
+pub struct Services {
     pub producer: Producer,
     pub codec: Codec,
     pub store: Store,

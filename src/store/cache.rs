@@ -2,13 +2,21 @@
 
 use std::time::Duration;
 
-use redis::Script;
+use std::num::NonZeroUsize;
+
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::caching::{CacheConfig, CacheMode};
+use redis::{CommandCacheConfig, ProtocolVersion, Script};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::{Order, OrderId, OrderStatus};
 
 pub type Result<T, E = redis::RedisError> = std::result::Result<T, E>;
+
+/// Longest a locally cached order is kept without asking Redis again. Invalidations arrive
+/// long before; this bounds what missed ones cost (while Redis is unreachable, say, when
+/// reads would otherwise fall back to PostgreSQL).
+const LOCAL_TTL: Duration = Duration::from_secs(5);
 
 /// Writes the order only if the cached copy is older, so a late writer never rolls it back.
 /// KEYS[1] = order key; ARGV = version, JSON body, TTL in milliseconds, storefront.
@@ -56,20 +64,39 @@ fn redis_key(id: OrderId) -> String {
 impl Cache {
     /// Connects lazily: Redis being down at start (or later) never stops orderflow; each
     /// call fails fast and the caller decides (the processor retries later, reads fall back).
-    pub fn connect(url: &str, password: Option<&SecretString>, ttl: Duration) -> Result<Self> {
+    ///
+    /// `local_entries` > 0 keeps that many cached orders in this process as well, fresh by
+    /// Redis's own invalidation messages (server-assisted client-side caching over RESP3):
+    /// a hot order is read without a round trip, and a write by any processor evicts it here.
+    pub fn connect(
+        url: &str,
+        password: Option<&SecretString>,
+        ttl: Duration,
+        local_entries: usize,
+    ) -> Result<Self> {
         let mut info: redis::ConnectionInfo = url.parse()?;
+        let mut settings = info.redis_settings().clone();
         if let Some(password) = password {
-            let settings = info
-                .redis_settings()
-                .clone()
-                .set_password(password.expose_secret());
-            info = info.set_redis_settings(settings);
+            settings = settings.set_password(password.expose_secret());
         }
+        let local = NonZeroUsize::new(local_entries);
+        if local.is_some() {
+            settings = settings.set_protocol(ProtocolVersion::RESP3);
+        }
+        info = info.set_redis_settings(settings);
         let client = redis::Client::open(info)?;
-        let config = ConnectionManagerConfig::new()
+        let mut config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_number_of_retries(1);
+        if let Some(size) = local {
+            config = config.set_cache_config(
+                CacheConfig::new()
+                    .set_mode(CacheMode::OptIn)
+                    .set_size(size)
+                    .set_default_client_ttl(LOCAL_TTL),
+            );
+        }
         let conn = ConnectionManager::new_lazy_with_config(client, config)?;
         Ok(Self {
             conn,
@@ -122,6 +149,7 @@ impl Cache {
                 .arg("body")
                 .arg("v")
                 .arg("s")
+                .set_cache_config(CommandCacheConfig::new())
                 .query_async(&mut self.conn.clone())
                 .await?;
         Ok(match (body, version, storefront) {
@@ -132,6 +160,11 @@ impl Cache {
             }),
             _ => None,
         })
+    }
+
+    /// Hits, misses and invalidations of the in-process copy (None without one).
+    pub fn local_statistics(&self) -> Option<redis::caching::CacheStatistics> {
+        self.conn.get_cache_statistics()
     }
 
     /// Runs a script that returns three integers (the rate limiter's GCRA).

@@ -10,7 +10,10 @@ use std::time::Duration;
 use clap::Parser;
 use orderflow::app::{self, Running};
 use orderflow::cli::Cli;
-use orderflow::domain::OrderId;
+use orderflow::domain::{
+    AddressInput, Command, CommandBody, CommandId, LineItemInput, NewOrderInput, OrderId,
+    StorefrontId,
+};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
@@ -403,4 +406,42 @@ pub fn order_id_of(body: &serde_json::Value) -> OrderId {
             .parse()
             .expect("uuid"),
     )
+}
+
+/// A valid CreateOrder command for `order_id`.
+pub fn create(order_id: OrderId) -> Command {
+    command(
+        order_id,
+        CommandBody::CreateOrder(NewOrderInput {
+            customer_id: "c-1".into(),
+            currency: "EUR".into(),
+            items: vec![LineItemInput {
+                sku: "S".into(),
+                quantity: 2,
+                unit_price: 150,
+            }],
+            shipping_address: AddressInput {
+                name: "N".into(),
+                line1: "L".into(),
+                line2: None,
+                city: "C".into(),
+                postal_code: "P".into(),
+                country: "DE".into(),
+            },
+            metadata: Default::default(),
+        }),
+    )
+}
+
+/// A command of the default storefront, no expected version.
+pub fn command(order_id: OrderId, body: CommandBody) -> Command {
+    Command {
+        command_id: CommandId::new_random(),
+        order_id,
+        storefront_id: StorefrontId::default_storefront(),
+        expected_version: None,
+        issued_at: chrono::Utc::now(),
+        issued_by: None,
+        body,
+    }
 }
