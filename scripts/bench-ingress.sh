@@ -29,7 +29,7 @@ PGPASSWORD=orderflow psql -h 127.0.0.1 -U orderflow -d orderflow -qc "CREATE DAT
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -f "/tmp/$run.lua" "/tmp/$run.results"; }
 trap cleanup EXIT
-wait_http() { for _ in $(seq 1 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
+wait_http() { for _ in $(seq 1 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
 
 body='{"customer_id":"c-42","currency":"EUR","items":[{"sku":"SKU-1","quantity":2,"unit_price":1999}],"shipping_address":{"name":"Ada Lovelace","line1":"1 Main St","line2":null,"city":"Berlin","postal_code":"10115","country":"DE"},"metadata":{"channel":"web"}}'
 cat > "/tmp/$run.lua" <<LUA
@@ -40,7 +40,7 @@ LUA
 
 # One order in the cache for the GET measurement: applied by a processor, then it stops.
 "$bin" all --auth none --rate-limit 0 --http-addr 127.0.0.1:3100 --metrics-addr 127.0.0.1:0 --database-url "$db" --group-id "$run" "${flags[@]}" &
-pids+=($!); wait_http http://127.0.0.1:3100/healthz
+pids+=($!); wait_http http://127.0.0.1:3100/readyz
 order=$(curl -s -X POST http://127.0.0.1:3100/v1/orders -H 'content-type: application/json' -d "$body" | python3 -c 'import json,sys; print(json.load(sys.stdin)["order_id"])')
 for _ in $(seq 1 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:3100/v1/orders/$order")" = 200 ] && break; sleep 0.1; done
 kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
@@ -51,7 +51,7 @@ pids+=($!)
 pids+=($!)
 "$bin" loadgen produce-ceiling --http-addr 127.0.0.1:3102 "${flags[@]}" &
 pids+=($!)
-wait_http http://127.0.0.1:3100/healthz; wait_http http://127.0.0.1:3101/v1/orders/x
+wait_http http://127.0.0.1:3100/readyz; wait_http http://127.0.0.1:3101/v1/orders/x
 
 # measure NAME URL [wrk args]: prints "NAME rps p50_ms p99_ms"
 measure() {

@@ -696,3 +696,18 @@ async fn http_requests_are_counted_by_matched_route_never_by_raw_path() {
         "latency is recorded"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readyz_says_kafka_is_down_while_the_commands_topic_does_not_exist() {
+    let env = TestEnv::new(1).await;
+    let missing = format!("{}.missing", env.topic("orders.commands"));
+    let app = env.start(&["--commands-topic", &missing]).await;
+    let c = Client {
+        app: &app,
+        key: None,
+    };
+    let (status, ready) = c.send(Method::GET, "/readyz", None).await;
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(ready["kafka"], "down", "{ready}");
+    app.stop().await;
+}

@@ -15,13 +15,13 @@ pub(super) async fn healthz() -> &'static str {
     "ok"
 }
 
-/// 200 when PostgreSQL, Redis and the broker all answer within 2 s; 503 naming the ones
-/// that did not.
+/// 200 when PostgreSQL, Redis and the broker (with the commands topic) all answer within
+/// 2 s; 503 naming the ones that did not.
 pub(super) async fn readyz(State(state): State<AppState>) -> Response {
     let (postgres, redis, kafka) = tokio::join!(
         tokio::time::timeout(CHECK_TIMEOUT, state.store.ping()),
         tokio::time::timeout(CHECK_TIMEOUT, state.cache.ping()),
-        tokio::time::timeout(CHECK_TIMEOUT, state.producer.ping()),
+        tokio::time::timeout(CHECK_TIMEOUT, state.producer.ping(&state.topics.commands)),
     );
     let checks = [
         ("postgres", matches!(postgres, Ok(Ok(())))),

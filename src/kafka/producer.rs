@@ -5,6 +5,7 @@ use std::time::Duration;
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::types::RDKafkaErrorCode;
 
 use super::KafkaSettings;
 
@@ -31,6 +32,9 @@ impl Producer {
         let inner: FutureProducer = settings
             .client_config(&[
                 ("enable.idempotence", "true"),
+                // Topics come from `orderflow topics create` with their partition count and
+                // cleanup policy; a misnamed one must fail, not appear with broker defaults.
+                ("allow.auto.create.topics", "false"),
                 ("acks", "all"),
                 ("linger.ms", "2"),
                 ("compression.type", "lz4"),
@@ -60,14 +64,25 @@ impl Producer {
             .map_err(|(err, _)| err)
     }
 
-    /// Answers when the cluster does (a metadata request).
-    pub async fn ping(&self) -> Result<(), KafkaError> {
+    /// Answers when the cluster knows `topic` and its partitions (a metadata request, which
+    /// also gives the producer the topic's leaders before its first record needs them).
+    pub async fn ping(&self, topic: &str) -> Result<(), KafkaError> {
         let client = self.inner.clone();
+        let topic = topic.to_owned();
         tokio::task::spawn_blocking(move || {
-            client
+            let metadata = client
                 .client()
-                .fetch_metadata(None, Duration::from_secs(2))
-                .map(|_| ())
+                .fetch_metadata(Some(&topic), Duration::from_secs(2))?;
+            match metadata.topics().first() {
+                Some(t) if t.error().is_none() && !t.partitions().is_empty() => Ok(()),
+                Some(t) => Err(KafkaError::MetadataFetch(
+                    t.error()
+                        .map_or(RDKafkaErrorCode::UnknownTopicOrPartition, Into::into),
+                )),
+                None => Err(KafkaError::MetadataFetch(
+                    RDKafkaErrorCode::UnknownTopicOrPartition,
+                )),
+            }
         })
         .await
         .map_err(|_| KafkaError::Canceled)?
