@@ -711,3 +711,50 @@ async fn readyz_says_kafka_is_down_while_the_commands_topic_does_not_exist() {
     assert_eq!(ready["kafka"], "down", "{ready}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_carry_the_trace_order_and_command_ids() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let env = TestEnv::new(1).await;
+    let (mut child, url) = env
+        .spawn_ingress_logging(
+            &["--auth", "none", "--log-format", "json"],
+            "info,librdkafka=off",
+            std::process::Stdio::piped(),
+        )
+        .await;
+    let trace_id = "4bf92f3577b34da6a50ce8c2d0a5e1c7";
+    let accepted: Value = reqwest::Client::new()
+        .post(format!("{url}/v1/orders"))
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .json(&order_body())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let accepted_line = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let entry: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+            if entry["message"] == "command accepted" {
+                return entry;
+            }
+        }
+        panic!("the ingress stopped logging");
+    })
+    .await
+    .expect("a 'command accepted' line");
+    let span = &accepted_line["span"];
+    assert_eq!(span["trace_id"], trace_id, "{accepted_line}");
+    assert_eq!(span["order_id"], accepted["order_id"], "{accepted_line}");
+    assert_eq!(
+        span["command_id"], accepted["command_id"],
+        "{accepted_line}"
+    );
+    assert_eq!(accepted_line["level"], "INFO");
+}

@@ -404,7 +404,7 @@ fn prefix_field(field: &str, error: ApiError) -> ApiError {
     }
 }
 
-#[tracing::instrument(skip_all, fields(order_id = %command.order_id, command_id = %command.command_id, kind = command.body.kind()))]
+#[tracing::instrument(skip_all, fields(order_id = %command.order_id, command_id = %command.command_id, kind = command.body.kind(), trace_id = traceparent.and_then(trace::trace_id)))]
 async fn produce(
     state: &AppState,
     command: &Command,

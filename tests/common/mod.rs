@@ -261,6 +261,17 @@ impl TestEnv {
 
     /// `orderflow ingress` as a child process on a free port (killed when dropped).
     pub async fn spawn_ingress(&self, extra: &[&str]) -> (tokio::process::Child, String) {
+        self.spawn_ingress_logging(extra, "error", std::process::Stdio::inherit())
+            .await
+    }
+
+    /// `spawn_ingress` with its logs at `rust_log` going to `stderr`.
+    pub async fn spawn_ingress_logging(
+        &self,
+        extra: &[&str],
+        rust_log: &str,
+        stderr: std::process::Stdio,
+    ) -> (tokio::process::Child, String) {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -279,8 +290,9 @@ impl TestEnv {
             ])
             .args(self.args())
             .args(extra)
-            .env("RUST_LOG", "error")
+            .env("RUST_LOG", rust_log)
             .stdout(std::process::Stdio::null())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .expect("spawn orderflow ingress");
