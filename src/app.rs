@@ -244,7 +244,11 @@ async fn start_ingress(
     let state = AppState::new(Services {
         producer,
         codec: kafka.codec()?,
-        keys: std::sync::Arc::new(ingress::auth::Keys::new(http.auth, store.clone())),
+        keys: std::sync::Arc::new(ingress::auth::Keys::new(
+            http.auth,
+            store.clone(),
+            jwt_verifier(http).await?,
+        )),
         rate_limiter: ingress::ratelimit::RateLimiter::new(
             http.rate_limit,
             http.rate_burst,
@@ -260,6 +264,24 @@ async fn start_ingress(
         .tasks
         .spawn(ingress::serve(listener, router, running.shutdown.clone()));
     Ok(())
+}
+
+/// The bearer-JWT verifier, when a JWKS is configured.
+async fn jwt_verifier(http: &HttpArgs) -> anyhow::Result<Option<ingress::jwt::Verifier>> {
+    use ingress::jwt::{JwksSource, JwtSettings, Verifier};
+    let jwks = match (&http.jwks_file, &http.jwks_url) {
+        (Some(path), _) => JwksSource::File(path.clone()),
+        (None, Some(url)) => JwksSource::Url(url.clone()),
+        (None, None) => return Ok(None),
+    };
+    let verifier = Verifier::load(JwtSettings {
+        jwks,
+        issuer: http.jwt_issuer.clone(),
+        audience: http.jwt_audience.clone(),
+        storefront_claim: http.jwt_storefront_claim.clone(),
+    })
+    .await?;
+    Ok(Some(verifier))
 }
 
 fn start_processor(

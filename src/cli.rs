@@ -231,6 +231,26 @@ pub struct HttpArgs {
     /// Requests an API key may burst above its rate.
     #[arg(long, env = "ORDERFLOW_RATE_BURST", default_value_t = 50)]
     pub rate_burst: u32,
+    /// Also accept OAuth2 bearer JWTs (RS256) signed by a key of this JWKS file.
+    #[arg(long, env = "ORDERFLOW_JWKS_FILE", conflicts_with = "jwks_url")]
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// Also accept OAuth2 bearer JWTs (RS256) signed by a key of the JWKS at this URL
+    /// (fetched at start, and again for an unknown key at most once a minute).
+    #[arg(long, env = "ORDERFLOW_JWKS_URL")]
+    pub jwks_url: Option<String>,
+    /// The `iss` a bearer JWT must carry, if set.
+    #[arg(long, env = "ORDERFLOW_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// The `aud` a bearer JWT must carry, if set.
+    #[arg(long, env = "ORDERFLOW_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// The bearer JWT's claim that names the caller's storefront.
+    #[arg(
+        long,
+        env = "ORDERFLOW_JWT_STOREFRONT_CLAIM",
+        default_value = "storefront"
+    )]
+    pub jwt_storefront_claim: String,
     /// Address the HTTP API listens on.
     #[arg(long, env = "ORDERFLOW_HTTP_ADDR", default_value = "127.0.0.1:3000")]
     pub http_addr: SocketAddr,

@@ -1,5 +1,6 @@
-//! Who is calling: an API key mapped to a storefront, or — with `--auth none`, for local
-//! runs only — the `default` storefront. Every read and write is scoped to it.
+//! Who is calling: an API key mapped to a storefront, a bearer JWT with a storefront claim
+//! (when a JWKS is configured, see `jwt`), or — with `--auth none`, for local runs only —
+//! the `default` storefront. Every read and write is scoped to it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,6 +12,7 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use sha2::{Digest, Sha256};
 
+use super::jwt::Verifier;
 use super::ratelimit::Verdict;
 use super::{ApiError, AppState};
 use crate::domain::StorefrontId;
@@ -48,6 +50,7 @@ pub struct Caller {
 pub struct Keys {
     mode: AuthMode,
     store: Store,
+    jwt: Option<Verifier>,
     /// By key hash: when it was looked up, and who it is (None: not a valid key).
     known: Mutex<HashMap<[u8; 32], Remembered>>,
 }
@@ -57,7 +60,7 @@ type Remembered = (Instant, Option<Caller>);
 const REMEMBER: Duration = Duration::from_secs(30);
 
 impl Keys {
-    pub fn new(mode: AuthMode, store: Store) -> Self {
+    pub fn new(mode: AuthMode, store: Store, jwt: Option<Verifier>) -> Self {
         if mode == AuthMode::None {
             tracing::warn!(
                 "AUTHENTICATION IS OFF (--auth none): every caller is storefront `default`; never expose this"
@@ -66,6 +69,7 @@ impl Keys {
         Self {
             mode,
             store,
+            jwt,
             known: Mutex::new(HashMap::new()),
         }
     }
@@ -78,6 +82,12 @@ impl Keys {
             });
         }
         let key = key.ok_or(ApiError::Unauthorized("an API key is required"))?;
+        // A JWT is three dot-separated parts; API keys never contain a dot.
+        if let Some(jwt) = &self.jwt
+            && key.matches('.').count() == 2
+        {
+            return jwt.caller(key).await;
+        }
         let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         if let Some((at, caller)) = self.known.lock().expect("lock").get(&hash).cloned()
             && at.elapsed() < REMEMBER

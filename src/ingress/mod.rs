@@ -4,6 +4,7 @@
 pub mod auth;
 mod error;
 mod health;
+pub mod jwt;
 pub mod openapi;
 mod orders;
 pub mod ratelimit;

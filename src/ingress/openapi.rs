@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document, generated from the handlers and types (utoipa). Served at
 //! `/openapi.json` and checked in as `openapi.json`; a test fails when the copy is stale.
 
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::Problem;
@@ -41,7 +41,16 @@ impl Modify for ApiKeyAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "api_key",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key from `orderflow apikeys create` (also accepted as `X-Api-Key`), \
+                         or, where the service is given a JWKS, an RS256 JWT whose storefront claim \
+                         names the caller's storefront.",
+                    ))
+                    .build(),
+            ),
         );
     }
 }
