@@ -3,9 +3,10 @@
 
 # ---- build ------------------------------------------------------------------------------
 FROM rust:1.95-slim-bookworm AS build
-# librdkafka (bundled by rdkafka) builds with make and a C/C++ toolchain.
+# librdkafka (bundled by rdkafka) builds with make and a C/C++ toolchain; it and the JWKS
+# client link the system OpenSSL (TLS to MSK, SASL/SCRAM, https).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends build-essential pkg-config python3 \
+ && apt-get install -y --no-install-recommends build-essential pkg-config python3 libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Queries are checked at run time, not against a database at build time: nothing to reach.
@@ -29,7 +30,7 @@ RUN touch src/main.rs src/lib.rs \
 # ---- runtime ----------------------------------------------------------------------------
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl \
+ && apt-get install -y --no-install-recommends ca-certificates curl libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin orderflow
 COPY --from=build /src/target/release/orderflow /usr/local/bin/orderflow

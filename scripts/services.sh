@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # orderflow's local services on loopback: PostgreSQL 15, Redis and the nisshi Kafka-protocol
 # broker. `up` installs whatever is missing and starts whatever is down (a second `up` is a
-# no-op); each service is reported ready only once it answers. Data lives in ./.services.
+# no-op), as well as the system libraries the build links (OpenSSL); each service is
+# reported ready only once it answers. Data lives in ./.services.
 # `reset-kafka` restarts the broker empty: benchmarks leave gigabytes in its SQLite store,
 # which slows it down (and its start) for every later run.
 #
@@ -111,8 +112,14 @@ kafka_reset() {
   kafka_up
 }
 
+# Not a service, but what building orderflow needs from the system: librdkafka and the JWKS
+# client link OpenSSL (TLS to the brokers, SASL/SCRAM, https).
+build_deps() {
+  pkg-config --exists openssl 2>/dev/null || { say "installing libssl-dev"; apt_install libssl-dev pkg-config; }
+}
+
 case "${1:-}" in
-  up) postgres_up; redis_up; kafka_up ;;
+  up) build_deps; postgres_up; redis_up; kafka_up ;;
   down) down ;;
   status) status ;;
   reset-kafka) kafka_reset ;;

@@ -889,6 +889,37 @@ mod jwt {
     }
 
     #[tokio::test(flavor = "multi_thread")]
+    async fn the_jwks_can_come_from_a_url() {
+        let jwks = std::fs::read_to_string(format!("{FIXTURES}/jwks.json")).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/.well-known/jwks.json",
+            listener.local_addr().unwrap()
+        );
+        let server = tokio::spawn(async move {
+            let router = axum::Router::new().route(
+                "/.well-known/jwks.json",
+                axum::routing::get(move || async move { jwks }),
+            );
+            axum::serve(listener, router).await.unwrap();
+        });
+        let app = TestEnv::new(1)
+            .await
+            .start(&["--auth", "api-key", "--jwks-url", &url])
+            .await;
+        let client = Client {
+            app: &app,
+            key: Some(sign(&claims("shop-a"), "test-1", &pem("signing.pem"))),
+        };
+        let (status, accepted) = client
+            .send(Method::POST, "/v1/orders", Some(order_body()))
+            .await;
+        assert_eq!(status, 202, "{accepted}");
+        app.stop().await;
+        server.abort();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
     async fn an_unreadable_jwks_stops_the_start_naming_the_flag() {
         let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_orderflow"))
             .args([

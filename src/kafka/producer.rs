@@ -97,3 +97,28 @@ impl Producer {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the deployment (terraform's ECS task, MSK) configures: TLS with SASL/SCRAM. A
+    /// librdkafka built without TLS refuses this configuration when the client is created.
+    #[test]
+    fn a_producer_for_msk_with_tls_and_scram_can_be_created() {
+        let settings = KafkaSettings {
+            brokers: "b-1.example:9096".into(),
+            properties: [
+                ("security.protocol", "SASL_SSL"),
+                ("sasl.mechanism", "SCRAM-SHA-512"),
+                ("sasl.username", "orderflow"),
+                ("sasl.password", "secret"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        };
+        let producer = Producer::new(&settings, Duration::from_secs(5));
+        assert!(producer.is_ok(), "{:?}", producer.err());
+    }
+}
