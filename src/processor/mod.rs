@@ -1,15 +1,18 @@
 //! The processor: the only writer of PostgreSQL, Redis and the event topics.
 //!
 //! A poller task owns the consumer; a worker task handles one batch at a time. While a batch
-//! runs, the poller pauses the assignment and keeps polling, so rebalances are served and the
-//! group never times the member out (RDKAFKA-NOTES.md). Per batch, the worker:
+//! runs, the poller keeps polling and buffers the next records (a full buffer pauses the
+//! assignment, see `Buffer`), so rebalances are served and the group never times the member
+//! out (RDKAFKA-NOTES.md). Per batch, the worker:
 //! 1. relays what newly assigned partitions left unpublished;
 //! 2. decodes, loads state, folds (pure, `batch.rs`) and commits ONE transaction — orders,
 //!    event rows, processed command ids, dead letters and the fenced offset move — retried
 //!    until committed, fenced or abandoned;
-//! 3. publishes events, snapshots and dead letters and marks them published, retried until
-//!    delivered (or left to the relay of the partition's next owner);
-//! 4. writes Redis, best effort;
+//! 3. writes Redis, best effort;
+//! 4. hands the batch to the publishing task (`publish.rs`), which sends its events,
+//!    snapshots and dead letters (together with batches queued behind it) and marks them
+//!    published, retried until delivered (or left to the relay of the partition's next
+//!    owner), while the worker goes on with the next batch;
 //! 5. lets the poller commit the offsets to the broker, for lag visibility only.
 
 pub mod batch;
