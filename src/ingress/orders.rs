@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -164,27 +164,63 @@ pub(super) async fn create(
     submit(&state, write).await
 }
 
-/// A write to an existing order: parse the body into `T` (an empty body reads as `{}`),
-/// check it at the edge with `command`, submit the command.
-async fn write_order<T: serde::de::DeserializeOwned>(
-    (state, caller, id, headers, body): WriteArgs,
-    action: &str,
-    command: impl FnOnce(T) -> Result<CommandBody, ValidationErrors>,
-) -> Result<Response, ApiError> {
-    let order_id = parse_order_id(&id.0)?;
-    let input: T = parse_body(if body.is_empty() { b"{}" } else { &body })?;
-    let body_command = validated(command(input))?;
-    let write = Write {
-        caller: &caller,
-        headers: &headers,
-        fingerprint: fingerprint(&format!("{action} /v1/orders/{order_id}"), &body),
-        order_id: Some(order_id),
-        body: body_command,
-    };
-    submit(&state.0, write).await
+/// A write to an existing order, as extracted in the order axum would (caller, with its
+/// rate limit, first; the body last).
+pub(super) struct OrderWrite {
+    state: AppState,
+    caller: Caller,
+    id: String,
+    headers: HeaderMap,
+    body: Bytes,
 }
 
-type WriteArgs = (State<AppState>, Caller, Path<String>, HeaderMap, Bytes);
+impl FromRequest<AppState> for OrderWrite {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let caller = Caller::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Path(id) = Path::<String>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let headers = parts.headers.clone();
+        let body = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self {
+            state: state.clone(),
+            caller,
+            id,
+            headers,
+            body,
+        })
+    }
+}
+
+impl OrderWrite {
+    /// Parses the body into `T` (an empty body reads as `{}`), checks it at the edge with
+    /// `command` and submits the command.
+    async fn submit<T: serde::de::DeserializeOwned>(
+        self,
+        action: &str,
+        command: impl FnOnce(T) -> Result<CommandBody, ValidationErrors>,
+    ) -> Result<Response, ApiError> {
+        let order_id = parse_order_id(&self.id)?;
+        let body = &self.body;
+        let input: T = parse_body(if body.is_empty() { b"{}" } else { body })?;
+        let body_command = validated(command(input))?;
+        let write = Write {
+            caller: &self.caller,
+            headers: &self.headers,
+            fingerprint: fingerprint(&format!("{action} /v1/orders/{order_id}"), body),
+            order_id: Some(order_id),
+            body: body_command,
+        };
+        submit(&self.state, write).await
+    }
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -193,97 +229,61 @@ struct EmptyBody {}
 /// Replace items and/or the shipping address while pending (UpdateOrder).
 #[utoipa::path(patch, path = "/v1/orders/{id}", tag = "orders", request_body = crate::domain::OrderUpdateInput,
     params(("id" = Uuid, Path, description = "Order id"), WriteHeaders), responses(WriteResponses))]
-pub(super) async fn update(
-    s: State<AppState>,
-    c: Caller,
-    id: Path<String>,
-    h: HeaderMap,
-    b: Bytes,
-) -> Result<Response, ApiError> {
-    write_order((s, c, id, h, b), "PATCH", |input: OrderUpdateInput| {
-        OrderUpdate::parse(&input).map(|_| CommandBody::UpdateOrder(input))
-    })
-    .await
+pub(super) async fn update(write: OrderWrite) -> Result<Response, ApiError> {
+    write
+        .submit("PATCH", |input: OrderUpdateInput| {
+            OrderUpdate::parse(&input).map(|_| CommandBody::UpdateOrder(input))
+        })
+        .await
 }
 
 /// Confirm a pending order (ConfirmOrder).
 #[utoipa::path(post, path = "/v1/orders/{id}/confirm", tag = "orders",
     params(("id" = Uuid, Path, description = "Order id"), WriteHeaders), responses(WriteResponses))]
-pub(super) async fn confirm(
-    s: State<AppState>,
-    c: Caller,
-    id: Path<String>,
-    h: HeaderMap,
-    b: Bytes,
-) -> Result<Response, ApiError> {
-    write_order((s, c, id, h, b), "confirm", |_: EmptyBody| {
-        Ok(CommandBody::ConfirmOrder)
-    })
-    .await
+pub(super) async fn confirm(write: OrderWrite) -> Result<Response, ApiError> {
+    write
+        .submit("confirm", |_: EmptyBody| Ok(CommandBody::ConfirmOrder))
+        .await
 }
 
 /// Mark a shipped order delivered (DeliverOrder).
 #[utoipa::path(post, path = "/v1/orders/{id}/deliver", tag = "orders",
     params(("id" = Uuid, Path, description = "Order id"), WriteHeaders), responses(WriteResponses))]
-pub(super) async fn deliver(
-    s: State<AppState>,
-    c: Caller,
-    id: Path<String>,
-    h: HeaderMap,
-    b: Bytes,
-) -> Result<Response, ApiError> {
-    write_order((s, c, id, h, b), "deliver", |_: EmptyBody| {
-        Ok(CommandBody::DeliverOrder)
-    })
-    .await
+pub(super) async fn deliver(write: OrderWrite) -> Result<Response, ApiError> {
+    write
+        .submit("deliver", |_: EmptyBody| Ok(CommandBody::DeliverOrder))
+        .await
 }
 
 /// Delete a pending or cancelled order (DeleteOrder); its history stays.
 #[utoipa::path(delete, path = "/v1/orders/{id}", tag = "orders",
     params(("id" = Uuid, Path, description = "Order id"), WriteHeaders), responses(WriteResponses))]
-pub(super) async fn delete(
-    s: State<AppState>,
-    c: Caller,
-    id: Path<String>,
-    h: HeaderMap,
-    b: Bytes,
-) -> Result<Response, ApiError> {
-    write_order((s, c, id, h, b), "delete", |_: EmptyBody| {
-        Ok(CommandBody::DeleteOrder)
-    })
-    .await
+pub(super) async fn delete(write: OrderWrite) -> Result<Response, ApiError> {
+    write
+        .submit("delete", |_: EmptyBody| Ok(CommandBody::DeleteOrder))
+        .await
 }
 
 /// Ship a confirmed order (ShipOrder).
 #[utoipa::path(post, path = "/v1/orders/{id}/ship", tag = "orders", request_body = crate::domain::ShippingInput,
     params(("id" = Uuid, Path, description = "Order id"), WriteHeaders), responses(WriteResponses))]
-pub(super) async fn ship(
-    s: State<AppState>,
-    c: Caller,
-    id: Path<String>,
-    h: HeaderMap,
-    b: Bytes,
-) -> Result<Response, ApiError> {
-    write_order((s, c, id, h, b), "ship", |input: ShippingInput| {
-        ShippingInfo::parse(&input).map(|_| CommandBody::ShipOrder(input))
-    })
-    .await
+pub(super) async fn ship(write: OrderWrite) -> Result<Response, ApiError> {
+    write
+        .submit("ship", |input: ShippingInput| {
+            ShippingInfo::parse(&input).map(|_| CommandBody::ShipOrder(input))
+        })
+        .await
 }
 
 /// Change carrier or tracking number of a shipped order (UpdateShipping).
 #[utoipa::path(put, path = "/v1/orders/{id}/shipping", tag = "orders", request_body = crate::domain::ShippingInput,
     params(("id" = Uuid, Path, description = "Order id"), WriteHeaders), responses(WriteResponses))]
-pub(super) async fn update_shipping(
-    s: State<AppState>,
-    c: Caller,
-    id: Path<String>,
-    h: HeaderMap,
-    b: Bytes,
-) -> Result<Response, ApiError> {
-    write_order((s, c, id, h, b), "PUT shipping", |input: ShippingInput| {
-        ShippingInfo::parse(&input).map(|_| CommandBody::UpdateShipping(input))
-    })
-    .await
+pub(super) async fn update_shipping(write: OrderWrite) -> Result<Response, ApiError> {
+    write
+        .submit("PUT shipping", |input: ShippingInput| {
+            ShippingInfo::parse(&input).map(|_| CommandBody::UpdateShipping(input))
+        })
+        .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -296,17 +296,12 @@ pub(super) struct CancelBody {
 /// Cancel a pending or confirmed order (CancelOrder).
 #[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders", request_body = CancelBody,
     params(("id" = Uuid, Path, description = "Order id"), WriteHeaders), responses(WriteResponses))]
-pub(super) async fn cancel(
-    s: State<AppState>,
-    c: Caller,
-    id: Path<String>,
-    h: HeaderMap,
-    b: Bytes,
-) -> Result<Response, ApiError> {
-    write_order((s, c, id, h, b), "cancel", |input: CancelBody| {
-        parse_cancel_reason(&input.reason).map(|reason| CommandBody::CancelOrder { reason })
-    })
-    .await
+pub(super) async fn cancel(write: OrderWrite) -> Result<Response, ApiError> {
+    write
+        .submit("cancel", |input: CancelBody| {
+            parse_cancel_reason(&input.reason).map(|reason| CommandBody::CancelOrder { reason })
+        })
+        .await
 }
 
 fn fingerprint(request: &str, body: &[u8]) -> Vec<u8> {
