@@ -71,12 +71,14 @@ impl Verifier {
         let kid = header.kid.ok_or(ApiError::Unauthorized(
             "the bearer token names no key (kid)",
         ))?;
-        if self.key(&kid).is_none() {
-            self.refetch().await;
-        }
-        let key = self
-            .key(&kid)
-            .ok_or(ApiError::Unauthorized("the bearer token's key is unknown"))?;
+        let key = match self.key(&kid) {
+            Some(key) => key,
+            None => {
+                self.refetch().await;
+                self.key(&kid)
+                    .ok_or(ApiError::Unauthorized("the bearer token's key is unknown"))?
+            }
+        };
         let claims = jsonwebtoken::decode::<HashMap<String, Value>>(token, &key, &self.validation)
             .map_err(invalid)?
             .claims;
@@ -103,10 +105,14 @@ impl Verifier {
         let JwksSource::Url(_) = &self.settings.jwks else {
             return;
         };
-        if self.keys.read().expect("lock").0.elapsed() < REFETCH_AFTER {
-            return;
+        {
+            // Checked and stamped under one lock: concurrent requests fetch once.
+            let mut keys = self.keys.write().expect("lock");
+            if keys.0.elapsed() < REFETCH_AFTER {
+                return;
+            }
+            keys.0 = Instant::now();
         }
-        self.keys.write().expect("lock").0 = Instant::now();
         match fetch(&self.settings.jwks).await {
             Ok(keys) => self.keys.write().expect("lock").1 = keys,
             Err(error) => tracing::warn!(error = format!("{error:#}"), "refetching the JWKS"),

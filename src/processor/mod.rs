@@ -166,7 +166,7 @@ impl Processor {
                 break Ok(());
             }
         };
-        if tokio::time::timeout(self.config.drain_timeout, worker.flush())
+        if tokio::time::timeout(self.config.drain_timeout, worker.publisher.flush())
             .await
             .is_err()
         {
@@ -444,11 +444,6 @@ impl Worker {
         BatchEnd::Done(offsets)
     }
 
-    /// Waits until every committed batch is published (or publishing gave up).
-    async fn flush(&self) {
-        self.publisher.flush().await;
-    }
-
     /// Republishes what assigned partitions left unpublished, in outbox order.
     async fn relay(&self) -> anyhow::Result<()> {
         let partitions: Vec<i32> = self
@@ -463,7 +458,7 @@ impl Worker {
             return Ok(());
         }
         // Let the publishing in flight finish first, so the relay sends only what it left.
-        self.flush().await;
+        self.publisher.flush().await;
         let p = &self.processor;
         let (events, letters) = p
             .store
