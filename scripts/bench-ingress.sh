@@ -3,6 +3,7 @@
 #   POST /v1/orders            vs the I/O ceiling: a bare handler producing one pre-encoded
 #                                 record of the same size, same producer settings, ack awaited
 #   cached GET /v1/orders/{id} vs the HTTP ceiling: a bare handler answering at once
+#                                 (also shown: the same GET reading Redis every time)
 # The ingress runs alone (no processor competing for the CPU), without auth or rate limit.
 # Last line is machine-readable.
 #
@@ -47,11 +48,14 @@ kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 
 "$bin" ingress --auth none --rate-limit 0 --http-addr 127.0.0.1:3100 --metrics-addr 127.0.0.1:0 --database-url "$db" "${flags[@]}" &
 pids+=($!)
+# The same ingress reading Redis on every GET (no in-process copy), for comparison.
+"$bin" ingress --auth none --rate-limit 0 --local-cache-entries 0 --http-addr 127.0.0.1:3103 --metrics-addr 127.0.0.1:0 --database-url "$db" "${flags[@]}" &
+pids+=($!)
 "$bin" loadgen http-ceiling --http-addr 127.0.0.1:3101 &
 pids+=($!)
 "$bin" loadgen produce-ceiling --http-addr 127.0.0.1:3102 "${flags[@]}" &
 pids+=($!)
-wait_http http://127.0.0.1:3100/readyz; wait_http http://127.0.0.1:3101/v1/orders/x
+wait_http http://127.0.0.1:3100/readyz; wait_http http://127.0.0.1:3103/readyz; wait_http http://127.0.0.1:3101/v1/orders/x
 
 # measure NAME URL [wrk args]: prints "NAME rps p50_ms p99_ms"
 measure() {
@@ -76,6 +80,7 @@ results=/tmp/$run.results
   measure post "http://127.0.0.1:3100/v1/orders" -s "/tmp/$run.lua"
   measure io_ceiling "http://127.0.0.1:3102/v1/orders" -s "/tmp/$run.lua"
   measure get "http://127.0.0.1:3100/v1/orders/$order"
+  measure get_redis "http://127.0.0.1:3103/v1/orders/$order"
   measure http_ceiling "http://127.0.0.1:3101/v1/orders/$order"
 } > "$results"
 python3 - "$results" <<'PY'
@@ -86,12 +91,14 @@ for line in open(sys.argv[1]):
     rows[name] = (float(rps), float(p50), float(p99))
 print(f"{'':22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
 labels = [("post", "POST /v1/orders"), ("io_ceiling", "I/O ceiling (produce)"),
-          ("get", "cached GET"), ("http_ceiling", "HTTP ceiling")]
+          ("get", "cached GET"), ("get_redis", "  same, Redis each time"),
+          ("http_ceiling", "HTTP ceiling")]
 for name, label in labels:
     rps, p50, p99 = rows[name]
     print(f"{label:22} {rps:9.0f} {p50:8.2f} {p99:8.2f}")
 post_vs = rows["post"][0] / rows["io_ceiling"][0]
 get_vs = rows["get"][0] / rows["http_ceiling"][0]
 print(f"POST / I/O ceiling = {post_vs:.2f} (target >= 0.6); cached GET / HTTP ceiling = {get_vs:.2f} (target >= 0.5)")
+print(f"without the in-process copy (--local-cache-entries 0): {rows['get_redis'][0] / rows['http_ceiling'][0]:.2f}")
 print(f"post_vs_io_ceiling={post_vs:.2f} get_vs_http_ceiling={get_vs:.2f} post_p99_ms={rows['post'][2]:.2f}")
 PY
