@@ -300,6 +300,7 @@ fn start_processor(
             batch_max: args.batch_max as usize,
             batch_linger: args.batch_linger,
             drain_timeout: args.drain_timeout,
+            order_memory_bytes: args.order_memory_mb * 1024 * 1024,
         },
         store,
         cache,

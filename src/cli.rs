@@ -401,6 +401,10 @@ pub struct ProcessorArgs {
     /// below the consumer's session timeout (45 s by default).
     #[arg(long, env = "ORDERFLOW_DRAIN_TIMEOUT", value_parser = humantime::parse_duration, default_value = "20s")]
     pub drain_timeout: Duration,
+    /// Memory budget, in MiB, of the orders the processor remembers between batches (the
+    /// least recently used are forgotten and loaded again when needed).
+    #[arg(long, env = "ORDERFLOW_ORDER_MEMORY_MB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub order_memory_mb: u64,
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {

@@ -22,6 +22,13 @@ pub const HTTP_REQUESTS_TOTAL: &str = "orderflow_http_requests_total";
 pub const RATE_LIMIT_FALLBACK_TOTAL: &str = "orderflow_rate_limit_fallback_total";
 pub const RATE_LIMITED_TOTAL: &str = "orderflow_rate_limited_total";
 pub const HTTP_REQUEST_DURATION_SECONDS: &str = "orderflow_http_request_duration_seconds";
+/// Things that went wrong and were handled, by `kind`: `gap` (records missing between poll
+/// and batch: the partition restarted at its stored offset), `stale_order` (an order's row
+/// had moved past the batch's memory: folded again), `broker_commit` (the lag-only commit
+/// to the broker failed).
+/// Estimated bytes of the orders the processor remembers (bounded by --order-memory-mb).
+pub const ORDER_MEMORY_BYTES: &str = "orderflow_order_memory_bytes";
+pub const PROCESSOR_FAULTS_TOTAL: &str = "orderflow_processor_faults_total";
 
 /// Serves `/metrics` on its own port.
 pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
@@ -52,6 +59,22 @@ pub fn batch_retried() {
 
 pub fn events_published(n: usize) {
     metrics::counter!(EVENTS_PUBLISHED_TOTAL).increment(n as u64);
+}
+
+pub fn order_memory_bytes(bytes: u64) {
+    metrics::gauge!(ORDER_MEMORY_BYTES).set(bytes as f64);
+}
+
+pub fn partition_gap(partitions: usize) {
+    metrics::counter!(PROCESSOR_FAULTS_TOTAL, "kind" => "gap").increment(partitions as u64);
+}
+
+pub fn stale_order_write() {
+    metrics::counter!(PROCESSOR_FAULTS_TOTAL, "kind" => "stale_order").increment(1);
+}
+
+pub fn broker_commit_failed() {
+    metrics::counter!(PROCESSOR_FAULTS_TOTAL, "kind" => "broker_commit").increment(1);
 }
 
 pub fn cache_error() {

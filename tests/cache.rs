@@ -66,3 +66,39 @@ async fn the_local_copy_is_served_without_redis_and_evicted_when_a_processor_wri
     .await;
     assert!(reader.local_statistics().unwrap().invalidate >= 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_late_write_of_an_older_version_cannot_bring_a_deleted_order_back() {
+    let cache = Cache::connect(REDIS, None, TTL, 0).unwrap();
+    let id = OrderId::new_random();
+    let created = decide(None, &create(id)).unwrap().order;
+    let deleted = apply(&created, CommandBody::DeleteOrder);
+    cache
+        .put_orders(std::slice::from_ref(&created))
+        .await
+        .unwrap();
+    cache.put_orders(&[deleted]).await.unwrap();
+    assert_eq!(cached_version(&cache, id).await, None);
+
+    // A member that lost the partition writes its version 1 through late.
+    cache.put_orders(&[created]).await.unwrap();
+    assert_eq!(
+        cached_version(&cache, id).await,
+        None,
+        "the tombstone of version 2 stops the older write"
+    );
+    let mut redis = redis::Client::open(REDIS)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(format!("orderflow:order:{id}"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(
+        ttl > 0 && ttl <= TTL.as_millis() as i64,
+        "the tombstone expires: {ttl}"
+    );
+}

@@ -203,10 +203,14 @@ async fn snapshots_go_to_the_state_topic_and_a_delete_is_a_tombstone_and_an_evic
     assert_eq!((snapshot.order_id, snapshot.version), (order_id, 1));
     assert!(state[1].tombstone, "a deleted order is tombstoned");
 
-    let cached: bool = redis::AsyncCommands::exists(&mut redis, &key)
+    let cached: bool = redis::AsyncCommands::hexists(&mut redis, &key, "body")
         .await
         .unwrap();
     assert!(!cached, "a deleted order is evicted from Redis");
+    let tombstone: Option<u64> = redis::AsyncCommands::hget(&mut redis, &key, "v")
+        .await
+        .unwrap();
+    assert_eq!(tombstone, Some(2), "and leaves a tombstone of its version");
     let response = app
         .client
         .get(app.url(&format!("/v1/orders/{order_id}")))

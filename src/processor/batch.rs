@@ -13,7 +13,45 @@ use crate::domain::{
 pub struct Incoming {
     pub partition: i32,
     pub offset: i64,
-    pub command: Result<Command, DecodeError>,
+    pub command: Result<Command, Refused>,
+}
+
+/// Why a record is not a command this processor takes: it goes to the dead-letter topic.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// Commands are keyed by their order id (per-order ordering rests on it); a record
+    /// under another key (or none) could fork an order's history on another partition.
+    #[error("record key {key} is not the command's order id {order_id}")]
+    KeyMismatch { key: String, order_id: OrderId },
+}
+
+impl Refused {
+    /// Stable name of the reason, used in DLQ headers and metrics labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Refused::Decode(error) => error.kind(),
+            Refused::KeyMismatch { .. } => "key_mismatch",
+        }
+    }
+
+    /// Takes a decoded command only under its own key: the order id as its canonical UUID
+    /// string. The key is echoed escaped and capped at 64 characters.
+    pub fn check_key(key: Option<&[u8]>, command: Command) -> Result<Command, Refused> {
+        let order_id = command.order_id;
+        if key == Some(order_id.0.as_hyphenated().to_string().as_bytes()) {
+            return Ok(command);
+        }
+        let key = key.map_or_else(
+            || "(none)".to_owned(),
+            |k| {
+                let text: String = String::from_utf8_lossy(k).chars().take(64).collect();
+                format!("{text:?}")
+            },
+        );
+        Err(Refused::KeyMismatch { key, order_id })
+    }
 }
 
 /// How one record was handled.
@@ -163,12 +201,34 @@ mod tests {
     }
 
     #[test]
+    fn a_command_is_taken_only_under_its_order_ids_canonical_key() {
+        let command = create_command(sample_input());
+        let own = command.order_id.0.as_hyphenated().to_string();
+        assert!(Refused::check_key(Some(own.as_bytes()), command.clone()).is_ok());
+        let other = OrderId::new_random().to_string();
+        let upper = own.to_uppercase();
+        let long = "k\0".repeat(500);
+        for key in [
+            None,
+            Some(other.as_bytes()),
+            Some(upper.as_bytes()),
+            Some(long.as_bytes()),
+        ] {
+            let refused = Refused::check_key(key, command.clone()).unwrap_err();
+            assert_eq!(refused.kind(), "key_mismatch");
+            let message = refused.to_string();
+            assert!(message.len() < 200, "bounded: {message}");
+            assert!(!message.contains('\0'), "escaped: {message}");
+        }
+    }
+
+    #[test]
     fn undecodable_record_still_advances_the_offset() {
         let folded = fold(
             &[Incoming {
                 partition: 3,
                 offset: 41,
-                command: Err(DecodeError::Empty),
+                command: Err(DecodeError::Empty.into()),
             }],
             HashMap::new(),
             HashMap::new(),

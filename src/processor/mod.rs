@@ -15,7 +15,9 @@
 //!    owner), while the worker goes on with the next batch;
 //! 5. lets the poller commit the offsets to the broker, for lag visibility only.
 
+mod assignment;
 pub mod batch;
+mod memory;
 mod publish;
 mod rebalance;
 
@@ -30,7 +32,7 @@ use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
-use crate::codec::{Codec, DecodeError};
+use crate::codec::Codec;
 use crate::domain::{Command, Event, Order, OrderId, Rejection};
 use crate::kafka::producer::Producer;
 use crate::kafka::{KafkaSettings, Topics};
@@ -40,9 +42,10 @@ use crate::store::{
     StoredEvent, WriteError,
 };
 use crate::trace;
-use batch::{Incoming, Outcome};
+use assignment::{StoredOffset, Tag};
+use batch::{Incoming, Outcome, Refused};
 use publish::{Committed, Publisher};
-use rebalance::{BatchGuard, ProcessorContext, Shared, StoredOffset};
+use rebalance::{BatchGuard, ProcessorContext, Shared};
 
 /// How the processor consumes.
 #[derive(Debug, Clone)]
@@ -54,6 +57,8 @@ pub struct ProcessorConfig {
     pub batch_linger: Duration,
     /// Longest a revocation or shutdown waits for the in-flight batch.
     pub drain_timeout: Duration,
+    /// Memory budget of the orders remembered between batches, in bytes.
+    pub order_memory_bytes: u64,
 }
 
 /// Everything the processor talks to.
@@ -71,6 +76,8 @@ pub struct Processor {
 pub struct Record {
     pub partition: i32,
     pub offset: i64,
+    /// The assignment generation it was polled in, and its arrival number there.
+    pub tag: Tag,
     pub timestamp: Option<i64>,
     pub key: Option<Vec<u8>>,
     pub payload: Vec<u8>,
@@ -96,13 +103,16 @@ const BUFFER_MIN: usize = 30_000;
 const RELAY_CHECK: Duration = Duration::from_millis(100);
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
-/// Orders remembered per partition before the memory is cleared.
-const ORDER_CACHE_LIMIT: usize = 100_000;
+/// Orders whose cache write failed, kept for a later batch (beyond it, the relay of the
+/// partition's next assignment rewrites them).
+const CACHE_BACKLOG_LIMIT: usize = 100_000;
+/// Outbox rows read and published at once by the relay.
+const RELAY_PAGE: i64 = 1_000;
 
 impl Processor {
     /// Consumes until `shutdown` is cancelled; the in-flight batch drains first.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared::new(self.config.order_memory_bytes));
         let context = ProcessorContext {
             shared: shared.clone(),
             store: self.store.clone(),
@@ -129,7 +139,11 @@ impl Processor {
             .subscribe(&[&self.config.topics.commands])
             .context("subscribing to the commands topic")?;
         tracing::info!(topic = %self.config.topics.commands, group = %self.config.group_id, "processor started");
-        let gauges = tokio::spawn(report_outbox(self.store.clone(), shutdown.clone()));
+        let gauges = tokio::spawn(report_gauges(
+            self.store.clone(),
+            shared.clone(),
+            shutdown.clone(),
+        ));
 
         let worker = Arc::new(Worker {
             processor: self.clone(),
@@ -140,26 +154,39 @@ impl Processor {
         let mut buffered = Buffer::new((self.config.batch_max * 2).max(BUFFER_MIN));
         let result = loop {
             buffered.resume_if_drained(&consumer);
-            let mut records = tokio::select! {
+            let records = tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
-                                records = self.collect(&consumer, &mut buffered) => records,
+                records = self.collect(&consumer, &mut buffered) => records,
             };
-            // Records of partitions revoked meanwhile belong to their new owner now; records
-            // already committed (redelivered after a re-assignment) are done.
-            let mut seen = HashSet::new();
-            records.retain(|r| {
-                shared.is_pending(r.partition, r.offset) && seen.insert((r.partition, r.offset))
-            });
-            if records.is_empty() && !shared.relay_is_pending() {
+            // Only records of the partitions' current generations, each partition's continuing
+            // exactly where its last batch stopped (see `assignment.rs`).
+            let admitted = shared.assignments().admit(records);
+            if !admitted.gaps.is_empty() {
+                metrics::partition_gap(admitted.gaps.len());
+                tracing::error!(partitions = ?admitted.gaps, "records went missing between poll and batch; restarting the partitions at their stored offsets");
+                if let Err(error) = self.resync(&consumer, &shared, &admitted.gaps).await {
+                    break Err(error);
+                }
+            }
+            if admitted.records.is_empty() && !shared.relay_is_pending() {
                 continue;
             }
             match self
-                .run_batch(&consumer, &worker, records, &mut buffered, &shutdown)
+                .run_batch(&consumer, &worker, admitted, &mut buffered, &shutdown)
                 .await
             {
                 Ok(BatchEnd::Done(offsets)) => self.commit_to_broker(&consumer, &offsets),
                 Ok(BatchEnd::Abandoned) => {}
-                Ok(BatchEnd::Fenced) => self.resync(&consumer, &shared, &mut buffered).await,
+                Ok(BatchEnd::Fenced) => {
+                    let partitions = shared.assignments().assigned();
+                    tracing::warn!(
+                        ?partitions,
+                        "batch fenced: another member moved the offsets; resyncing"
+                    );
+                    if let Err(error) = self.resync(&consumer, &shared, &partitions).await {
+                        break Err(error);
+                    }
+                }
                 Err(error) => break Err(error),
             }
             if shutdown.is_cancelled() {
@@ -188,7 +215,7 @@ impl Processor {
         while records.is_empty() {
             tokio::select! {
                 message = consumer.recv() => match message {
-                    Ok(message) => records.push(detach(&message)),
+                    Ok(message) => records.extend(detach(&message, consumer)),
                     Err(error) => consumer_error(error).await,
                 },
                 // Newly assigned partitions are relayed even when no command arrives.
@@ -202,7 +229,7 @@ impl Processor {
         let deadline = tokio::time::Instant::now() + self.config.batch_linger;
         while records.len() < self.config.batch_max {
             match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                Ok(Ok(message)) => records.push(detach(&message)),
+                Ok(Ok(message)) => records.extend(detach(&message, consumer)),
                 Ok(Err(error)) => {
                     consumer_error(error).await;
                     break;
@@ -222,19 +249,28 @@ impl Processor {
         &self,
         consumer: &StreamConsumer<ProcessorContext>,
         worker: &Arc<Worker>,
-        records: Vec<Record>,
+        admitted: assignment::Admitted,
         buffered: &mut Buffer,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<BatchEnd> {
         let guard = worker.shared.start_batch();
-        let mut task = tokio::spawn(worker.clone().handle(records, guard, shutdown.clone()));
+        let mut task = tokio::spawn(worker.clone().handle(
+            admitted.records,
+            admitted.generations,
+            guard,
+            shutdown.clone(),
+        ));
         let mut stopping_since: Option<Instant> = None;
         // The next batch is collected while this one runs (see `Buffer`).
         loop {
             tokio::select! {
-                                ended = &mut task => break ended.context("the batch worker panicked"),
+                ended = &mut task => break ended.context("the batch worker panicked"),
                 message = consumer.recv() => match message {
-                    Ok(message) => buffered.push(consumer, detach(&message)),
+                    Ok(message) => {
+                        if let Some(record) = detach(&message, consumer) {
+                            buffered.push(consumer, record);
+                        }
+                    }
                     Err(error) => tracing::warn!(%error, "polling while a batch runs"),
                 },
                 _ = shutdown.cancelled(), if stopping_since.is_none() => stopping_since = Some(Instant::now()),
@@ -242,7 +278,7 @@ impl Processor {
                     if stopping_since.is_some_and(|t| t.elapsed() > self.config.drain_timeout) {
                         tracing::warn!("the in-flight batch did not drain in time; abandoning it");
                         task.abort();
-                                                break Ok(BatchEnd::Abandoned);
+                        break Ok(BatchEnd::Abandoned);
                     }
                 }
             }
@@ -264,70 +300,80 @@ impl Processor {
                 )
                 .is_err()
             {
+                metrics::broker_commit_failed();
                 return;
             }
         }
         if let Err(error) = consumer.commit(&tpl, CommitMode::Async) {
-            tracing::debug!(%error, "broker offset commit failed; only lag reporting is affected");
+            metrics::broker_commit_failed();
+            tracing::warn!(%error, "broker offset commit failed; only lag reporting is affected");
         }
     }
 
-    /// After a fenced commit: forget what this member believed and restart every assigned
-    /// partition at its stored offset.
+    /// Restarts `partitions` at their stored offsets in a new generation: after a fenced
+    /// commit (forget what this member believed) or a gap. Reading the offsets is retried
+    /// until it succeeds (or the process stops): until then the partitions' records are not
+    /// admitted, since their old generation is closed first.
     async fn resync(
         &self,
         consumer: &StreamConsumer<ProcessorContext>,
         shared: &Shared,
-        buffered: &mut Buffer,
-    ) {
-        buffered.clear();
-        let partitions: Vec<i32> = shared
-            .stored
-            .lock()
-            .expect("lock")
-            .keys()
-            .copied()
-            .collect();
-        tracing::warn!(
-            ?partitions,
-            "batch fenced: another member moved the offsets; resyncing"
-        );
-        let Ok(stored) = self
-            .store
-            .load_offsets(
-                &self.config.group_id,
-                &self.config.topics.commands,
-                &partitions,
-            )
-            .await
+        partitions: &[i32],
+    ) -> anyhow::Result<()> {
+        // Close the old generations at once: nothing buffered from them is admitted.
+        {
+            let mut assignments = shared.assignments();
+            for &p in partitions {
+                if assignments.generation(p).is_some() {
+                    assignments.assign(p, StoredOffset::Unknown);
+                }
+            }
+        }
+        let never = CancellationToken::new();
+        let Some(stored) = retry_value("read offsets for a resync", &never, || async {
+            Ok(self
+                .store
+                .load_offsets(
+                    &self.config.group_id,
+                    &self.config.topics.commands,
+                    partitions,
+                )
+                .await?)
+        })
+        .await
         else {
-            return;
+            return Ok(());
         };
-        shared.forget(&partitions);
-        let mut known = shared.stored.lock().expect("lock");
-        for p in partitions {
-            let state = stored
-                .get(&p)
-                .map_or(StoredOffset::Missing, |&n| StoredOffset::At(n));
-            let offset = stored
-                .get(&p)
-                .map_or(Offset::Beginning, |&n| Offset::Offset(n));
-            if let Err(error) = consumer.seek(
+        let mut assignments = shared.assignments();
+        for &p in partitions {
+            if assignments.generation(p).is_none() {
+                continue; // revoked meanwhile
+            }
+            let (state, offset) = match stored.get(&p) {
+                Some(&n) => (StoredOffset::At(n), Offset::Offset(n)),
+                None => (StoredOffset::Missing, Offset::Beginning),
+            };
+            // A partition that did not move to its stored offset would continue where it
+            // was, and its next record would look like the broker's own skip: a gap. Never
+            // run on like that; a restart starts every partition at its stored offset.
+            let mut tries = 0;
+            while let Err(error) = consumer.seek(
                 &self.config.topics.commands,
                 p,
                 offset,
                 Duration::from_secs(5),
             ) {
-                tracing::warn!(%error, partition = p, "seek after fencing failed");
+                tries += 1;
+                if tries == 10 {
+                    return Err(anyhow::Error::new(error)
+                        .context(format!("seeking partition {p} to its stored offset")));
+                }
+                tracing::warn!(%error, partition = p, "seek for a resync failed; retrying");
+                std::thread::sleep(Duration::from_millis(100));
             }
-            known.insert(p, state);
+            assignments.assign(p, state);
         }
-        drop(known);
-        shared
-            .relay_pending
-            .lock()
-            .expect("lock")
-            .extend(stored.keys());
+        Ok(())
     }
 }
 
@@ -380,10 +426,6 @@ impl Buffer {
     fn put_back(&mut self, rest: Vec<Record>) {
         self.records = rest;
     }
-
-    fn clear(&mut self) {
-        self.records.clear();
-    }
 }
 
 /// Handles batches; one at a time, on its own task so the poller can keep polling.
@@ -399,6 +441,7 @@ impl Worker {
     async fn handle(
         self: Arc<Self>,
         records: Vec<Record>,
+        generations: BTreeMap<i32, u64>,
         _guard: BatchGuard,
         shutdown: CancellationToken,
     ) -> BatchEnd {
@@ -417,11 +460,15 @@ impl Worker {
 
         // Retried until committed; fenced or abandoned (assignment lost, shutdown) ends it.
         let step = || async {
-            if self.shared.abandon.load(Ordering::SeqCst) {
+            // A partition revoked (or restarted) since the batch was taken belongs to another
+            // generation now: the batch must not commit (PostgreSQL's fence backs this up).
+            if self.shared.abandon.load(Ordering::SeqCst)
+                || !self.shared.assignments().still_current(&generations)
+            {
                 return Ok(Err(BatchEnd::Abandoned));
             }
             Ok(self
-                .commit(&records, &incoming)
+                .commit(&records, &generations, &incoming)
                 .await?
                 .ok_or(BatchEnd::Fenced))
         };
@@ -444,28 +491,28 @@ impl Worker {
         BatchEnd::Done(offsets)
     }
 
-    /// Republishes what assigned partitions left unpublished, in outbox order.
+    /// Republishes what assigned partitions left unpublished, in outbox order and in pages,
+    /// and rewrites the cache with the orders concerned: a member that crashed between its
+    /// commit and its Redis write left both behind.
     async fn relay(&self) -> anyhow::Result<()> {
-        let partitions: Vec<i32> = self
-            .shared
-            .relay_pending
-            .lock()
-            .expect("lock")
-            .iter()
-            .copied()
-            .collect();
-        if partitions.is_empty() {
+        let pending = self.shared.assignments().relay_pending();
+        if pending.is_empty() {
             return Ok(());
         }
+        let partitions: Vec<i32> = pending.iter().map(|(p, _)| *p).collect();
         // Let the publishing in flight finish first, so the relay sends only what it left.
         self.publisher.flush().await;
         let p = &self.processor;
-        let (events, letters) = p
-            .store
-            .unpublished(&partitions)
-            .await
-            .context("reading the outbox")?;
-        if !events.is_empty() || !letters.is_empty() {
+        let (mut events_total, mut letters_total) = (0, 0);
+        loop {
+            let (events, letters) = p
+                .store
+                .unpublished(&partitions, RELAY_PAGE)
+                .await
+                .context("reading the outbox")?;
+            if events.is_empty() && letters.is_empty() {
+                break;
+            }
             let order_ids: Vec<_> = events
                 .iter()
                 .map(|e| e.order_id)
@@ -478,25 +525,27 @@ impl Worker {
                 .await?
                 .into_values()
                 .collect();
+            events_total += events.len();
+            letters_total += letters.len();
+            let committed = Committed {
+                events,
+                orders,
+                dead_letters: letters,
+            };
+            publish::publish(p, &committed).await?;
+            self.write_cache(&committed.orders).await;
+        }
+        if events_total + letters_total > 0 {
             tracing::info!(
                 ?partitions,
-                events = events.len(),
-                dead_letters = letters.len(),
-                "relaying the outbox"
+                events = events_total,
+                dead_letters = letters_total,
+                "relayed the outbox"
             );
-            publish::publish(
-                p,
-                &Committed {
-                    events,
-                    orders,
-                    dead_letters: letters,
-                },
-            )
-            .await?;
         }
-        let mut pending = self.shared.relay_pending.lock().expect("lock");
-        for partition in &partitions {
-            pending.remove(partition);
+        let mut assignments = self.shared.assignments();
+        for (partition, generation) in pending {
+            assignments.relayed(partition, generation);
         }
         Ok(())
     }
@@ -504,16 +553,15 @@ impl Worker {
     async fn decode(&self, records: &[Record]) -> anyhow::Result<Vec<Incoming>> {
         let mut incoming = Vec::with_capacity(records.len());
         for r in records {
-            let command = self.processor.codec.decode_command(&r.payload).await;
-            if let Err(error) = &command
-                && error.is_transient()
-            {
-                anyhow::bail!(
+            let command = match self.processor.codec.decode_command(&r.payload).await {
+                Ok(command) => Refused::check_key(r.key.as_deref(), command),
+                Err(error) if error.is_transient() => anyhow::bail!(
                     "decoding offset {} of partition {}: {error}",
                     r.offset,
                     r.partition
-                );
-            }
+                ),
+                Err(error) => Err(error.into()),
+            };
             incoming.push(Incoming {
                 partition: r.partition,
                 offset: r.offset,
@@ -527,11 +575,14 @@ impl Worker {
     async fn commit(
         &self,
         records: &[Record],
+        generations: &BTreeMap<i32, u64>,
         incoming: &[Incoming],
     ) -> anyhow::Result<Option<(Committed, Vec<OffsetMove>)>> {
         let p = &self.processor;
         let stage = Instant::now();
-        let current = self.load_orders(incoming).await?;
+        let current = self.load_orders(incoming, generations).await?;
+        // The version each order's fold starts from: its row moves only from there.
+        let base: HashMap<OrderId, u64> = current.iter().map(|(id, o)| (*id, o.version)).collect();
         let command_ids: Vec<_> = incoming
             .iter()
             .filter_map(|i| i.command.as_ref().ok().map(|c| c.command_id.0))
@@ -546,6 +597,11 @@ impl Worker {
         let stage = Instant::now();
         let folded = batch::fold(incoming, current, prior);
         let mut write = BatchWrite {
+            base_versions: folded
+                .orders
+                .keys()
+                .map(|id| base.get(id).map(|&v| i64::try_from(v).unwrap_or(i64::MAX)))
+                .collect(),
             orders: folded.orders.values().cloned().collect(),
             offsets: self.offset_moves(&folded.next_offsets).await?,
             ..BatchWrite::default()
@@ -586,12 +642,27 @@ impl Worker {
         {
             Ok(seqs) => seqs,
             Err(WriteError::Fenced) => return Ok(None),
+            Err(WriteError::StaleOrder) => {
+                // This member's memory of an order was behind its row: forget the batch's
+                // orders and fold again from what PostgreSQL holds (the retry reloads them).
+                metrics::stale_order_write();
+                for (partition, generation) in generations {
+                    for i in incoming.iter().filter(|i| i.partition == *partition) {
+                        if let Ok(c) = &i.command {
+                            self.shared
+                                .orders
+                                .forget(*partition, *generation, c.order_id);
+                        }
+                    }
+                }
+                anyhow::bail!("an order's row moved past the version the batch folded from");
+            }
             Err(WriteError::Db(e)) => {
                 return Err(anyhow::Error::new(e).context("writing the batch"));
             }
         };
         metrics::stage("commit", stage.elapsed());
-        self.remember(&write);
+        self.remember(&write, generations);
         let committed = Committed {
             events: write
                 .events
@@ -624,23 +695,24 @@ impl Worker {
     }
 
     /// The batch's orders: from this member's memory of its partitions, else one query.
-    async fn load_orders(&self, incoming: &[Incoming]) -> anyhow::Result<HashMap<OrderId, Order>> {
+    async fn load_orders(
+        &self,
+        incoming: &[Incoming],
+        generations: &BTreeMap<i32, u64>,
+    ) -> anyhow::Result<HashMap<OrderId, Order>> {
         let mut found = HashMap::new();
         let mut missing = HashSet::new();
-        {
-            let memory = self.shared.orders.lock().expect("lock");
-            for i in incoming {
-                let Ok(command) = &i.command else { continue };
-                match memory
-                    .get(&i.partition)
-                    .and_then(|m| m.get(&command.order_id))
-                {
-                    Some(order) => {
-                        found.insert(command.order_id, order.clone());
-                    }
-                    None => {
-                        missing.insert(command.order_id.0);
-                    }
+        for i in incoming {
+            let Ok(command) = &i.command else { continue };
+            let remembered = generations
+                .get(&i.partition)
+                .and_then(|&g| self.shared.orders.get(i.partition, g, command.order_id));
+            match remembered {
+                Some(order) => {
+                    found.insert(command.order_id, order);
+                }
+                None => {
+                    missing.insert(command.order_id.0);
                 }
             }
         }
@@ -661,10 +733,10 @@ impl Worker {
     /// past the batch (never backwards, if the broker redelivered older records).
     async fn offset_moves(&self, next: &BTreeMap<i32, i64>) -> anyhow::Result<Vec<OffsetMove>> {
         let unknown: Vec<i32> = {
-            let stored = self.shared.stored.lock().expect("lock");
+            let assignments = self.shared.assignments();
             next.keys()
                 .copied()
-                .filter(|p| stored.get(p) == Some(&StoredOffset::Unknown))
+                .filter(|&p| assignments.stored(p) == Some(StoredOffset::Unknown))
                 .collect()
         };
         if !unknown.is_empty() {
@@ -673,55 +745,53 @@ impl Worker {
                 .store
                 .load_offsets(&p.config.group_id, &p.config.topics.commands, &unknown)
                 .await?;
-            let mut stored = self.shared.stored.lock().expect("lock");
+            let mut assignments = self.shared.assignments();
             for partition in unknown {
                 let state = read
                     .get(&partition)
                     .map_or(StoredOffset::Missing, |&n| StoredOffset::At(n));
-                stored.insert(partition, state);
+                assignments.learn_stored(partition, state);
             }
         }
-        let stored = self.shared.stored.lock().expect("lock");
-        Ok(next
-            .iter()
+        let assignments = self.shared.assignments();
+        next.iter()
             .map(|(&partition, &next)| {
-                let expected = match stored.get(&partition) {
-                    Some(StoredOffset::At(n)) => Some(*n),
-                    _ => None,
+                let expected = match assignments.stored(partition) {
+                    Some(StoredOffset::At(n)) => Some(n),
+                    Some(StoredOffset::Missing) => None,
+                    _ => anyhow::bail!("partition {partition} is not assigned with a known offset"),
                 };
-                OffsetMove {
+                Ok(OffsetMove {
                     partition,
                     expected,
                     next: next.max(expected.unwrap_or(0)),
-                }
+                })
             })
-            .collect())
+            .collect()
     }
 
-    /// After a commit: the stored offsets and the batch's orders are what this member knows.
-    fn remember(&self, write: &BatchWrite) {
-        let mut stored = self.shared.stored.lock().expect("lock");
+    /// After a commit: the stored offsets and the batch's orders are what this member knows,
+    /// in the generation the batch was taken in (a later generation keeps its own).
+    fn remember(&self, write: &BatchWrite, generations: &BTreeMap<i32, u64>) {
+        let mut assignments = self.shared.assignments();
         for m in &write.offsets {
-            if let Some(state) = stored.get_mut(&m.partition) {
-                *state = StoredOffset::At(m.next);
+            if let Some(&generation) = generations.get(&m.partition) {
+                assignments.set_stored(m.partition, generation, StoredOffset::At(m.next));
             }
         }
-        drop(stored);
+        drop(assignments);
         let partition_of: HashMap<OrderId, i32> = write
             .events
             .iter()
             .map(|e| (OrderId(e.order_id), e.source_partition))
             .collect();
-        let mut memory = self.shared.orders.lock().expect("lock");
         for order in &write.orders {
             let Some(&partition) = partition_of.get(&order.order_id) else {
                 continue;
             };
-            let orders = memory.entry(partition).or_default();
-            if orders.len() >= ORDER_CACHE_LIMIT {
-                orders.clear();
+            if let Some(&generation) = generations.get(&partition) {
+                self.shared.orders.put(partition, generation, order.clone());
             }
-            orders.insert(order.order_id, order.clone());
         }
     }
 
@@ -748,7 +818,7 @@ impl Worker {
         })
     }
 
-    fn dead_letter(&self, record: &Record, error: &DecodeError) -> DeadLetterRow {
+    fn dead_letter(&self, record: &Record, error: &Refused) -> DeadLetterRow {
         let topic = &self.processor.config.topics.commands;
         tracing::warn!(partition = record.partition, offset = record.offset, kind = error.kind(), %error, "undecodable command goes to the dead-letter topic");
         let mut headers = vec![
@@ -793,7 +863,7 @@ impl Worker {
         if let Err(error) = self.processor.cache.put_orders(&all).await {
             metrics::cache_error();
             tracing::warn!(%error, orders = all.len(), "cache write failed; retrying with a later batch");
-            if pending.len() <= ORDER_CACHE_LIMIT {
+            if pending.len() <= CACHE_BACKLOG_LIMIT {
                 let mut backlog = self.cache_backlog.lock().expect("lock");
                 for (id, order) in pending {
                     let newer = backlog.get(&id).is_none_or(|b| b.version < order.version);
@@ -837,11 +907,12 @@ where
     }
 }
 
-/// Keeps the `outbox pending` gauge current.
-async fn report_outbox(store: Store, shutdown: CancellationToken) {
+/// Keeps the `outbox pending` and `order memory` gauges current.
+async fn report_gauges(store: Store, shared: Arc<Shared>, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     while !shutdown.is_cancelled() {
         tick.tick().await;
+        metrics::order_memory_bytes(shared.orders.weighted_size());
         if let Ok(n) = store.count_unpublished().await {
             metrics::outbox_pending(n);
         }
@@ -873,7 +944,17 @@ async fn consumer_error(error: rdkafka::error::KafkaError) {
     tokio::time::sleep(Duration::from_millis(200)).await;
 }
 
-fn detach(message: &BorrowedMessage<'_>) -> Record {
+/// The record, owned and tagged with its partition's generation; None if it is not to be
+/// handled here (see `Assignments::tag`).
+fn detach(
+    message: &BorrowedMessage<'_>,
+    consumer: &StreamConsumer<ProcessorContext>,
+) -> Option<Record> {
+    let tag = consumer
+        .context()
+        .shared
+        .assignments()
+        .tag(message.partition(), message.offset())?;
     let traceparent = message.headers().and_then(|headers| {
         headers
             .iter()
@@ -882,12 +963,13 @@ fn detach(message: &BorrowedMessage<'_>) -> Record {
             .and_then(|v| std::str::from_utf8(v).ok())
             .map(str::to_owned)
     });
-    Record {
+    Some(Record {
         partition: message.partition(),
         offset: message.offset(),
+        tag,
         timestamp: message.timestamp().to_millis(),
         key: message.key().map(<[u8]>::to_vec),
         payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
         traceparent,
-    }
+    })
 }

@@ -290,7 +290,7 @@ mod tests {
 
     #[test]
     fn queued_batches_publish_together_up_to_batch_max_records() {
-        let shared = std::sync::Arc::default();
+        let shared = std::sync::Arc::new(super::super::rebalance::Shared::new(1 << 20));
         let (jobs, mut queue) = mpsc::channel(8);
         for events in [300, 500, 400, 100] {
             jobs.try_send(batch_of(events, &shared)).unwrap();

@@ -9,7 +9,7 @@
 //! The callback runs inside the poller's `recv()`; the batch runs on a separate task, so
 //! waiting here with `block_in_place` lets it finish.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -19,30 +19,16 @@ use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-use crate::domain::{Order, OrderId};
+use super::assignment::{Assignments, StoredOffset};
+use super::memory::OrderMemory;
 use crate::store::Store;
 
-/// What this consumer knows of a partition's offset row in PostgreSQL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoredOffset {
-    /// No row yet: nothing of this partition was ever applied.
-    Missing,
-    /// The row holds this next offset.
-    At(i64),
-    /// PostgreSQL could not be read at assignment: read it before the first write.
-    Unknown,
-}
-
 /// State shared by the rebalance callback, the poller and the batch worker.
-#[derive(Default)]
 pub struct Shared {
-    /// Per assigned partition: where its offset row stands. The batch's offset update is
-    /// fenced on it, so a commit after the partition moved elsewhere fails.
-    pub stored: Mutex<HashMap<i32, StoredOffset>>,
-    /// Assigned partitions whose unpublished outbox rows must go out before new commands.
-    pub relay_pending: Mutex<BTreeSet<i32>>,
-    /// Orders seen per partition, so a batch loads from PostgreSQL only what it has not seen.
-    pub orders: Mutex<HashMap<i32, HashMap<OrderId, Order>>>,
+    /// The assigned partitions, each in its current generation (see `assignment.rs`).
+    pub assignments: Mutex<Assignments>,
+    /// Orders seen per partition generation.
+    pub orders: OrderMemory,
     /// Set while the assignment is lost: the in-flight batch must not commit.
     pub abandon: AtomicBool,
     /// Batches and publishes in flight.
@@ -51,18 +37,22 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn relay_is_pending(&self) -> bool {
-        !self.relay_pending.lock().expect("lock").is_empty()
+    pub fn new(order_memory_bytes: u64) -> Self {
+        Self {
+            assignments: Mutex::new(Assignments::default()),
+            orders: OrderMemory::new(order_memory_bytes),
+            abandon: AtomicBool::new(false),
+            busy: Mutex::new(0),
+            idle: Condvar::new(),
+        }
     }
 
-    /// Whether a record still needs handling here: its partition is assigned to this member
-    /// and its offset is not behind what is stored.
-    pub fn is_pending(&self, partition: i32, offset: i64) -> bool {
-        match self.stored.lock().expect("lock").get(&partition) {
-            None => false,
-            Some(StoredOffset::At(next)) => offset >= *next,
-            Some(_) => true,
-        }
+    pub fn assignments(&self) -> std::sync::MutexGuard<'_, Assignments> {
+        self.assignments.lock().expect("lock")
+    }
+
+    pub fn relay_is_pending(&self) -> bool {
+        !self.assignments().relay_pending().is_empty()
     }
 
     /// Marks work in flight (a batch, or its publishing); the guard ends it when dropped.
@@ -82,13 +72,9 @@ impl Shared {
     }
 
     pub fn forget(&self, partitions: &[i32]) {
-        let mut stored = self.stored.lock().expect("lock");
-        let mut relay = self.relay_pending.lock().expect("lock");
-        let mut orders = self.orders.lock().expect("lock");
-        for p in partitions {
-            stored.remove(p);
-            relay.remove(p);
-            orders.remove(p);
+        let mut assignments = self.assignments();
+        for &p in partitions {
+            assignments.revoke(p);
         }
     }
 }
@@ -196,7 +182,7 @@ impl ProcessorContext {
                 "stored offsets unavailable; starting at the broker's committed offsets"
             );
         }
-        let mut known = self.shared.stored.lock().expect("lock");
+        let mut assignments = self.shared.assignments();
         for &partition in &partitions {
             let (offset, state) = match stored.as_ref().map(|s| s.get(&partition).copied()) {
                 Some(Some(next)) => (Offset::Offset(next), StoredOffset::At(next)),
@@ -206,14 +192,9 @@ impl ProcessorContext {
             if let Err(error) = tpl.set_partition_offset(&self.topic, partition, offset) {
                 tracing::error!(%error, partition, "setting the start offset failed");
             }
-            known.insert(partition, state);
+            assignments.assign(partition, state);
         }
-        drop(known);
-        self.shared
-            .relay_pending
-            .lock()
-            .expect("lock")
-            .extend(&partitions);
+        drop(assignments);
         tracing::info!(
             ?partitions,
             ?stored,

@@ -30,14 +30,20 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 ";
 
-/// Evicts the order unless the cache already holds a newer version.
-/// KEYS[1] = order key; ARGV[1] = version of the delete.
+/// Replaces the order by a tombstone of the delete's version, unless the cache already holds
+/// a newer version. The tombstone has a version and no body: reads find nothing, and a late
+/// write of an older version (from a member that lost the partition) cannot pass it. It lives
+/// as long as an order entry would, so it outlasts any write it has to stop.
+/// KEYS[1] = order key; ARGV[1] = version of the delete, ARGV[2] = TTL in milliseconds.
 const EVICT_IF_NEWER: &str = r"
 local cached = redis.call('HGET', KEYS[1], 'v')
 if cached and tonumber(cached) > tonumber(ARGV[1]) then
   return 0
 end
-return redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'deleted', '1')
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
 ";
 
 /// An order as the cache holds it.
@@ -120,7 +126,7 @@ impl Cache {
             let key = redis_key(order.order_id);
             if order.status == OrderStatus::Deleted {
                 let mut invocation = self.evict_if_newer.key(key);
-                invocation.arg(order.version);
+                invocation.arg(order.version).arg(ttl_ms);
                 pipe.invoke_script(&invocation).ignore();
             } else {
                 let body = serde_json::to_string(order).expect("an order serializes to JSON");

@@ -114,6 +114,10 @@ pub enum WriteError {
     /// partition now. Nothing was written.
     #[error("stored offsets moved under this batch: the partition assignment was lost")]
     Fenced,
+    /// An order's row was not at the version the batch folded from (or a new order's row
+    /// existed already). Nothing was written.
+    #[error("an order's row is not at the version the batch folded from")]
+    StaleOrder,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -122,6 +126,9 @@ pub enum WriteError {
 #[derive(Debug, Default)]
 pub struct BatchWrite {
     pub orders: Vec<Order>,
+    /// `base_versions[i]`: the version `orders[i]`'s row must hold for the write to land
+    /// (None: the order is new, no row may exist).
+    pub base_versions: Vec<Option<i64>>,
     pub events: Vec<EventRow>,
     pub processed: Vec<ProcessedRow>,
     pub dead_letters: Vec<DeadLetterRow>,
@@ -235,7 +242,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         move_offsets(&mut tx, group_id, topic, &batch.offsets).await?;
         if !batch.orders.is_empty() {
-            upsert_orders(&mut tx, &batch.orders).await?;
+            write_orders(&mut tx, &batch.orders, &batch.base_versions).await?;
         }
         if !batch.events.is_empty() {
             insert_events(&mut tx, &batch.events).await?;
@@ -252,23 +259,27 @@ impl Store {
         Ok(dead_letters)
     }
 
-    /// What is stored but not yet on Kafka for these partitions, in outbox order.
+    /// The first `limit` events and `limit` dead letters stored but not yet on Kafka for these
+    /// partitions, in outbox order. Once they are marked published, the next call pages on.
     pub async fn unpublished(
         &self,
         partitions: &[i32],
+        limit: i64,
     ) -> Result<(Vec<StoredEvent>, Vec<StoredDeadLetter>)> {
         let events = sqlx::query_as(
             "SELECT event_id, order_id, payload, traceparent FROM order_events
-             WHERE published_at IS NULL AND source_partition = ANY($1) ORDER BY seq",
+             WHERE published_at IS NULL AND source_partition = ANY($1) ORDER BY seq LIMIT $2",
         )
         .bind(partitions)
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         let letters = sqlx::query_as(
             "SELECT seq, record_key, payload, headers FROM dead_letters
-             WHERE published_at IS NULL AND source_partition = ANY($1) ORDER BY seq",
+             WHERE published_at IS NULL AND source_partition = ANY($1) ORDER BY seq LIMIT $2",
         )
         .bind(partitions)
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         Ok((events, letters))
@@ -566,49 +577,119 @@ async fn insert_dead_letters(
     .await
 }
 
-async fn upsert_orders(tx: &mut sqlx::PgConnection, orders: &[Order]) -> Result<()> {
-    let mut ids = Vec::with_capacity(orders.len());
-    let mut storefronts = Vec::with_capacity(orders.len());
-    let mut customers = Vec::with_capacity(orders.len());
-    let mut statuses = Vec::with_capacity(orders.len());
-    let mut versions = Vec::with_capacity(orders.len());
-    let mut created = Vec::with_capacity(orders.len());
-    let mut updated = Vec::with_capacity(orders.len());
-    let mut bodies = Vec::with_capacity(orders.len());
-    let mut deleted = Vec::with_capacity(orders.len());
-    for o in orders {
-        deleted.push((o.status == OrderStatus::Deleted).then_some(o.updated_at));
-        ids.push(o.order_id.0);
-        storefronts.push(o.storefront_id.as_str());
-        customers.push(o.customer_id.as_str());
-        statuses.push(o.status.as_str());
-        versions.push(i64::try_from(o.version).unwrap_or(i64::MAX));
-        created.push(o.created_at);
-        updated.push(o.updated_at);
-        bodies.push(sqlx::types::Json(o));
+/// Writes the batch's orders, each only from the version its fold started at: new orders
+/// are inserted only if no row exists, known ones updated only if their row still holds the
+/// base version. Anything else means the fold worked on stale state: the batch fails.
+async fn write_orders(
+    tx: &mut sqlx::PgConnection,
+    orders: &[Order],
+    base_versions: &[Option<i64>],
+) -> Result<(), WriteError> {
+    assert_eq!(
+        orders.len(),
+        base_versions.len(),
+        "one base version per order"
+    );
+    let (new, known): (Vec<_>, Vec<_>) = orders
+        .iter()
+        .zip(base_versions)
+        .partition(|(_, base)| base.is_none());
+    if !new.is_empty() {
+        let rows = OrderColumns::of(new.iter().map(|(o, _)| *o));
+        let inserted = sqlx::query(
+            "INSERT INTO orders (order_id, storefront_id, customer_id, status, version, created_at,
+                                 updated_at, deleted_at, body)
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[],
+                                  $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::jsonb[])
+             ON CONFLICT (order_id) DO NOTHING",
+        )
+        .bind(rows.ids)
+        .bind(rows.storefronts)
+        .bind(rows.customers)
+        .bind(rows.statuses)
+        .bind(rows.versions)
+        .bind(rows.created)
+        .bind(rows.updated)
+        .bind(rows.deleted)
+        .bind(rows.bodies)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted != new.len() as u64 {
+            return Err(WriteError::StaleOrder);
+        }
     }
-    sqlx::query(
-        "INSERT INTO orders (order_id, storefront_id, customer_id, status, version, created_at,
-                             updated_at, deleted_at, body)
-         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[],
-                              $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::jsonb[])
-         ON CONFLICT (order_id) DO UPDATE SET
-             customer_id = EXCLUDED.customer_id, status = EXCLUDED.status,
-             version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
-             deleted_at = EXCLUDED.deleted_at, body = EXCLUDED.body",
-    )
-    .bind(ids)
-    .bind(storefronts)
-    .bind(customers)
-    .bind(statuses)
-    .bind(versions)
-    .bind(created)
-    .bind(updated)
-    .bind(deleted)
-    .bind(bodies)
-    .execute(tx)
-    .await?;
+    if !known.is_empty() {
+        let bases: Vec<i64> = known.iter().filter_map(|(_, base)| **base).collect();
+        let rows = OrderColumns::of(known.iter().map(|(o, _)| *o));
+        let updated = sqlx::query(
+            "UPDATE orders o SET customer_id = m.customer_id, status = m.status,
+                 version = m.version, updated_at = m.updated_at, deleted_at = m.deleted_at,
+                 body = m.body
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[],
+                         $6::timestamptz[], $7::jsonb[], $8::bigint[])
+                  AS m(order_id, customer_id, status, version, updated_at, deleted_at, body, base)
+             WHERE o.order_id = m.order_id AND o.version = m.base",
+        )
+        .bind(rows.ids)
+        .bind(rows.customers)
+        .bind(rows.statuses)
+        .bind(rows.versions)
+        .bind(rows.updated)
+        .bind(rows.deleted)
+        .bind(rows.bodies)
+        .bind(bases)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated != known.len() as u64 {
+            return Err(WriteError::StaleOrder);
+        }
+    }
     Ok(())
+}
+
+/// Orders as the column arrays UNNEST takes.
+struct OrderColumns<'a> {
+    ids: Vec<Uuid>,
+    storefronts: Vec<&'a str>,
+    customers: Vec<&'a str>,
+    statuses: Vec<&'static str>,
+    versions: Vec<i64>,
+    created: Vec<DateTime<Utc>>,
+    updated: Vec<DateTime<Utc>>,
+    deleted: Vec<Option<DateTime<Utc>>>,
+    bodies: Vec<sqlx::types::Json<&'a Order>>,
+}
+
+impl<'a> OrderColumns<'a> {
+    fn of(orders: impl Iterator<Item = &'a Order>) -> Self {
+        let mut c = OrderColumns {
+            ids: Vec::new(),
+            storefronts: Vec::new(),
+            customers: Vec::new(),
+            statuses: Vec::new(),
+            versions: Vec::new(),
+            created: Vec::new(),
+            updated: Vec::new(),
+            deleted: Vec::new(),
+            bodies: Vec::new(),
+        };
+        for o in orders {
+            c.deleted
+                .push((o.status == OrderStatus::Deleted).then_some(o.updated_at));
+            c.ids.push(o.order_id.0);
+            c.storefronts.push(o.storefront_id.as_str());
+            c.customers.push(o.customer_id.as_str());
+            c.statuses.push(o.status.as_str());
+            c.versions
+                .push(i64::try_from(o.version).unwrap_or(i64::MAX));
+            c.created.push(o.created_at);
+            c.updated.push(o.updated_at);
+            c.bodies.push(sqlx::types::Json(o));
+        }
+        c
+    }
 }
 
 async fn insert_events(tx: &mut sqlx::PgConnection, events: &[EventRow]) -> Result<()> {

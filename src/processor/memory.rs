@@ -1,0 +1,81 @@
+//! The orders this member has seen, per partition and assignment generation, so a batch
+//! loads from PostgreSQL only what it has not seen. Bounded by a memory budget (moka evicts
+//! the least recently used); an evicted order is simply loaded again.
+//!
+//! Keyed by generation: when a partition is revoked, its entries can no longer be found (a
+//! late batch of the old generation writes under the old key), and they age out.
+
+use std::sync::Arc;
+
+use crate::domain::{Order, OrderId};
+
+type Key = (i32, u64, OrderId);
+
+#[derive(Clone)]
+pub struct OrderMemory {
+    cache: moka::sync::Cache<Key, Arc<Order>>,
+}
+
+impl OrderMemory {
+    /// Holds orders up to about `budget_bytes` in all.
+    pub fn new(budget_bytes: u64) -> Self {
+        Self {
+            cache: moka::sync::Cache::builder()
+                .max_capacity(budget_bytes)
+                .weigher(|_, order: &Arc<Order>| weight(order))
+                .build(),
+        }
+    }
+
+    pub fn get(&self, partition: i32, generation: u64, id: OrderId) -> Option<Order> {
+        self.cache
+            .get(&(partition, generation, id))
+            .map(|o| (*o).clone())
+    }
+
+    pub fn put(&self, partition: i32, generation: u64, order: Order) {
+        self.cache
+            .insert((partition, generation, order.order_id), Arc::new(order));
+    }
+
+    pub fn forget(&self, partition: i32, generation: u64, id: OrderId) {
+        self.cache.invalidate(&(partition, generation, id));
+    }
+
+    /// Bytes held (an estimate), after pending evictions ran.
+    pub fn weighted_size(&self) -> u64 {
+        self.cache.run_pending_tasks();
+        self.cache.weighted_size()
+    }
+}
+
+/// Approximate heap bytes of an order: the struct, its items and its strings (each string
+/// and map entry also costs an allocation's bookkeeping, counted as 32 bytes).
+fn weight(order: &Order) -> u32 {
+    const ALLOCATION: usize = 32;
+    let a = &order.shipping_address;
+    let mut bytes = std::mem::size_of::<Order>()
+        + order.items.len() * std::mem::size_of::<crate::domain::LineItem>()
+        + [&a.name, &a.line1, &a.city, &a.postal_code, &a.country]
+            .iter()
+            .map(|s| s.len() + ALLOCATION)
+            .sum::<usize>()
+        + a.line2.as_ref().map_or(0, |s| s.len() + ALLOCATION)
+        + order.customer_id.as_str().len()
+        + order.storefront_id.as_str().len()
+        + 2 * ALLOCATION;
+    bytes += order
+        .items
+        .iter()
+        .map(|i| i.sku.as_str().len() + ALLOCATION)
+        .sum::<usize>();
+    bytes += order
+        .metadata
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 3 * ALLOCATION)
+        .sum::<usize>();
+    if let Some(s) = &order.shipping {
+        bytes += s.carrier.len() + s.tracking_number.len() + 2 * ALLOCATION;
+    }
+    u32::try_from(bytes).unwrap_or(u32::MAX)
+}

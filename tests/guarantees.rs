@@ -1,0 +1,260 @@
+//! The processor's guarantees on the paths that are not a good day: records under the wrong
+//! key, an order memory behind its row, a crash between the commit and the cache, a large
+//! outbox. Each test provokes the fault and compares what happened with the domain.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestApp, TestEnv, command, consume, create, eventually};
+use orderflow::codec::Codec;
+use orderflow::domain::{Command, CommandBody, OrderId, decide};
+use rdkafka::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn producer() -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", common::KAFKA)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .expect("test producer")
+}
+
+/// Sends every command under `key(command)` (None: no key) and waits for the acks.
+async fn send_keyed(topic: &str, commands: &[(Command, Option<String>)]) {
+    let producer = producer();
+    let codec = Codec::single_object();
+    let mut payloads = Vec::with_capacity(commands.len());
+    for (command, _) in commands {
+        payloads.push(codec.encode_command(topic, command).await.unwrap());
+    }
+    let mut deliveries = Vec::new();
+    for ((_, key), payload) in commands.iter().zip(&payloads) {
+        let mut record: FutureRecord<'_, String, Vec<u8>> =
+            FutureRecord::to(topic).payload(payload);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        deliveries.push(producer.send(record, Duration::from_secs(10)));
+    }
+    for delivery in futures::future::join_all(deliveries).await {
+        delivery.map_err(|(e, _)| e).expect("produce");
+    }
+}
+
+async fn send(topic: &str, commands: &[Command]) {
+    let keyed: Vec<_> = commands
+        .iter()
+        .map(|c| (c.clone(), Some(c.order_id.to_string())))
+        .collect();
+    send_keyed(topic, &keyed).await;
+}
+
+async fn wait_consumed(app: &TestApp, records: i64) {
+    eventually("the processor to consume every record", WAIT, || async {
+        (app.consumed_commands().await >= records).then_some(())
+    })
+    .await;
+}
+
+async fn row(app: &TestApp, id: OrderId) -> (i64, String) {
+    sqlx::query_as("SELECT version, status FROM orders WHERE order_id = $1")
+        .bind(id.0)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_under_another_key_or_none_goes_to_the_dlq_and_the_order_keeps_one_history() {
+    let app = TestEnv::new(3).await.start(&[]).await;
+    let topic = app.topic("orders.commands");
+    let id = OrderId::new_random();
+    send(&topic, &[create(id)]).await;
+    wait_consumed(&app, 1).await;
+
+    // Both would apply to the order from wherever their key put them: a fork of its history.
+    let misrouted = command(id, CommandBody::ConfirmOrder);
+    let keyless = command(
+        id,
+        CommandBody::CancelOrder {
+            reason: "keyless".into(),
+        },
+    );
+    send_keyed(
+        &topic,
+        &[
+            (misrouted.clone(), Some(OrderId::new_random().to_string())),
+            (keyless.clone(), None),
+            (
+                command(id, CommandBody::ConfirmOrder),
+                Some(id.0.as_simple().to_string()),
+            ),
+        ],
+    )
+    .await;
+    let valid = command(id, CommandBody::ConfirmOrder);
+    send(&topic, std::slice::from_ref(&valid)).await;
+    wait_consumed(&app, 5).await;
+
+    let dead = app.consume("orders.commands.dlq", 3, WAIT).await;
+    assert_eq!(dead.len(), 3);
+    for letter in &dead {
+        assert_eq!(letter.header("orderflow.error.kind"), Some("key_mismatch"));
+        let message = letter.header("orderflow.error.message").unwrap();
+        assert!(message.contains(&id.to_string()), "{message}");
+    }
+    assert_eq!(row(&app, id).await, (2, "confirmed".to_owned()));
+    let (processed,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM processed_commands WHERE order_id = $1")
+            .bind(id.0)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        processed, 2,
+        "the create and the valid confirm, nothing else"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_order_memory_behind_its_row_never_overwrites_the_row() {
+    let app = TestEnv::new(1).await.start(&[]).await;
+    let topic = app.topic("orders.commands");
+    let id = OrderId::new_random();
+    let created = create(id);
+    send(&topic, std::slice::from_ref(&created)).await;
+    wait_consumed(&app, 1).await;
+
+    // The row moves on behind the processor's memory (which still holds version 1, pending):
+    // as a member that lost the partition and still wrote would leave it.
+    let v1 = decide(None, &created).unwrap().order;
+    let cancelled = decide(
+        Some(&v1),
+        &command(
+            id,
+            CommandBody::CancelOrder {
+                reason: "elsewhere".into(),
+            },
+        ),
+    )
+    .unwrap()
+    .order;
+    sqlx::query(
+        "UPDATE orders SET version = 2, status = 'cancelled', body = $2 WHERE order_id = $1",
+    )
+    .bind(id.0)
+    .bind(sqlx::types::Json(&cancelled))
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    // Folded over the remembered pending order, this would confirm it at version 2.
+    let confirm = command(id, CommandBody::ConfirmOrder);
+    send(&topic, std::slice::from_ref(&confirm)).await;
+    wait_consumed(&app, 2).await;
+
+    assert_eq!(
+        row(&app, id).await,
+        (2, "cancelled".to_owned()),
+        "the stale fold did not land"
+    );
+    let (outcome, code): (String, Option<String>) = sqlx::query_as(
+        "SELECT outcome, rejection_code FROM processed_commands WHERE command_id = $1",
+    )
+    .bind(confirm.command_id.0)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        (outcome.as_str(), code.as_deref()),
+        ("rejected", Some("invalid_transition")),
+        "folded again over the row: a cancelled order cannot be confirmed"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_relay_pages_through_a_large_outbox_and_repairs_the_cache_a_crash_left_behind() {
+    const ORDERS: usize = 2_500; // more than two relay pages
+    let env = TestEnv::new(1).await;
+    let app = env.start(&[]).await;
+    let topic = app.topic("orders.commands");
+    let ids: Vec<OrderId> = (0..ORDERS).map(|_| OrderId::new_random()).collect();
+    let creates: Vec<Command> = ids.iter().map(|&id| create(id)).collect();
+    send(&topic, &creates).await;
+    wait_consumed(&app, ORDERS as i64).await;
+    let mut confirms: Vec<Command> = ids[..10]
+        .iter()
+        .map(|&id| command(id, CommandBody::ConfirmOrder))
+        .collect();
+    confirms.truncate(10);
+    send(&topic, &confirms).await;
+    wait_consumed(&app, ORDERS as i64 + 10).await;
+    app.stop().await;
+
+    // As if the process had died after its commits and before publishing and writing Redis.
+    let db = env.db().await;
+    sqlx::query("UPDATE order_events SET published_at = NULL")
+        .execute(&db)
+        .await
+        .unwrap();
+    let mut redis = redis::Client::open(common::REDIS)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    for id in &ids {
+        let _: () = redis::AsyncCommands::del(&mut redis, format!("orderflow:order:{id}"))
+            .await
+            .unwrap();
+    }
+
+    let app = env.start(&[]).await;
+    eventually("the relay to publish the whole outbox", WAIT, || async {
+        let (pending,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM order_events WHERE published_at IS NULL")
+                .fetch_one(&db)
+                .await
+                .unwrap();
+        (pending == 0).then_some(())
+    })
+    .await;
+    let events = consume(
+        &env.topic("orders.events"),
+        2 * (ORDERS + 10),
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(events.len(), 2 * (ORDERS + 10), "published, then relayed");
+    // The relayed copies (the second half) keep each order's version order: its create
+    // before its confirm.
+    let relayed = &events[ORDERS + 10..];
+    for id in &ids[..10] {
+        let key = id.to_string();
+        let at: Vec<usize> = relayed
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.key.as_deref() == Some(key.as_str()))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(at.len(), 2);
+        let codec = Codec::single_object();
+        let first = codec.decode_event(&relayed[at[0]].payload).await.unwrap();
+        let second = codec.decode_event(&relayed[at[1]].payload).await.unwrap();
+        assert_eq!((first.version, second.version), (1, 2), "order {id}");
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let version: Option<u64> =
+            redis::AsyncCommands::hget(&mut redis, format!("orderflow:order:{id}"), "v")
+                .await
+                .unwrap();
+        let want = if i < 10 { 2 } else { 1 };
+        assert_eq!(version, Some(want), "order {id} is back in Redis");
+    }
+    app.stop().await;
+}
