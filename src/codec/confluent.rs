@@ -72,17 +72,9 @@ impl Registry {
             .get_schema(id)
             .await
             .map_err(|e| classify(id, e))?;
-        let mut body = &bytes[HEADER_LEN..];
-        let value = super::single_object::reader_for(&writer.parsed, reader)
-            .and_then(|r| r.read_value(&mut body))
+        let reader = super::single_object::reader_for(&writer.parsed, reader)
             .map_err(|e| DecodeError::Corrupt(e.to_string()))?;
-        if !body.is_empty() {
-            return Err(DecodeError::Corrupt(format!(
-                "{} trailing bytes",
-                body.len()
-            )));
-        }
-        Ok(value)
+        super::single_object::read_exactly(&reader, &bytes[HEADER_LEN..])
     }
 }
 

@@ -88,15 +88,42 @@ pub(super) fn decode(
     catalog
         .by_fingerprint(subject, fingerprint)
         .ok_or(DecodeError::UnknownSchema(fingerprint))?;
-    let mut body = &bytes[HEADER_LEN..];
-    let value = wire().readers[&fingerprint]
-        .read_value(&mut body)
+    read_exactly(&wire().readers[&fingerprint], &bytes[HEADER_LEN..])
+}
+
+/// Reads one datum that must take exactly `body`: no byte left over, and none missing.
+/// apache-avro reads an end of input where a union index or a length belongs as zero (a
+/// record cut short by one byte decoded, its last optional field as null); reading through
+/// `Exact` makes the end of input an error instead (of a kind apache-avro does not map to
+/// null: it takes `UnexpectedEof` for an absent value).
+pub(super) fn read_exactly(
+    reader: &GenericDatumReader<'_>,
+    body: &[u8],
+) -> Result<Value, DecodeError> {
+    let mut exact = Exact(body);
+    let value = reader
+        .read_value(&mut exact)
         .map_err(|e| DecodeError::Corrupt(e.to_string()))?;
-    if !body.is_empty() {
+    if !exact.0.is_empty() {
         return Err(DecodeError::Corrupt(format!(
             "{} trailing bytes",
-            body.len()
+            exact.0.len()
         )));
     }
     Ok(value)
+}
+
+/// A byte slice whose end is an error for any read that wants more.
+struct Exact<'a>(&'a [u8]);
+
+impl std::io::Read for Exact<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !buf.is_empty() && self.0.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the datum ends before its schema does",
+            ));
+        }
+        self.0.read(buf)
+    }
 }

@@ -358,3 +358,28 @@ fn every_field_of_every_schema_has_a_doc() {
         }
     }
 }
+
+#[test]
+fn a_datum_cut_short_or_running_on_never_decodes() {
+    for command in crate::domain::tests::every_command(OrderId::new_random()) {
+        let bytes = block_on(codec().encode_command("t", &command)).unwrap();
+        for cut in 1..=bytes.len() - 10 {
+            let short = &bytes[..bytes.len() - cut];
+            let decoded = block_on(codec().decode_command(short));
+            assert!(
+                matches!(
+                    decoded,
+                    Err(DecodeError::Corrupt(_) | DecodeError::BadMagic(_))
+                ),
+                "{} cut by {cut} byte(s) decoded as {decoded:?}",
+                command.body.kind()
+            );
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        assert!(matches!(
+            block_on(codec().decode_command(&long)),
+            Err(DecodeError::Corrupt(_))
+        ));
+    }
+}

@@ -138,7 +138,7 @@ pub fn rejected_event(current: Option<&Order>, command: &Command, rejection: &Re
         EventBody::CommandRejected {
             command_type: command.body.kind().to_owned(),
             code: rejection.code().to_owned(),
-            message: rejection.to_string(),
+            message: rejection.message(),
         },
     )
 }

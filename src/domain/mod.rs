@@ -23,7 +23,7 @@ pub use rejection::Rejection;
 pub use status::OrderStatus;
 pub use validation::{
     AddressInput, FieldError, LineItemInput, NewOrder, NewOrderInput, OrderUpdate,
-    OrderUpdateInput, ShippingInput, ValidationErrors, parse_cancel_reason,
+    OrderUpdateInput, ShippingInput, ValidationErrors, bounded_echo, parse_cancel_reason,
 };
 
 #[cfg(test)]

@@ -45,6 +45,15 @@ impl Rejection {
         "amount_overflow",
     ];
 
+    /// Longest message a rejection carries, in characters.
+    pub const MAX_MESSAGE_LEN: usize = 1_000;
+
+    /// The human message as it is stored and published: whatever it echoes of the command
+    /// is escaped and the whole is bounded (see `bounded_echo`).
+    pub fn message(&self) -> String {
+        super::validation::bounded_echo(&self.to_string(), Self::MAX_MESSAGE_LEN)
+    }
+
     /// A stable, machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {

@@ -346,11 +346,31 @@ fn parse_metadata(
     for (key, value) in input {
         errors.check("metadata", bounded_text(key.clone(), MAX_METADATA_KEY_LEN));
         errors.check(
-            format!("metadata.{key}"),
+            format!("metadata.{}", bounded_echo(key, MAX_METADATA_KEY_LEN)),
             bounded_text(value.clone(), MAX_METADATA_VALUE_LEN),
         );
     }
     (errors.0.len() == before).then(|| input.clone())
+}
+
+/// `text` made safe to echo into a message, a header or a database row: control characters
+/// (NUL among them, which PostgreSQL cannot store in text) written as escapes, and cut after
+/// `max` characters with a note of how many more there were.
+pub fn bounded_echo(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max * 2));
+    let mut chars = text.chars();
+    for c in chars.by_ref().take(max) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    let rest = chars.count();
+    if rest > 0 {
+        out.push_str(&format!("... ({rest} more characters)"));
+    }
+    out
 }
 
 /// 1..=max characters, no control characters, not only whitespace.

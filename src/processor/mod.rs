@@ -17,6 +17,8 @@
 
 mod assignment;
 pub mod batch;
+#[cfg(test)]
+mod fuzz;
 mod memory;
 mod publish;
 mod rebalance;
@@ -33,7 +35,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use crate::codec::Codec;
-use crate::domain::{Command, Event, Order, OrderId, Rejection};
+use crate::domain::{Command, Event, Order, OrderId, Rejection, bounded_echo};
 use crate::kafka::producer::Producer;
 use crate::kafka::{KafkaSettings, Topics};
 use crate::metrics;
@@ -106,6 +108,14 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// Orders whose cache write failed, kept for a later batch (beyond it, the relay of the
 /// partition's next assignment rewrites them).
 const CACHE_BACKLOG_LIMIT: usize = 100_000;
+/// Longest `orderflow.error.message` header of a dead letter, in characters.
+const DLQ_MESSAGE_LEN: usize = 1_000;
+/// Longest payload a dead letter carries: a record near the broker's size limit would not fit
+/// on the DLQ once headers are added. A longer one keeps this prefix, and its header
+/// `orderflow.payload.truncated` gives the original length in bytes.
+const DLQ_PAYLOAD_MAX: usize = 512 * 1024;
+/// Longest key a dead letter carries (`orderflow.key.truncated` as for the payload).
+const DLQ_KEY_MAX: usize = 1024;
 /// Outbox rows read and published at once by the relay.
 const RELAY_PAGE: i64 = 1_000;
 
@@ -610,7 +620,9 @@ impl Worker {
             metrics::command_handled(outcome);
             let (command, event, result) = match (&incoming.command, outcome) {
                 (Err(error), _) => {
-                    write.dead_letters.push(self.dead_letter(record, error));
+                    write
+                        .dead_letters
+                        .push(dead_letter(&p.config.topics.commands, record, error));
                     continue;
                 }
                 (Ok(command), Outcome::Applied(event)) => (command, event, Ok(event.version)),
@@ -818,39 +830,6 @@ impl Worker {
         })
     }
 
-    fn dead_letter(&self, record: &Record, error: &Refused) -> DeadLetterRow {
-        let topic = &self.processor.config.topics.commands;
-        tracing::warn!(partition = record.partition, offset = record.offset, kind = error.kind(), %error, "undecodable command goes to the dead-letter topic");
-        let mut headers = vec![
-            ("orderflow.error.kind".to_owned(), error.kind().to_owned()),
-            ("orderflow.error.message".to_owned(), error.to_string()),
-            ("orderflow.source.topic".to_owned(), topic.clone()),
-            (
-                "orderflow.source.partition".to_owned(),
-                record.partition.to_string(),
-            ),
-            (
-                "orderflow.source.offset".to_owned(),
-                record.offset.to_string(),
-            ),
-        ];
-        if let Some(timestamp) = record.timestamp {
-            headers.push((
-                "orderflow.source.timestamp".to_owned(),
-                timestamp.to_string(),
-            ));
-        }
-        DeadLetterRow {
-            source_topic: topic.clone(),
-            source_partition: record.partition,
-            source_offset: record.offset,
-            key: record.key.clone(),
-            payload: record.payload.clone(),
-            headers,
-            error_kind: error.kind(),
-        }
-    }
-
     /// The cache is an optimisation: a failure is counted and logged, never fatal, and the
     /// orders are rewritten with a later batch.
     async fn write_cache(&self, orders: &[Order]) {
@@ -919,6 +898,54 @@ async fn report_gauges(store: Store, shared: Arc<Shared>, shutdown: Cancellation
     }
 }
 
+/// The dead-letter row of a refused record from `topic`: bounded and storable whatever the
+/// record held (see `DLQ_*`).
+fn dead_letter(topic: &str, record: &Record, error: &Refused) -> DeadLetterRow {
+    let message = bounded_echo(&error.to_string(), DLQ_MESSAGE_LEN);
+    tracing::warn!(partition = record.partition, offset = record.offset, kind = error.kind(), error = %message, "refused command goes to the dead-letter topic");
+    let mut headers = vec![
+        ("orderflow.error.kind".to_owned(), error.kind().to_owned()),
+        ("orderflow.error.message".to_owned(), message),
+        ("orderflow.source.topic".to_owned(), topic.to_owned()),
+        (
+            "orderflow.source.partition".to_owned(),
+            record.partition.to_string(),
+        ),
+        (
+            "orderflow.source.offset".to_owned(),
+            record.offset.to_string(),
+        ),
+    ];
+    if let Some(timestamp) = record.timestamp {
+        headers.push((
+            "orderflow.source.timestamp".to_owned(),
+            timestamp.to_string(),
+        ));
+    }
+    let mut payload = record.payload.clone();
+    if payload.len() > DLQ_PAYLOAD_MAX {
+        headers.push((
+            "orderflow.payload.truncated".to_owned(),
+            payload.len().to_string(),
+        ));
+        payload.truncate(DLQ_PAYLOAD_MAX);
+    }
+    let mut key = record.key.clone();
+    if let Some(k) = key.as_mut().filter(|k| k.len() > DLQ_KEY_MAX) {
+        headers.push(("orderflow.key.truncated".to_owned(), k.len().to_string()));
+        k.truncate(DLQ_KEY_MAX);
+    }
+    DeadLetterRow {
+        source_topic: topic.to_owned(),
+        source_partition: record.partition,
+        source_offset: record.offset,
+        key,
+        payload,
+        headers,
+        error_kind: error.kind(),
+    }
+}
+
 /// The idempotency record of a handled command: applied at a version, or rejected.
 fn processed_row(command: &Command, result: Result<u64, &Rejection>) -> ProcessedRow {
     ProcessedRow {
@@ -933,7 +960,7 @@ fn processed_row(command: &Command, result: Result<u64, &Rejection>) -> Processe
         },
         version: result.ok().map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
         rejection_code: result.err().map(Rejection::code),
-        rejection_msg: result.err().map(ToString::to_string),
+        rejection_msg: result.err().map(Rejection::message),
     }
 }
 
