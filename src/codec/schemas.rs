@@ -66,8 +66,14 @@ pub struct SchemaVersion {
     pub text: &'static str,
     /// The top-level record's full name, e.g. `io.orderflow.commands.OrderCommand`.
     pub full_name: String,
-    /// CRC-64-AVRO (Rabin) fingerprint of the canonical form, little-endian as on the wire.
+    /// CRC-64-AVRO (Rabin) fingerprint of the specification's Parsing Canonical Form, as
+    /// Java and fastavro compute it (little-endian as on the wire): what records are written
+    /// with.
     pub fingerprint: u64,
+    /// The fingerprint orderflow wrote before: apache-avro 0.22's canonical form keeps a
+    /// logical-typed field as `{"type":"string"}` where the specification has `"string"`.
+    /// Records in topics carry it, so it is still read.
+    pub legacy_fingerprint: u64,
 }
 
 pub struct Catalog {
@@ -85,9 +91,10 @@ impl Catalog {
     }
 
     pub fn by_fingerprint(&self, subject: Subject, fingerprint: u64) -> Option<&SchemaVersion> {
-        self.versions
-            .iter()
-            .find(|v| v.subject == subject && v.fingerprint == fingerprint)
+        self.versions.iter().find(|v| {
+            v.subject == subject
+                && (v.fingerprint == fingerprint || v.legacy_fingerprint == fingerprint)
+        })
     }
 
     pub fn versions(&self, subject: Subject) -> impl Iterator<Item = &SchemaVersion> {
@@ -105,7 +112,8 @@ pub fn catalog() -> &'static Catalog {
                 let schema = Schema::parse_str(text).unwrap_or_else(|e| {
                     panic!("schema {subject:?} v{version} does not parse: {e}")
                 });
-                let fingerprint = fingerprint_of(&schema);
+                let legacy_fingerprint = fingerprint_of(&schema);
+                let fingerprint = spec_fingerprint(text);
                 let full_name = match &schema {
                     Schema::Record(record) => record.name.fullname(None),
                     _ => panic!("schema {subject:?} v{version} is not a record"),
@@ -117,12 +125,39 @@ pub fn catalog() -> &'static Catalog {
                     text,
                     full_name,
                     fingerprint,
+                    legacy_fingerprint,
                 }
             })
             .collect(),
     })
 }
 
+/// The specification's fingerprint of a schema text: its Parsing Canonical Form keeps only
+/// `type`, `name`, `fields`, `symbols`, `items`, `values` and `size`, so a logical type is
+/// its underlying primitive. apache-avro's canonical form is right but for logical types:
+/// strip them (and their attributes) and let it do the rest.
+fn spec_fingerprint(text: &str) -> u64 {
+    fn strip(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for attribute in ["logicalType", "precision", "scale"] {
+                    map.remove(attribute);
+                }
+                map.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut json: serde_json::Value =
+        serde_json::from_str(text).expect("a compiled-in schema is JSON");
+    strip(&mut json);
+    let plain = Schema::parse(&json).expect("a schema without logical types parses");
+    fingerprint_of(&plain)
+}
+
+/// apache-avro's fingerprint of a parsed schema: tells schemas apart, and is the legacy
+/// wire fingerprint (see `SchemaVersion::legacy_fingerprint`).
 pub(super) fn fingerprint_of(schema: &Schema) -> u64 {
     let bytes = schema.fingerprint::<Rabin>().bytes;
     u64::from_le_bytes(bytes.try_into().expect("a Rabin fingerprint is 8 bytes"))

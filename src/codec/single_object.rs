@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use apache_avro::headers::{HeaderBuilder, RabinFingerprintHeader};
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
@@ -34,16 +33,19 @@ fn build(catalog: &'static Catalog) -> Wire {
     let mut readers = HashMap::new();
     for subject in Subject::ALL {
         let latest = catalog.latest(subject);
-        let header = RabinFingerprintHeader::from_schema(&latest.schema).build_header();
+        let mut header = MAGIC.to_vec();
+        header.extend_from_slice(&latest.fingerprint.to_le_bytes());
         let writer = GenericDatumWriter::builder(&latest.schema)
             .build()
             .expect("compiled-in schema resolves");
         writers.insert(latest.fingerprint, (header, writer));
         for old in catalog.versions(subject) {
-            readers.insert(
-                old.fingerprint,
-                reader_for(&old.schema, latest).expect("compiled-in schemas resolve"),
-            );
+            for fingerprint in [old.fingerprint, old.legacy_fingerprint] {
+                readers.insert(
+                    fingerprint,
+                    reader_for(&old.schema, latest).expect("compiled-in schemas resolve"),
+                );
+            }
         }
     }
     Wire { writers, readers }
@@ -58,7 +60,7 @@ pub(super) fn reader_for<'s>(
     latest: &'s SchemaVersion,
 ) -> apache_avro::AvroResult<GenericDatumReader<'s>> {
     let builder = GenericDatumReader::builder(writer);
-    if fingerprint_of(writer) == latest.fingerprint {
+    if fingerprint_of(writer) == latest.legacy_fingerprint {
         builder.build()
     } else {
         builder.reader_schema(&latest.schema).build()
