@@ -398,7 +398,7 @@ pub struct ProcessorArgs {
     #[arg(long, env = "ORDERFLOW_BATCH_LINGER", value_parser = humantime::parse_duration, default_value = "10ms")]
     pub batch_linger: Duration,
     /// Longest a partition revocation or a shutdown waits for the in-flight batch; keep it
-    /// below the consumer's session timeout (45 s by default).
+    /// well below `max.poll.interval.ms` (300 s): time spent waiting is time not polling.
     #[arg(long, env = "ORDERFLOW_DRAIN_TIMEOUT", value_parser = humantime::parse_duration, default_value = "20s")]
     pub drain_timeout: Duration,
     /// Memory budget, in MiB, of the orders the processor remembers between batches (the

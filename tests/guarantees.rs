@@ -359,3 +359,148 @@ async fn no_record_stops_the_processor_also_across_a_restart() {
     assert_rejected_with_a_bounded_message(&app, &poisoned).await;
     app.stop().await;
 }
+
+async fn api_key(env: &TestEnv, storefront: &str) -> String {
+    let store = orderflow::store::Store::connect(&env.database_url.clone().into(), None, 2)
+        .await
+        .unwrap();
+    let storefront = orderflow::domain::StorefrontId::parse(storefront).unwrap();
+    orderflow::ingress::auth::create_key(&store, &storefront)
+        .await
+        .unwrap()
+        .1
+}
+
+/// What the load saw: accepted order ids, and every status code answered.
+#[derive(Default)]
+struct Load {
+    accepted: Vec<OrderId>,
+    statuses: std::collections::BTreeMap<u16, usize>,
+    accepted_during_outage: usize,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgresql_cut_off_for_15_s_under_load_loses_nothing_and_answers_no_500() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let env = TestEnv::new(3).await;
+    let key = api_key(&env, "shop-1").await;
+    let proxy = common::proxy::TcpProxy::start("127.0.0.1:5432").await;
+    let through_proxy = env
+        .database_url
+        .replace("127.0.0.1:5432", &proxy.addr.to_string());
+    let app = env
+        .start(&["--database-url", &through_proxy, "--auth", "api-key"])
+        .await;
+    let client = reqwest::Client::new();
+    let orders_url = app.url("/v1/orders");
+    let post = move |key: String| {
+        let (client, url) = (client.clone(), orders_url.clone());
+        async move {
+            client
+                .post(url)
+                .bearer_auth(key)
+                .json(&common::order_body())
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        post(key.clone()).await.status(),
+        202,
+        "the caller is known now"
+    );
+
+    let outage = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = tokio::spawn({
+        let (post, outage, stop, key) = (post.clone(), outage.clone(), stop.clone(), key.clone());
+        async move {
+            let mut load = Load::default();
+            while !stop.load(Ordering::SeqCst) {
+                let response = post(key.clone()).await;
+                let status = response.status().as_u16();
+                *load.statuses.entry(status).or_default() += 1;
+                if status == 202 {
+                    let body: serde_json::Value = response.json().await.unwrap();
+                    load.accepted.push(common::order_id_of(&body));
+                    if outage.load(Ordering::SeqCst) {
+                        load.accepted_during_outage += 1;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            load
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    proxy.cut();
+    outage.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let unknown = post("not-a-known-key".to_owned()).await;
+    assert_eq!(
+        unknown.status(),
+        503,
+        "an unknown caller cannot be checked now"
+    );
+    assert!(unknown.headers().contains_key("retry-after"));
+    assert_eq!(
+        unknown.headers()["content-type"],
+        "application/problem+json"
+    );
+    tokio::time::sleep(Duration::from_secs(13)).await;
+    outage.store(false, Ordering::SeqCst);
+    proxy.restore();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::SeqCst);
+    let load = load.await.unwrap();
+
+    assert_eq!(
+        load.statuses.keys().copied().collect::<Vec<_>>(),
+        [202],
+        "a known caller's writes need no database: {:?}",
+        load.statuses
+    );
+    assert!(
+        load.accepted_during_outage > 100,
+        "{}",
+        load.accepted_during_outage
+    );
+    // The oracle: every accepted create applied exactly once, nothing dead-lettered.
+    let accepted = load.accepted.len() as i64 + 1;
+    let db = env.db().await;
+    eventually(
+        "every accepted order applied",
+        Duration::from_secs(60),
+        || async {
+            let (orders,): (i64,) = sqlx::query_as("SELECT count(*) FROM orders")
+                .fetch_one(&db)
+                .await
+                .unwrap();
+            (orders == accepted).then_some(())
+        },
+    )
+    .await;
+    let (processed, events, dead): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM processed_commands), (SELECT count(*) FROM order_events),
+                (SELECT count(*) FROM dead_letters)",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!((processed, events, dead), (accepted, accepted, 0));
+    let ids: Vec<uuid::Uuid> = load.accepted.iter().map(|id| id.0).collect();
+    let (found,): (i64,) = sqlx::query_as("SELECT count(*) FROM orders WHERE order_id = ANY($1)")
+        .bind(&ids)
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(
+        found,
+        ids.len() as i64,
+        "the accepted ids are the applied ones"
+    );
+    app.stop().await; // the processor did not exit: it stops cleanly now
+}

@@ -89,16 +89,26 @@ impl Keys {
             return jwt.caller(key).await;
         }
         let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-        if let Some((at, caller)) = self.known.lock().expect("lock").get(&hash).cloned()
+        let remembered = self.known.lock().expect("lock").get(&hash).cloned();
+        if let Some((at, caller)) = &remembered
             && at.elapsed() < REMEMBER
         {
-            return caller.ok_or(ApiError::Unauthorized("the API key is not valid"));
+            return caller
+                .clone()
+                .ok_or(ApiError::Unauthorized("the API key is not valid"));
         }
-        let found = self
-            .store
-            .api_key(&hash)
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
+        let found = match self.store.api_key(&hash).await {
+            Ok(found) => found,
+            // PostgreSQL is down: a caller this ingress already knows keeps its answer (writes
+            // go to Kafka and need no database); an unknown one gets a 503 to retry.
+            Err(error) => {
+                let error = ApiError::from_store(error);
+                return match (&error, remembered) {
+                    (ApiError::DatabaseUnavailable(_), Some((_, Some(caller)))) => Ok(caller),
+                    _ => Err(error),
+                };
+            }
+        };
         let caller = found.and_then(|(key_id, storefront)| {
             Some(Caller {
                 storefront: StorefrontId::parse(storefront).ok()?,

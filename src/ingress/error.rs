@@ -31,8 +31,28 @@ pub enum ApiError {
     NotFound,
     #[error("the message broker is unavailable")]
     BrokerUnavailable(#[source] anyhow::Error),
+    #[error("the database is unavailable")]
+    DatabaseUnavailable(#[source] anyhow::Error),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+}
+
+/// Seconds a client is asked to wait after a dependency outage (a 503).
+const RETRY_AFTER_UNAVAILABLE: u64 = 2;
+
+impl ApiError {
+    /// A PostgreSQL failure: the database not answering (connection refused or lost, the pool
+    /// timing out) is an outage, a 503 the client may retry; anything else is internal.
+    pub fn from_store(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => ApiError::DatabaseUnavailable(error.into()),
+            other => ApiError::Internal(other.into()),
+        }
+    }
 }
 
 /// An RFC 7807 problem (`application/problem+json`).
@@ -91,6 +111,11 @@ impl ApiError {
                 "broker-unavailable",
                 "Service unavailable",
             ),
+            ApiError::DatabaseUnavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database-unavailable",
+                "Service unavailable",
+            ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -104,7 +129,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, slug, title) = self.parts();
         match &self {
-            ApiError::BrokerUnavailable(e) | ApiError::Internal(e) => {
+            ApiError::BrokerUnavailable(e)
+            | ApiError::DatabaseUnavailable(e)
+            | ApiError::Internal(e) => {
                 tracing::warn!(
                     error = format!("{e:#}"),
                     status = status.as_u16(),
@@ -130,6 +157,15 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if matches!(
+            self,
+            ApiError::BrokerUnavailable(_) | ApiError::DatabaseUnavailable(_)
+        ) {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(RETRY_AFTER_UNAVAILABLE),
+            );
+        }
         if let ApiError::RateLimited { limit, retry_after } = &self {
             let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));

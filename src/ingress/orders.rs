@@ -486,7 +486,7 @@ async fn from_postgres(
         .store
         .get_order(id)
         .await
-        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(ApiError::from_store)?
         .filter(|o| o.storefront_id == caller.storefront)
         .ok_or(ApiError::NotFound)?;
     let json = serde_json::to_string(&order).map_err(|e| ApiError::Internal(e.into()))?;
@@ -621,7 +621,7 @@ pub(super) async fn list(
         .store
         .list_orders(caller.storefront.as_str(), &filter, limit)
         .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
+        .map_err(ApiError::from_store)?;
     let next_cursor = (orders.len() as i64 == limit)
         .then(|| orders.last())
         .flatten()
@@ -653,7 +653,7 @@ pub(super) async fn events(
         .store
         .order_owner(id)
         .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
+        .map_err(ApiError::from_store)?;
     if owner.as_deref() != Some(caller.storefront.as_str()) {
         return Err(ApiError::NotFound);
     }
@@ -662,7 +662,7 @@ pub(super) async fn events(
         .store
         .order_events(id)
         .await
-        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(ApiError::from_store)?
     {
         let event = state
             .codec
@@ -711,7 +711,7 @@ pub(super) async fn command(
             .store
             .command_status(command_id, caller.storefront.as_str())
             .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
+            .map_err(ApiError::from_store)?;
         if let Some(status) = status {
             let view = CommandView {
                 command_id,

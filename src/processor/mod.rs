@@ -101,6 +101,9 @@ enum BatchEnd {
 /// at half leaves 15 batches to work on while the resumed partitions' first fetch comes back
 /// (measured up to ~1.3 s on nisshi with 10 000, which then stalled the processor each time).
 const BUFFER_MIN: usize = 30_000;
+/// Consumer group liveness (see `run`); `--kafka-config` overrides either.
+const SESSION_TIMEOUT: (&str, &str) = ("session.timeout.ms", "10000");
+const HEARTBEAT_INTERVAL: (&str, &str) = ("heartbeat.interval.ms", "1000");
 /// How often an idle poller checks for partitions whose outbox awaits relay.
 const RELAY_CHECK: Duration = Duration::from_millis(100);
 const RETRY_FIRST: Duration = Duration::from_millis(100);
@@ -140,6 +143,13 @@ impl Processor {
                 ("enable.auto.offset.store", "false"),
                 ("auto.offset.reset", "earliest"),
                 ("statistics.interval.ms", "5000"),
+                // A SIGKILLed member's partitions sit idle until the group notices it is gone:
+                // the session timeout (librdkafka's default, 45 s, is far too long for an
+                // order service). 10 s with a heartbeat every second tolerates a few lost
+                // heartbeats; static membership is not used (a restarted member would keep its
+                // partitions idle for the whole timeout instead of handing them over at once).
+                SESSION_TIMEOUT,
+                HEARTBEAT_INTERVAL,
                 crate::kafka::FETCH_WAIT,
                 crate::kafka::PARTITION_FETCH_BYTES,
             ])

@@ -17,6 +17,7 @@ use orderflow::domain::{
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
+pub mod proxy;
 pub mod workload;
 
 use sqlx::PgPool;
