@@ -258,7 +258,13 @@ async fn start_ingress(
         store,
         cache,
         topics: kafka.topics(),
+        commands_handled: std::sync::Arc::new(tokio::sync::Notify::new()),
+        max_wait: ingress::max_wait(http.request_timeout),
     });
+    running.tasks.spawn(ingress::listen_for_handled_commands(
+        state.clone(),
+        running.shutdown.clone(),
+    ));
     let router = ingress::router(state, http.request_timeout);
     running
         .tasks

@@ -759,6 +759,60 @@ async fn json_logs_carry_the_trace_order_and_command_ids() {
     assert_eq!(accepted_line["level"], "INFO");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_poll_fits_in_the_request_timeout_and_wakes_on_the_commit() {
+    let app = TestEnv::new(3)
+        .await
+        .start(&["--request-timeout", "3s"])
+        .await;
+    let unknown = uuid::Uuid::new_v4();
+    let started = Instant::now();
+    let response = app
+        .client
+        .get(app.url(&format!("/v1/commands/{unknown}?wait=30s")))
+        .send()
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(
+        response.status(),
+        200,
+        "answered inside the 3 s request timeout"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "pending");
+    assert!(
+        waited >= Duration::from_millis(1_900) && waited < Duration::from_secs(3),
+        "waited the 2 s the timeout leaves: {waited:?}"
+    );
+
+    // A waiter registered before the command exists wakes when its commit lands, not at
+    // the next fallback look (2 s after it started).
+    let command = common::create(orderflow::domain::OrderId::new_random());
+    let url = app.url(&format!("/v1/commands/{}?wait=2s", command.command_id.0));
+    let started = Instant::now();
+    let waiter = tokio::spawn({
+        let client = app.client.clone();
+        async move { client.get(url).send().await.unwrap() }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let topic = app.topic("orders.commands");
+    let payload = orderflow::codec::Codec::single_object()
+        .encode_command(&topic, &command)
+        .await
+        .unwrap();
+    common::produce(&topic, &command.order_id.to_string(), Some(&payload), &[]).await;
+    let response = waiter.await.unwrap();
+    let waited = started.elapsed();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "applied", "{body}");
+    assert!(
+        waited < Duration::from_millis(1_800),
+        "woken by the commit: {waited:?}"
+    );
+    app.stop().await;
+}
+
 mod jwt {
     use super::*;
     use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};

@@ -8,6 +8,7 @@ pub mod jwt;
 pub mod openapi;
 mod orders;
 pub mod ratelimit;
+mod wakeups;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -55,6 +56,31 @@ pub struct Services {
     pub keys: std::sync::Arc<auth::Keys>,
     /// None: no rate limit.
     pub rate_limiter: Option<std::sync::Arc<ratelimit::RateLimiter>>,
+    /// Notified when a processor commits handled commands (see `wakeups`).
+    pub commands_handled: std::sync::Arc<tokio::sync::Notify>,
+    /// Longest `?wait=` of `GET /v1/commands/{id}`: 30 s, and always inside the request
+    /// timeout, so a long-poll answers `pending` rather than being cut off with a 503.
+    pub max_wait: std::time::Duration,
+}
+
+/// Keeps `Services::commands_handled` notified until `shutdown`.
+pub async fn listen_for_handled_commands(
+    state: AppState,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    wakeups::listen(
+        state.store.clone(),
+        state.commands_handled.clone(),
+        shutdown,
+    )
+    .await
+}
+
+/// The longest long-poll a request timeout leaves room for: a second below it, at most 30 s.
+pub fn max_wait(request_timeout: std::time::Duration) -> std::time::Duration {
+    request_timeout
+        .saturating_sub(std::time::Duration::from_secs(1))
+        .min(std::time::Duration::from_secs(30))
 }
 
 /// Largest accepted request body.

@@ -678,11 +678,10 @@ pub(super) async fn events(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(super) struct WaitQuery {
-    /// Long-poll: wait up to this long (e.g. `5s`, at most 30 s) for the command to be handled.
+    /// Long-poll: wait up to this long (e.g. `5s`; at most 30 s, and at most a second below
+    /// the server's request timeout) for the command to be handled.
     wait: Option<String>,
 }
-
-const MAX_WAIT: Duration = Duration::from_secs(30);
 
 /// What became of a command: pending, applied (with the version) or rejected (code, message).
 #[utoipa::path(get, path = "/v1/commands/{id}", tag = "commands",
@@ -704,9 +703,13 @@ pub(super) async fn command(
         .map(|w| humantime::parse_duration(w).map_err(|e| ApiError::BadQuery(format!("wait: {e}"))))
         .transpose()?
         .unwrap_or_default()
-        .min(MAX_WAIT);
+        .min(state.max_wait);
     let deadline = tokio::time::Instant::now() + wait;
     loop {
+        // Registered before the query, so a commit between the query and the wait wakes it.
+        let handled = state.commands_handled.notified();
+        tokio::pin!(handled);
+        handled.as_mut().enable();
         let status = state
             .store
             .command_status(command_id, caller.storefront.as_str())
@@ -733,6 +736,10 @@ pub(super) async fn command(
             )
             .into_response());
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let fallback = (tokio::time::Instant::now() + super::wakeups::FALLBACK_POLL).min(deadline);
+        tokio::select! {
+            () = &mut handled => {}
+            () = tokio::time::sleep_until(fallback) => {}
+        }
     }
 }

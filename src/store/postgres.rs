@@ -13,6 +13,10 @@ use crate::domain::{CommandId, Order, OrderId, OrderStatus, PriorOutcome};
 
 pub type Result<T, E = sqlx::Error> = std::result::Result<T, E>;
 
+/// The LISTEN/NOTIFY channel a batch's commit notifies when it handled commands: long-polls
+/// of `GET /v1/commands/{id}` wake on it instead of polling.
+pub const COMMANDS_HANDLED: &str = "orderflow_commands_handled";
+
 /// An event (or other outbox record) to store and later publish.
 #[derive(Debug, Clone)]
 pub struct EventRow {
@@ -159,6 +163,13 @@ impl Store {
         Ok(Self { pool })
     }
 
+    /// A listener of `COMMANDS_HANDLED` on its own connection.
+    pub async fn listen_commands_handled(&self) -> Result<sqlx::postgres::PgListener> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(COMMANDS_HANDLED).await?;
+        Ok(listener)
+    }
+
     /// Answers when PostgreSQL does.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1")
@@ -249,6 +260,11 @@ impl Store {
         }
         if !batch.processed.is_empty() {
             insert_processed(&mut tx, &batch.processed).await?;
+            // Delivered to listeners when (and only if) the transaction commits.
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(COMMANDS_HANDLED)
+                .execute(&mut *tx)
+                .await?;
         }
         let dead_letters = if batch.dead_letters.is_empty() {
             Vec::new()
