@@ -504,3 +504,79 @@ async fn postgresql_cut_off_for_15_s_under_load_loses_nothing_and_answers_no_500
     );
     app.stop().await; // the processor did not exit: it stops cleanly now
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idempotency_key_reused_with_another_body_while_redis_is_down_is_a_conflict() {
+    let env = TestEnv::new(3).await;
+    let key = api_key(&env, "shop-1").await;
+    // Nothing listens on port 1: the Redis fast path cannot see the key.
+    let app = env
+        .start(&["--auth", "api-key", "--redis-url", "redis://127.0.0.1:1"])
+        .await;
+    let post = |body: serde_json::Value| {
+        app.client
+            .post(app.url("/v1/orders"))
+            .bearer_auth(&key)
+            .header("idempotency-key", "checkout-7")
+            .json(&body)
+            .send()
+    };
+    let status_of = |accepted: serde_json::Value| {
+        let url = app.url(&format!(
+            "{}?wait=8s",
+            accepted["status_url"].as_str().unwrap()
+        ));
+        let (client, key) = (app.client.clone(), key.clone());
+        async move {
+            let body: serde_json::Value = client
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            body
+        }
+    };
+    let first = post(common::order_body()).await.unwrap();
+    assert_eq!(first.status(), 202);
+    let first: serde_json::Value = first.json().await.unwrap();
+    assert_eq!(status_of(first.clone()).await["status"], "applied");
+
+    let mut other = common::order_body();
+    other["customer_id"] = "someone-else".into();
+    let second = post(other).await.unwrap();
+    assert_eq!(
+        second.status(),
+        202,
+        "without Redis the ingress cannot tell"
+    );
+    let second: serde_json::Value = second.json().await.unwrap();
+    assert_ne!(
+        second["command_id"], first["command_id"],
+        "another request, another command"
+    );
+    let outcome = status_of(second).await;
+    assert_eq!(outcome["status"], "rejected", "{outcome}");
+    assert_eq!(outcome["rejection"]["code"], "idempotency_conflict");
+
+    // The same request again is still the first command, a duplicate.
+    let again: serde_json::Value = post(common::order_body())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["command_id"], first["command_id"]);
+    let id = common::order_id_of(&first);
+    let (customer,): (String,) =
+        sqlx::query_as("SELECT customer_id FROM orders WHERE order_id = $1")
+            .bind(id.0)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(customer, "c-42", "the order is the first request's");
+    app.stop().await;
+}

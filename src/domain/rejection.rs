@@ -28,6 +28,10 @@ pub enum Rejection {
     /// The payload broke a rule; every broken rule is listed.
     #[error("invalid command: {0}")]
     Validation(ValidationErrors),
+    /// The command's idempotency key was first used for another request: the key names that
+    /// request, and this one is not applied.
+    #[error("this idempotency key was first used with another request")]
+    IdempotencyConflict,
     /// A computed total does not fit in 64-bit minor units.
     #[error("{field}: the amount exceeds the largest representable total")]
     AmountOverflow { field: String },
@@ -35,7 +39,7 @@ pub enum Rejection {
 
 impl Rejection {
     /// Every code, for documentation and tests.
-    pub const CODES: [&'static str; 7] = [
+    pub const CODES: [&'static str; 8] = [
         "invalid_transition",
         "not_allowed_in_status",
         "version_conflict",
@@ -43,6 +47,7 @@ impl Rejection {
         "already_exists",
         "validation",
         "amount_overflow",
+        "idempotency_conflict",
     ];
 
     /// Longest message a rejection carries, in characters.
@@ -64,6 +69,7 @@ impl Rejection {
             Rejection::AlreadyExists => "already_exists",
             Rejection::Validation(_) => "validation",
             Rejection::AmountOverflow { .. } => "amount_overflow",
+            Rejection::IdempotencyConflict => "idempotency_conflict",
         }
     }
 }

@@ -27,8 +27,10 @@ use crate::kafka::producer::Outgoing;
 use crate::store::OrderFilter;
 use crate::trace;
 
-/// Namespace of ids derived from an idempotency key: the same key always names the same
-/// command (and, for a create without an order id, the same order).
+/// Namespace of ids derived from an idempotency key: the same key and request always name
+/// the same command, and for a create without an order id the same key names the same order.
+/// The same key with another request is another command, which the processor rejects
+/// `idempotency_conflict` (durably: it keeps every key's first fingerprint in PostgreSQL).
 const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x6f72_6465_7266_6c6f_7700_0000_0000_0002);
 const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -329,6 +331,7 @@ async fn submit(state: &AppState, write: Write<'_>) -> Result<Response, ApiError
                 })
         })
         .transpose()?;
+    let mut idempotency = None;
     let (command_id, order_id) = match idempotency_key {
         Some(key) => {
             let scope = format!("{storefront}\n{key}");
@@ -348,7 +351,12 @@ async fn submit(state: &AppState, write: Write<'_>) -> Result<Response, ApiError
                     tracing::warn!(%error, "idempotency store unavailable; relying on derived command ids")
                 }
             }
-            let command_id = CommandId(Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, scope.as_bytes()));
+            let command_id = CommandId(Uuid::new_v5(
+                &IDEMPOTENCY_NAMESPACE,
+                format!("{scope}\n{fingerprint}").as_bytes(),
+            ));
+            let key_hash: [u8; 32] = Sha256::digest(scope.as_bytes()).into();
+            idempotency = Some((hex::encode(key_hash), hex::encode(&write.fingerprint)));
             let order_id = write.order_id.unwrap_or_else(|| {
                 OrderId(Uuid::new_v5(
                     &IDEMPOTENCY_NAMESPACE,
@@ -376,7 +384,13 @@ async fn submit(state: &AppState, write: Write<'_>) -> Result<Response, ApiError
         .get(trace::HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|parent| trace::child_with_span(parent, &Uuid::new_v4().as_bytes()[..8]));
-    produce(state, &command, traceparent.as_deref()).await?;
+    produce(
+        state,
+        &command,
+        traceparent.as_deref(),
+        idempotency.as_ref(),
+    )
+    .await?;
     let accepted = Accepted {
         order_id: command.order_id,
         command_id: command.command_id,
@@ -404,6 +418,7 @@ async fn produce(
     state: &AppState,
     command: &Command,
     traceparent: Option<&str>,
+    idempotency: Option<&(String, String)>,
 ) -> Result<(), ApiError> {
     let payload = state
         .codec
@@ -411,12 +426,25 @@ async fn produce(
         .await
         .map_err(|e| ApiError::BrokerUnavailable(e.into()))?;
     let key = order_key(command.order_id);
-    let headers = traceparent.map(|t| {
-        OwnedHeaders::new().insert(Header {
+    let mut headers = OwnedHeaders::new();
+    if let Some(t) = traceparent {
+        headers = headers.insert(Header {
             key: trace::HEADER,
             value: Some(t),
-        })
-    });
+        });
+    }
+    if let Some((key, fingerprint)) = idempotency {
+        headers = headers
+            .insert(Header {
+                key: crate::kafka::IDEMPOTENCY_KEY_HEADER,
+                value: Some(key),
+            })
+            .insert(Header {
+                key: crate::kafka::IDEMPOTENCY_FINGERPRINT_HEADER,
+                value: Some(fingerprint),
+            });
+    }
+    let headers = (rdkafka::message::Headers::count(&headers) > 0).then_some(headers);
     state
         .producer
         .send(Outgoing {

@@ -38,6 +38,12 @@ impl KafkaSettings {
 pub const FETCH_WAIT: (&str, &str) = ("fetch.wait.max.ms", "100");
 pub const PARTITION_FETCH_BYTES: (&str, &str) = ("max.partition.fetch.bytes", "262144");
 
+/// Headers of a command sent over HTTP with an idempotency key: the key (hashed with its
+/// storefront, hex) and the fingerprint of the request (hex). The processor keeps the first
+/// fingerprint of every key and rejects a command whose request differs.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "orderflow.idempotency.key";
+pub const IDEMPOTENCY_FINGERPRINT_HEADER: &str = "orderflow.idempotency.fingerprint";
+
 /// The topics orderflow reads and writes.
 #[derive(Debug, Clone)]
 pub struct Topics {

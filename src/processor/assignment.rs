@@ -236,6 +236,7 @@ mod tests {
                     key: None,
                     payload: Vec::new(),
                     traceparent: None,
+                    idempotency: None,
                 })
             })
             .collect()

@@ -14,6 +14,16 @@ pub struct Incoming {
     pub partition: i32,
     pub offset: i64,
     pub command: Result<Command, Refused>,
+    /// The request behind the command, when it came with an idempotency key.
+    pub idempotency: Option<Idempotency>,
+}
+
+/// An idempotency key (hashed, with its storefront) and the fingerprint of the request it
+/// came with: a later request under the same key must be the same request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    pub key: Vec<u8>,
+    pub fingerprint: Vec<u8>,
 }
 
 /// Why a record is not a command this processor takes: it goes to the dead-letter topic.
@@ -78,14 +88,18 @@ pub struct Folded {
     pub orders: BTreeMap<OrderId, Order>,
     /// Next offset to consume, per partition.
     pub next_offsets: BTreeMap<i32, i64>,
+    /// Idempotency keys used for the first time, with the command that used them.
+    pub new_keys: Vec<(Idempotency, CommandId)>,
 }
 
 /// Applies the batch in offset order over the loaded state. `prior` holds the outcomes of
-/// command ids handled before this batch.
+/// command ids handled before this batch, `keys` the fingerprint each idempotency key of the
+/// batch was first used with.
 pub fn fold(
     batch: &[Incoming],
     mut current: HashMap<OrderId, Order>,
     mut prior: HashMap<CommandId, PriorOutcome>,
+    mut keys: HashMap<Vec<u8>, Vec<u8>>,
 ) -> Folded {
     let mut folded = Folded::default();
     for incoming in batch {
@@ -99,7 +113,24 @@ pub fn fold(
             continue;
         };
         let state = current.get(&command.order_id);
-        let outcome = match domain::handle(state, prior.get(&command.command_id), command) {
+        let earlier = prior.get(&command.command_id);
+        let conflict = match (&incoming.idempotency, earlier) {
+            (Some(idem), None) => match keys.get(&idem.key) {
+                Some(first) => first != &idem.fingerprint,
+                None => {
+                    keys.insert(idem.key.clone(), idem.fingerprint.clone());
+                    folded.new_keys.push((idem.clone(), command.command_id));
+                    false
+                }
+            },
+            _ => false,
+        };
+        let decision = if conflict {
+            Decision::Rejected(Rejection::IdempotencyConflict)
+        } else {
+            domain::handle(state, earlier, command)
+        };
+        let outcome = match decision {
             Decision::Duplicate(earlier) => Outcome::Duplicate(earlier),
             Decision::Applied(applied) => {
                 let Applied { order, event } = *applied;
@@ -143,6 +174,7 @@ mod tests {
             partition: 0,
             offset,
             command: Ok(command),
+            idempotency: None,
         }
     }
 
@@ -151,6 +183,7 @@ mod tests {
         let command = create_command(sample_input());
         let folded = fold(
             &[incoming(5, command.clone()), incoming(6, command.clone())],
+            HashMap::new(),
             HashMap::new(),
             HashMap::new(),
         );
@@ -172,7 +205,12 @@ mod tests {
                 code: "validation".into(),
             },
         )]);
-        let folded = fold(&[incoming(0, command)], HashMap::new(), prior);
+        let folded = fold(
+            &[incoming(0, command)],
+            HashMap::new(),
+            prior,
+            HashMap::new(),
+        );
         assert!(matches!(
             &folded.outcomes[0],
             Outcome::Duplicate(PriorOutcome::Rejected { code }) if code == "validation"
@@ -189,6 +227,7 @@ mod tests {
             &[incoming(0, first), incoming(1, second)],
             HashMap::new(),
             HashMap::new(),
+            HashMap::new(),
         );
         let Outcome::Rejected { rejection, event } = &folded.outcomes[1] else {
             panic!("second create was not rejected: {:?}", folded.outcomes[1]);
@@ -198,6 +237,56 @@ mod tests {
         assert!(
             matches!(event.body, EventBody::CommandRejected { ref code, .. } if code == "already_exists")
         );
+    }
+
+    #[test]
+    fn an_idempotency_key_reused_for_another_request_is_rejected_also_in_a_later_batch() {
+        let key = |fingerprint: &[u8]| Idempotency {
+            key: b"shop-1 k".to_vec(),
+            fingerprint: fingerprint.to_vec(),
+        };
+        let first = create_command(sample_input());
+        let mut other = create_command(sample_input());
+        other.order_id = first.order_id;
+        let keyed = |command: Command, fingerprint: &[u8], offset| Incoming {
+            idempotency: Some(key(fingerprint)),
+            ..incoming(offset, command)
+        };
+        let folded = fold(
+            &[keyed(first.clone(), b"A", 0), keyed(other.clone(), b"B", 1)],
+            HashMap::new(),
+            HashMap::new(),
+            HashMap::new(),
+        );
+        assert!(matches!(folded.outcomes[0], Outcome::Applied(_)));
+        assert!(matches!(
+            &folded.outcomes[1],
+            Outcome::Rejected {
+                rejection: Rejection::IdempotencyConflict,
+                ..
+            }
+        ));
+        assert_eq!(folded.new_keys, [(key(b"A"), first.command_id)]);
+
+        // Later, the key is known from PostgreSQL: the same request is allowed (a new command
+        // id only if the body differs, so this is the other body again), another is not.
+        let stored = HashMap::from([(b"shop-1 k".to_vec(), b"A".to_vec())]);
+        let mut again = create_command(sample_input());
+        again.order_id = OrderId::new_random();
+        let folded = fold(
+            &[keyed(again, b"B", 2)],
+            HashMap::new(),
+            HashMap::new(),
+            stored,
+        );
+        assert!(matches!(
+            &folded.outcomes[0],
+            Outcome::Rejected {
+                rejection: Rejection::IdempotencyConflict,
+                ..
+            }
+        ));
+        assert!(folded.new_keys.is_empty());
     }
 
     #[test]
@@ -229,7 +318,9 @@ mod tests {
                 partition: 3,
                 offset: 41,
                 command: Err(DecodeError::Empty.into()),
+                idempotency: None,
             }],
+            HashMap::new(),
             HashMap::new(),
             HashMap::new(),
         );

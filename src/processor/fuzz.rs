@@ -107,13 +107,15 @@ fn check(payload: Vec<u8>, key: Option<Vec<u8>>) -> Result<(), TestCaseError> {
         key,
         payload,
         traceparent: None,
+        idempotency: None,
     };
     let incoming = [Incoming {
         partition: 0,
         offset: 7,
         command,
+        idempotency: None,
     }];
-    let folded = batch::fold(&incoming, HashMap::new(), HashMap::new());
+    let folded = batch::fold(&incoming, HashMap::new(), HashMap::new(), HashMap::new());
     match (&incoming[0].command, &folded.outcomes[0]) {
         (Err(error), Outcome::Undecodable) => {
             let row = dead_letter("orders.commands", &record, error);
@@ -196,8 +198,9 @@ proptest! {
         ] {
             let command = crate::domain::tests::command_for(created.order_id, body);
             let folded = batch::fold(
-                &[Incoming { partition: 0, offset: 0, command: Ok(command.clone()) }],
+                &[Incoming { partition: 0, offset: 0, command: Ok(command.clone()), idempotency: None }],
                 HashMap::from([(created.order_id, created.clone())]),
+                HashMap::new(),
                 HashMap::new(),
             );
             match &folded.outcomes[0] {

@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 use crate::codec::Codec;
 use crate::domain::{Command, Event, Order, OrderId, Rejection, bounded_echo};
 use crate::kafka::producer::Producer;
-use crate::kafka::{KafkaSettings, Topics};
+use crate::kafka::{IDEMPOTENCY_FINGERPRINT_HEADER, IDEMPOTENCY_KEY_HEADER, KafkaSettings, Topics};
 use crate::metrics;
 use crate::store::{
     BatchWrite, Cache, DeadLetterRow, EventRow, OffsetMove, ProcessedRow, Store, StoredDeadLetter,
@@ -45,7 +45,7 @@ use crate::store::{
 };
 use crate::trace;
 use assignment::{StoredOffset, Tag};
-use batch::{Incoming, Outcome, Refused};
+use batch::{Idempotency, Incoming, Outcome, Refused};
 use publish::{Committed, Publisher};
 use rebalance::{BatchGuard, ProcessorContext, Shared};
 
@@ -84,6 +84,8 @@ pub struct Record {
     pub key: Option<Vec<u8>>,
     pub payload: Vec<u8>,
     pub traceparent: Option<String>,
+    /// From the `orderflow.idempotency.*` headers the ingress sets.
+    pub idempotency: Option<Idempotency>,
 }
 
 /// How a batch ended.
@@ -586,6 +588,7 @@ impl Worker {
                 partition: r.partition,
                 offset: r.offset,
                 command,
+                idempotency: r.idempotency.clone(),
             });
         }
         Ok(incoming)
@@ -612,10 +615,22 @@ impl Worker {
             .prior_outcomes(&command_ids)
             .await
             .context("loading processed commands")?;
+        let idempotency_keys: Vec<&[u8]> = incoming
+            .iter()
+            .filter_map(|i| i.idempotency.as_ref().map(|k| k.key.as_slice()))
+            .collect();
+        let keys = if idempotency_keys.is_empty() {
+            HashMap::new()
+        } else {
+            p.store
+                .idempotency_fingerprints(&idempotency_keys)
+                .await
+                .context("loading idempotency keys")?
+        };
         metrics::stage("load", stage.elapsed());
 
         let stage = Instant::now();
-        let folded = batch::fold(incoming, current, prior);
+        let folded = batch::fold(incoming, current, prior, keys);
         let mut write = BatchWrite {
             base_versions: folded
                 .orders
@@ -624,6 +639,11 @@ impl Worker {
                 .collect(),
             orders: folded.orders.values().cloned().collect(),
             offsets: self.offset_moves(&folded.next_offsets).await?,
+            idempotency_keys: folded
+                .new_keys
+                .iter()
+                .map(|(k, command)| (k.key.clone(), k.fingerprint.clone(), command.0))
+                .collect(),
             ..BatchWrite::default()
         };
         for ((record, incoming), outcome) in records.iter().zip(incoming).zip(&folded.outcomes) {
@@ -664,6 +684,11 @@ impl Worker {
         {
             Ok(seqs) => seqs,
             Err(WriteError::Fenced) => return Ok(None),
+            Err(WriteError::IdempotencyRace) => {
+                // Another partition's batch took one of the keys first: fold again with it.
+                metrics::stale_order_write();
+                anyhow::bail!("an idempotency key was taken by another batch meanwhile");
+            }
             Err(WriteError::StaleOrder) => {
                 // This member's memory of an order was behind its row: forget the batch's
                 // orders and fold again from what PostgreSQL holds (the retry reloads them).
@@ -1000,7 +1025,26 @@ fn detach(
             .and_then(|v| std::str::from_utf8(v).ok())
             .map(str::to_owned)
     });
+    let header = |name: &str| {
+        message.headers().and_then(|headers| {
+            headers
+                .iter()
+                .find(|h| h.key == name)
+                .and_then(|h| h.value)
+                .map(<[u8]>::to_vec)
+        })
+    };
+    let idempotency = match (
+        header(IDEMPOTENCY_KEY_HEADER),
+        header(IDEMPOTENCY_FINGERPRINT_HEADER),
+    ) {
+        (Some(key), Some(fingerprint)) if key.len() <= 64 && fingerprint.len() <= 64 => {
+            Some(Idempotency { key, fingerprint })
+        }
+        _ => None,
+    };
     Some(Record {
+        idempotency,
         partition: message.partition(),
         offset: message.offset(),
         tag,

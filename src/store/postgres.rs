@@ -122,6 +122,9 @@ pub enum WriteError {
     /// existed already). Nothing was written.
     #[error("an order's row is not at the version the batch folded from")]
     StaleOrder,
+    /// An idempotency key of the batch was stored by another batch meanwhile.
+    #[error("an idempotency key was stored by another batch meanwhile")]
+    IdempotencyRace,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -130,6 +133,8 @@ pub enum WriteError {
 #[derive(Debug, Default)]
 pub struct BatchWrite {
     pub orders: Vec<Order>,
+    /// Idempotency keys used for the first time: (key, request fingerprint, command id).
+    pub idempotency_keys: Vec<(Vec<u8>, Vec<u8>, Uuid)>,
     /// `base_versions[i]`: the version `orders[i]`'s row must hold for the write to land
     /// (None: the order is new, no row may exist).
     pub base_versions: Vec<Option<i64>>,
@@ -161,6 +166,20 @@ impl Store {
             .connect_with(options)
             .await?;
         Ok(Self { pool })
+    }
+
+    /// The request fingerprint each of these idempotency keys was first used with.
+    pub async fn idempotency_fingerprints(
+        &self,
+        keys: &[&[u8]],
+    ) -> Result<HashMap<Vec<u8>, Vec<u8>>> {
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = sqlx::query_as(
+            "SELECT key_hash, fingerprint FROM idempotency_keys WHERE key_hash = ANY($1)",
+        )
+        .bind(keys)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().collect())
     }
 
     /// A listener of `COMMANDS_HANDLED` on its own connection.
@@ -257,6 +276,40 @@ impl Store {
         }
         if !batch.events.is_empty() {
             insert_events(&mut tx, &batch.events).await?;
+        }
+        if !batch.idempotency_keys.is_empty() {
+            let inserted = sqlx::query(
+                "INSERT INTO idempotency_keys (key_hash, fingerprint, command_id)
+                 SELECT * FROM UNNEST($1::bytea[], $2::bytea[], $3::uuid[])
+                 ON CONFLICT (key_hash) DO NOTHING",
+            )
+            .bind(
+                batch
+                    .idempotency_keys
+                    .iter()
+                    .map(|k| k.0.as_slice())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                batch
+                    .idempotency_keys
+                    .iter()
+                    .map(|k| k.1.as_slice())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                batch
+                    .idempotency_keys
+                    .iter()
+                    .map(|k| k.2)
+                    .collect::<Vec<_>>(),
+            )
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted != batch.idempotency_keys.len() as u64 {
+                return Err(WriteError::IdempotencyRace);
+            }
         }
         if !batch.processed.is_empty() {
             insert_processed(&mut tx, &batch.processed).await?;
