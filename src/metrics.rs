@@ -25,7 +25,8 @@ pub const HTTP_REQUEST_DURATION_SECONDS: &str = "orderflow_http_request_duration
 /// Things that went wrong and were handled, by `kind`: `gap` (records missing between poll
 /// and batch: the partition restarted at its stored offset), `stale_order` (an order's row
 /// had moved past the batch's memory: folded again), `broker_commit` (the lag-only commit
-/// to the broker failed).
+/// to the broker failed), `unencodable` (a command's event can never be encoded: the command
+/// went to the DLQ), `snapshot_skipped` (an order snapshot could never be encoded).
 /// Estimated bytes of the orders the processor remembers (bounded by --order-memory-mb).
 pub const ORDER_MEMORY_BYTES: &str = "orderflow_order_memory_bytes";
 pub const PROCESSOR_FAULTS_TOTAL: &str = "orderflow_processor_faults_total";
@@ -71,6 +72,14 @@ pub fn partition_gap(partitions: usize) {
 
 pub fn stale_order_write() {
     metrics::counter!(PROCESSOR_FAULTS_TOTAL, "kind" => "stale_order").increment(1);
+}
+
+pub fn unencodable_command() {
+    metrics::counter!(PROCESSOR_FAULTS_TOTAL, "kind" => "unencodable").increment(1);
+}
+
+pub fn snapshot_skipped() {
+    metrics::counter!(PROCESSOR_FAULTS_TOTAL, "kind" => "snapshot_skipped").increment(1);
 }
 
 pub fn broker_commit_failed() {

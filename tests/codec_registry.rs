@@ -1,6 +1,8 @@
 //! The Confluent wire format against a fake schema registry: the two routes orderflow uses,
 //! `POST /subjects/{subject}/versions` and `GET /schemas/ids/{id}`, served from memory.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, State};
@@ -18,6 +20,8 @@ use serde_json::{Value, json};
 struct Fake {
     /// (subject, schema text); the id is the index + 1.
     schemas: Vec<(String, String)>,
+    /// Subjects whose registrations are refused with a 422 (as an incompatible schema is).
+    refused: Vec<String>,
 }
 
 type Shared = Arc<Mutex<Fake>>;
@@ -26,9 +30,15 @@ async fn register(
     State(fake): State<Shared>,
     Path(subject): Path<String>,
     Json(body): Json<Value>,
-) -> Json<Value> {
+) -> (StatusCode, Json<Value>) {
     let schema = body["schema"].as_str().expect("a schema").to_owned();
     let mut fake = fake.lock().unwrap();
+    if fake.refused.contains(&subject) {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({ "error_code": 42201, "message": "Invalid schema" })),
+        );
+    }
     let id = match fake
         .schemas
         .iter()
@@ -40,7 +50,7 @@ async fn register(
             fake.schemas.len()
         }
     };
-    Json(json!({ "id": id }))
+    (StatusCode::OK, Json(json!({ "id": id })))
 }
 
 async fn by_id(State(fake): State<Shared>, Path(id): Path<usize>) -> (StatusCode, Json<Value>) {
@@ -303,4 +313,63 @@ async fn every_event_round_trips_through_the_registry() {
             event.body.kind()
         );
     }
+}
+
+/// A failure of a command's own making is never retried: here the registry refuses the
+/// events' schema (a 4xx, not an outage), so no command's event can ever be written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_whose_event_the_registry_refuses_goes_to_the_dlq_and_processing_goes_on() {
+    let (url, fake) = fake_registry().await;
+    let env = common::TestEnv::new(1).await;
+    fake.lock()
+        .unwrap()
+        .refused
+        .push(format!("{}-value", env.topic("orders.events")));
+    let app = env
+        .start(&["--wire-format", "confluent", "--schema-registry-url", &url])
+        .await;
+    let topic = app.topic("orders.commands");
+    let single_object = Codec::single_object();
+    for _ in 0..3 {
+        let command = common::create(OrderId::new_random());
+        let payload = single_object
+            .encode_command(&topic, &command)
+            .await
+            .unwrap();
+        common::produce(&topic, &command.order_id.to_string(), Some(&payload), &[]).await;
+    }
+    let dead = app
+        .consume("orders.commands.dlq", 3, std::time::Duration::from_secs(30))
+        .await;
+    assert_eq!(
+        dead.len(),
+        3,
+        "each command dead-lettered, none retried forever"
+    );
+    for letter in &dead {
+        assert_eq!(letter.header("orderflow.error.kind"), Some("unencodable"));
+        assert!(
+            letter
+                .header("orderflow.error.message")
+                .unwrap()
+                .contains("422")
+                || letter
+                    .header("orderflow.error.message")
+                    .unwrap()
+                    .contains("Invalid schema")
+        );
+    }
+    assert_eq!(app.consumed_commands().await, 3);
+    let (orders, processed): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM processed_commands)",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        (orders, processed),
+        (0, 0),
+        "nothing applied without its event"
+    );
+    app.stop().await;
 }

@@ -34,13 +34,14 @@ impl Registry {
         }
     }
 
-    /// Registers `schema` under `<topic>-value` (once per process) and frames the value.
+    /// Registers `schema` under `<topic>-value` (once per process) and frames the value. The
+    /// error says whether trying again may help (the registry did not answer).
     pub(super) async fn encode(
         &self,
         topic: &str,
         schema: &SchemaVersion,
         value: Value,
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<Vec<u8>, (String, bool)> {
         let supplied = SuppliedSchema::new(
             Some(schema.full_name.clone()),
             SchemaType::Avro,
@@ -51,7 +52,7 @@ impl Registry {
         self.encoder
             .encode_value(value, &strategy)
             .await
-            .map_err(|e| format!("schema registry: {e}"))
+            .map_err(|e| (format!("schema registry: {e}"), e.retriable))
     }
 
     /// Reads a framed record into `reader`'s shape, whatever registered version wrote it.

@@ -68,6 +68,16 @@ impl DecodeError {
 pub struct EncodeError {
     subject: Subject,
     message: String,
+    transient: bool,
+}
+
+impl EncodeError {
+    /// Whether trying again may succeed: the registry did not answer (or answered 5xx). A
+    /// registry that refused (4xx) or a value the schema cannot hold fails the same way
+    /// every time.
+    pub fn is_transient(&self) -> bool {
+        self.transient
+    }
 }
 
 /// The wire format new records are written in.
@@ -194,13 +204,17 @@ impl Codec {
     ) -> Result<Vec<u8>, EncodeError> {
         let schema = self.schemas.latest(subject);
         let encoded = match (value, self.write, &self.registry) {
-            (Err(message), ..) => Err(message),
+            (Err(message), ..) => Err((message, false)),
             (Ok(value), WireFormat::Confluent, Some(registry)) => {
                 registry.encode(topic, schema, value).await
             }
-            (Ok(value), ..) => single_object::encode(schema, value),
+            (Ok(value), ..) => single_object::encode(schema, value).map_err(|m| (m, false)),
         };
-        encoded.map_err(|message| EncodeError { subject, message })
+        encoded.map_err(|(message, transient)| EncodeError {
+            subject,
+            message,
+            transient,
+        })
     }
 }
 

@@ -35,6 +35,10 @@ pub enum Refused {
     /// under another key (or none) could fork an order's history on another partition.
     #[error("record key {key} is not the command's order id {order_id}")]
     KeyMismatch { key: String, order_id: OrderId },
+    /// What the command causes cannot be written, and never will be (the schema registry
+    /// refused the event's schema, say): the command is not applied.
+    #[error("the command's event cannot be encoded: {0}")]
+    Unencodable(String),
 }
 
 impl Refused {
@@ -43,6 +47,7 @@ impl Refused {
         match self {
             Refused::Decode(error) => error.kind(),
             Refused::KeyMismatch { .. } => "key_mismatch",
+            Refused::Unencodable(_) => "unencodable",
         }
     }
 

@@ -34,7 +34,7 @@ use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
-use crate::codec::Codec;
+use crate::codec::{Codec, EncodeError};
 use crate::domain::{Command, Event, Order, OrderId, Rejection, bounded_echo};
 use crate::kafka::producer::Producer;
 use crate::kafka::{IDEMPOTENCY_FINGERPRINT_HEADER, IDEMPOTENCY_KEY_HEADER, KafkaSettings, Topics};
@@ -86,6 +86,22 @@ pub struct Record {
     pub traceparent: Option<String>,
     /// From the `orderflow.idempotency.*` headers the ingress sets.
     pub idempotency: Option<Idempotency>,
+}
+
+/// One attempt at committing a batch.
+enum Attempt {
+    Committed((Committed, Vec<OffsetMove>)),
+    End(BatchEnd),
+    /// `incoming[.0]`'s event can never be encoded.
+    Unencodable(usize, String),
+}
+
+/// The event of the batch's `index`-th record cannot be encoded, permanently.
+#[derive(Debug, thiserror::Error)]
+#[error("the event of record {index} of the batch cannot be encoded: {message}")]
+struct Unencodable {
+    index: usize,
+    message: String,
 }
 
 /// How a batch ended.
@@ -481,23 +497,39 @@ impl Worker {
         metrics::stage("decode", started.elapsed());
 
         // Retried until committed; fenced or abandoned (assignment lost, shutdown) ends it.
-        let step = || async {
-            // A partition revoked (or restarted) since the batch was taken belongs to another
-            // generation now: the batch must not commit (PostgreSQL's fence backs this up).
-            if self.shared.abandon.load(Ordering::SeqCst)
-                || !self.shared.assignments().still_current(&generations)
-            {
-                return Ok(Err(BatchEnd::Abandoned));
+        // A failure of one command's own making (its event can never be encoded) is not
+        // retried: that command goes to the DLQ and the batch folds again without it.
+        let mut incoming = incoming;
+        let (committed, offsets) = loop {
+            let step = || async {
+                // A partition revoked (or restarted) since the batch was taken belongs to
+                // another generation now: the batch must not commit (PostgreSQL's fence backs
+                // this up).
+                if self.shared.abandon.load(Ordering::SeqCst)
+                    || !self.shared.assignments().still_current(&generations)
+                {
+                    return Ok(Attempt::End(BatchEnd::Abandoned));
+                }
+                match self.commit(&records, &generations, &incoming).await {
+                    Ok(Some(committed)) => Ok(Attempt::Committed(committed)),
+                    Ok(None) => Ok(Attempt::End(BatchEnd::Fenced)),
+                    Err(error) => match error.downcast::<Unencodable>() {
+                        Ok(Unencodable { index, message }) => {
+                            Ok(Attempt::Unencodable(index, message))
+                        }
+                        Err(error) => Err(error),
+                    },
+                }
+            };
+            match retry_value("commit", &shutdown, step).await {
+                Some(Attempt::Committed(committed)) => break committed,
+                Some(Attempt::End(end)) => return end,
+                Some(Attempt::Unencodable(index, message)) => {
+                    metrics::unencodable_command();
+                    incoming[index].command = Err(Refused::Unencodable(message));
+                }
+                None => return BatchEnd::Abandoned,
             }
-            Ok(self
-                .commit(&records, &generations, &incoming)
-                .await?
-                .ok_or(BatchEnd::Fenced))
-        };
-        let (committed, offsets) = match retry_value("commit", &shutdown, step).await {
-            Some(Ok(committed)) => committed,
-            Some(Err(end)) => return end,
-            None => return BatchEnd::Abandoned,
         };
 
         let cache_started = Instant::now();
@@ -646,7 +678,12 @@ impl Worker {
                 .collect(),
             ..BatchWrite::default()
         };
-        for ((record, incoming), outcome) in records.iter().zip(incoming).zip(&folded.outcomes) {
+        for (index, ((record, incoming), outcome)) in records
+            .iter()
+            .zip(incoming)
+            .zip(&folded.outcomes)
+            .enumerate()
+        {
             metrics::command_handled(outcome);
             let (command, event, result) = match (&incoming.command, outcome) {
                 (Err(error), _) => {
@@ -668,10 +705,18 @@ impl Worker {
             if let Some(trace_id) = record.traceparent.as_deref().and_then(trace::trace_id) {
                 tracing::debug!(trace_id, order_id = %command.order_id, command_id = %command.command_id, kind = event.body.kind(), "command handled");
             }
-            write.events.push(
-                self.event_row(event, incoming.partition, traceparent)
-                    .await?,
-            );
+            let row = match self.event_row(event, incoming.partition, traceparent).await {
+                Ok(row) => row,
+                Err(error) if !error.is_transient() => {
+                    return Err(Unencodable {
+                        index,
+                        message: error.to_string(),
+                    }
+                    .into());
+                }
+                Err(error) => return Err(anyhow::Error::new(error).context("encoding an event")),
+            };
+            write.events.push(row);
             write.processed.push(processed_row(command, result));
         }
         metrics::stage("fold", stage.elapsed());
@@ -847,11 +892,12 @@ impl Worker {
         event: &Event,
         partition: i32,
         traceparent: Option<String>,
-    ) -> anyhow::Result<EventRow> {
+    ) -> Result<EventRow, EncodeError> {
         Ok(EventRow {
             event_id: event.event_id.0,
             order_id: event.order_id.0,
-            version: i64::try_from(event.version).context("version overflow")?,
+            // A version is one per command applied: never near 2^63.
+            version: i64::try_from(event.version).unwrap_or(i64::MAX),
             event_type: event.body.kind(),
             causation_id: event.causation_id.0,
             occurred_at: event.occurred_at,

@@ -183,7 +183,17 @@ pub(super) async fn publish(p: &Processor, committed: &Committed) -> anyhow::Res
     for order in &committed.orders {
         let value = match order.status {
             OrderStatus::Deleted => None,
-            _ => Some(p.codec.encode_snapshot(&topics.state, order).await?),
+            _ => match p.codec.encode_snapshot(&topics.state, order).await {
+                Ok(value) => Some(value),
+                // Retrying cannot help (the registry refused the schema): the events, the
+                // truth, still go out; the state topic misses this version of the order.
+                Err(error) if !error.is_transient() => {
+                    metrics::snapshot_skipped();
+                    tracing::error!(%error, order_id = %order.order_id, "snapshot cannot be encoded; the state topic misses this version");
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            },
         };
         snapshots.push((order_key(order.order_id), value));
     }
