@@ -580,3 +580,57 @@ async fn an_idempotency_key_reused_with_another_body_while_redis_is_down_is_a_co
     assert_eq!(customer, "c-42", "the order is the first request's");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_cut_off_during_updates_and_deletes_never_leaves_an_older_or_deleted_order_readable()
+{
+    let env = TestEnv::new(3).await;
+    let proxy = common::proxy::TcpProxy::start("127.0.0.1:6379").await;
+    let redis_url = format!("redis://{}", proxy.addr);
+    let app = env.start(&["--redis-url", &redis_url]).await;
+    let topic = app.topic("orders.commands");
+    let (updated, deleted) = (OrderId::new_random(), OrderId::new_random());
+    send(&topic, &[create(updated), create(deleted)]).await;
+    wait_consumed(&app, 2).await;
+    let get = |id: OrderId| {
+        let (client, url) = (app.client.clone(), app.url(&format!("/v1/orders/{id}")));
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            (status, body["version"].as_u64())
+        }
+    };
+    assert_eq!(get(updated).await, (200, Some(1)), "cached");
+    assert_eq!(get(deleted).await, (200, Some(1)), "cached");
+
+    proxy.cut();
+    send(
+        &topic,
+        &[
+            command(updated, CommandBody::ConfirmOrder),
+            command(deleted, CommandBody::DeleteOrder),
+        ],
+    )
+    .await;
+    wait_consumed(&app, 4).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    proxy.restore();
+
+    // Nothing else is sent: the repair must not wait for a later batch. The ingress's
+    // in-process copy is kept at most 5 s, so within 10 s every read must be current.
+    eventually(
+        "reads current after Redis returned",
+        Duration::from_secs(10),
+        || async {
+            (get(updated).await == (200, Some(2)) && get(deleted).await.0 == 404).then_some(())
+        },
+    )
+    .await;
+    for _ in 0..20 {
+        assert_eq!(get(updated).await, (200, Some(2)));
+        assert_eq!(get(deleted).await.0, 404);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.stop().await;
+}

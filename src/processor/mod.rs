@@ -137,6 +137,8 @@ const DLQ_MESSAGE_LEN: usize = 1_000;
 const DLQ_PAYLOAD_MAX: usize = 512 * 1024;
 /// Longest key a dead letter carries (`orderflow.key.truncated` as for the payload).
 const DLQ_KEY_MAX: usize = 1024;
+/// How often orders whose cache write failed are tried again without a batch.
+const CACHE_REPAIR: Duration = Duration::from_secs(1);
 /// Outbox rows read and published at once by the relay.
 const RELAY_PAGE: i64 = 1_000;
 
@@ -189,6 +191,7 @@ impl Processor {
             cache_backlog: std::sync::Mutex::new(HashMap::new()),
             publisher: Publisher::start(self.clone(), shutdown.clone()),
         });
+        let repair = tokio::spawn(repair_cache(worker.clone(), shutdown.clone()));
         let mut buffered = Buffer::new((self.config.batch_max * 2).max(BUFFER_MIN));
         let result = loop {
             buffered.resume_if_drained(&consumer);
@@ -238,6 +241,7 @@ impl Processor {
             tracing::warn!("publishing did not finish in time; the next owner relays the rest");
         }
         gauges.abort();
+        repair.abort();
         tracing::info!("processor stopped");
         result
     }
@@ -912,7 +916,7 @@ impl Worker {
     }
 
     /// The cache is an optimisation: a failure is counted and logged, never fatal, and the
-    /// orders are rewritten with a later batch.
+    /// orders are rewritten with a later batch or by `repair_cache`, whichever comes first.
     async fn write_cache(&self, orders: &[Order]) {
         let mut pending: HashMap<OrderId, Order> =
             std::mem::take(&mut *self.cache_backlog.lock().expect("lock"));
@@ -932,6 +936,18 @@ impl Worker {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Rewrites the orders whose cache write failed once Redis answers again, also when no
+/// batch comes to do it: until then Redis may serve an older version (or a deleted order).
+async fn repair_cache(worker: Arc<Worker>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(CACHE_REPAIR);
+    while !shutdown.is_cancelled() {
+        tick.tick().await;
+        if !worker.cache_backlog.lock().expect("lock").is_empty() {
+            worker.write_cache(&[]).await;
         }
     }
 }
