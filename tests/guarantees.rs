@@ -634,3 +634,113 @@ async fn redis_cut_off_during_updates_and_deletes_never_leaves_an_older_or_delet
     }
     app.stop().await;
 }
+
+/// librdkafka's mock cluster (in-process) for the broker fault, the TCP proxy for
+/// PostgreSQL: a batch that cannot commit while its member loses the assignment, with
+/// records buffered beyond it, and the partition back to the same member.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_assignment_mid_batch_with_records_buffered_beyond_it_loses_nothing() {
+    use rdkafka::mocking::MockCluster;
+
+    let env = TestEnv::new(1).await;
+    let mock = MockCluster::new(1).unwrap();
+    for base in [
+        "orders.commands",
+        "orders.events",
+        "orders.state",
+        "orders.commands.dlq",
+    ] {
+        mock.create_topic(&env.topic(base), 1, 1).unwrap();
+    }
+    let brokers = mock.bootstrap_servers();
+    let proxy = common::proxy::TcpProxy::start("127.0.0.1:5432").await;
+    let through_proxy = env
+        .database_url
+        .replace("127.0.0.1:5432", &proxy.addr.to_string());
+    let app = env
+        .start(&[
+            "--kafka-brokers",
+            &brokers,
+            "--database-url",
+            &through_proxy,
+            "--batch-max",
+            "5",
+            "--drain-timeout",
+            "3s",
+            "--kafka-config",
+            "session.timeout.ms=3000",
+            "--kafka-config",
+            "heartbeat.interval.ms=500",
+        ])
+        .await;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .unwrap();
+    let topic = env.topic("orders.commands");
+    let codec = Codec::single_object();
+    let ids: Vec<OrderId> = (0..50).map(|_| OrderId::new_random()).collect();
+    let produce = |range: std::ops::Range<usize>| {
+        let (producer, topic, codec, ids) = (&producer, &topic, &codec, &ids);
+        async move {
+            for id in &ids[range] {
+                let payload = codec.encode_command(topic, &create(*id)).await.unwrap();
+                let key = id.to_string();
+                producer
+                    .send(
+                        FutureRecord::to(topic).key(&key).payload(&payload),
+                        Duration::from_secs(10),
+                    )
+                    .await
+                    .map_err(|(e, _)| e)
+                    .unwrap();
+            }
+        }
+    };
+    produce(0..5).await;
+    let db = env.db().await;
+    let consumed = || async {
+        let (n,): (Option<i64>,) =
+            sqlx::query_as("SELECT sum(next_offset)::bigint FROM consumer_offsets")
+                .fetch_one(&db)
+                .await
+                .unwrap();
+        n.unwrap_or(0)
+    };
+    eventually("the first 5 applied", WAIT, || async {
+        (consumed().await == 5).then_some(())
+    })
+    .await;
+
+    // The next batch (5..10) cannot commit; 10..50 are buffered behind it.
+    proxy.cut();
+    produce(5..50).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The group loses the member: its session times out while the broker is gone.
+    mock.broker_down(1).unwrap();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    mock.broker_up(1).unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    proxy.restore();
+
+    eventually(
+        "every command consumed",
+        Duration::from_secs(60),
+        || async { (consumed().await == 50).then_some(()) },
+    )
+    .await;
+    let (orders, processed, events): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM processed_commands),
+                (SELECT count(*) FROM order_events)",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        (orders, processed, events),
+        (50, 50, 50),
+        "none skipped, none twice"
+    );
+    drop(mock);
+    drop(app);
+}
