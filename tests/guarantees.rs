@@ -360,17 +360,6 @@ async fn no_record_stops_the_processor_also_across_a_restart() {
     app.stop().await;
 }
 
-async fn api_key(env: &TestEnv, storefront: &str) -> String {
-    let store = orderflow::store::Store::connect(&env.database_url.clone().into(), None, 2)
-        .await
-        .unwrap();
-    let storefront = orderflow::domain::StorefrontId::parse(storefront).unwrap();
-    orderflow::ingress::auth::create_key(&store, &storefront)
-        .await
-        .unwrap()
-        .1
-}
-
 /// What the load saw: accepted order ids, and every status code answered.
 #[derive(Default)]
 struct Load {
@@ -385,7 +374,7 @@ async fn postgresql_cut_off_for_15_s_under_load_loses_nothing_and_answers_no_500
     use std::sync::atomic::{AtomicBool, Ordering};
 
     let env = TestEnv::new(3).await;
-    let key = api_key(&env, "shop-1").await;
+    let key = env.api_key("shop-1").await;
     let proxy = common::proxy::TcpProxy::start("127.0.0.1:5432").await;
     let through_proxy = env
         .database_url
@@ -508,7 +497,7 @@ async fn postgresql_cut_off_for_15_s_under_load_loses_nothing_and_answers_no_500
 #[tokio::test(flavor = "multi_thread")]
 async fn an_idempotency_key_reused_with_another_body_while_redis_is_down_is_a_conflict() {
     let env = TestEnv::new(3).await;
-    let key = api_key(&env, "shop-1").await;
+    let key = env.api_key("shop-1").await;
     // Nothing listens on port 1: the Redis fast path cannot see the key.
     let app = env
         .start(&["--auth", "api-key", "--redis-url", "redis://127.0.0.1:1"])
@@ -743,4 +732,277 @@ async fn a_lost_assignment_mid_batch_with_records_buffered_beyond_it_loses_nothi
     );
     drop(mock);
     drop(app);
+}
+
+/// A revoke whose in-flight batch outlives the drain timeout (that batch cannot commit:
+/// member A reaches PostgreSQL through a proxy that is cut), the revoked partition moved on by
+/// member B, and then returned to A: A's late batch must not land, and A must not fold later
+/// commands onto what that batch left in its memory.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_outliving_the_drain_timeout_neither_lands_nor_leaves_stale_memory() {
+    let env = TestEnv::new(2).await;
+    let topic = env.topic("orders.commands");
+    let proxy = common::proxy::TcpProxy::start("127.0.0.1:5432").await;
+    let mut through_proxy = env.clone();
+    through_proxy.database_url = env
+        .database_url
+        .replace("127.0.0.1:5432", &proxy.addr.to_string());
+    let log = std::env::temp_dir().join(format!("orderflow-drain-{}.log", env.suffix));
+    let group = [
+        "--drain-timeout",
+        "2s",
+        "--kafka-config",
+        "session.timeout.ms=6000",
+        "--kafka-config",
+        "heartbeat.interval.ms=500",
+    ];
+    let mut a = tokio::process::Command::new(env!("CARGO_BIN_EXE_orderflow"))
+        .arg("processor")
+        .args(["--group-id", &env.group(), "--redis-url", common::REDIS])
+        .args(["--metrics-addr", "127.0.0.1:0"])
+        .args(through_proxy.args())
+        .args(group)
+        .env("RUST_LOG", "warn,librdkafka=error")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let db = env.db().await;
+    let codec = Codec::single_object();
+    let mut sent = Vec::new();
+    let mut partition_of = std::collections::HashMap::new();
+    let send = |commands: Vec<Command>| {
+        let (codec, topic) = (&codec, &topic);
+        async move {
+            let mut landed = Vec::new();
+            for mut command in commands {
+                // The wire keeps microseconds: the oracle folds what the processor reads.
+                let micros = command.issued_at.timestamp_micros();
+                command.issued_at = chrono::DateTime::from_timestamp_micros(micros).unwrap();
+                let payload = codec.encode_command(topic, &command).await.unwrap();
+                let key = command.order_id.to_string();
+                let (partition, _) = common::produce(topic, &key, Some(&payload), &[]).await;
+                landed.push((command, partition));
+            }
+            landed
+        }
+    };
+    let offsets = || async {
+        let rows: Vec<(i32, i64)> =
+            sqlx::query_as("SELECT partition, next_offset FROM consumer_offsets")
+                .fetch_all(&db)
+                .await
+                .unwrap();
+        rows.into_iter()
+            .collect::<std::collections::HashMap<_, _>>()
+    };
+    let ids: Vec<OrderId> = (0..20).map(|_| OrderId::new_random()).collect();
+    let follow_up = |body: CommandBody| ids.iter().map(|id| command(*id, body.clone())).collect();
+
+    for (command, partition) in send(ids.iter().map(|id| create(*id)).collect()).await {
+        partition_of.insert(command.order_id, partition);
+        sent.push(command);
+    }
+    eventually("A applied the creates", WAIT, || async {
+        (offsets().await.values().sum::<i64>() == 20).then_some(())
+    })
+    .await;
+    let both: Vec<i32> = [0, 1].into();
+    assert!(
+        both.iter().all(|p| partition_of.values().any(|q| q == p)),
+        "orders on both partitions"
+    );
+
+    // A folds the confirms and cannot commit them.
+    proxy.cut();
+    sent.extend(
+        send(follow_up(CommandBody::ConfirmOrder))
+            .await
+            .into_iter()
+            .map(|(c, _)| c),
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = offsets().await;
+    // B joins: A's revoke waits 2 s for the stuck batch, then gives its partitions up.
+    let mut b = env.spawn_processor(&group);
+    let moved = eventually("B to take a partition and apply it", WAIT, || async {
+        let now = offsets().await;
+        both.iter().copied().find(|p| now.get(p) > before.get(p))
+    })
+    .await;
+    // B moves its partition on: every order there is cancelled (v3).
+    sent.extend(
+        send(follow_up(CommandBody::CancelOrder {
+            reason: "changed my mind".into(),
+        }))
+        .await
+        .into_iter()
+        .map(|(c, _)| c),
+    );
+    let on_moved = partition_of.values().filter(|&&p| p == moved).count() as i64;
+    eventually("B applied the cancels", WAIT, || async {
+        (offsets().await.get(&moved) == Some(&(on_moved * 3))).then_some(())
+    })
+    .await;
+    // A's late batch may now try to commit; then B leaves and A gets the partition back.
+    proxy.restore();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pid = b.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    b.wait().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // A ship now must fold onto the cancelled order (and be rejected), not onto A's memory.
+    sent.extend(
+        send(follow_up(CommandBody::ShipOrder(
+            orderflow::domain::ShippingInput {
+                carrier: "DHL".into(),
+                tracking_number: "T1".into(),
+            },
+        )))
+        .await
+        .into_iter()
+        .map(|(c, _)| c),
+    );
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("revoked partitions while a batch was still running"),
+        "the batch outlived the drain timeout:\n{logged}"
+    );
+    common::oracle::verify(&env, &common::workload::Workload { commands: sent }, 0).await;
+    a.start_kill().unwrap();
+}
+
+/// librdkafka's mock cluster with two brokers: one of the event topic's partitions is led by
+/// broker 2, which goes down for 6 s while commands keep coming, so each publish succeeds for
+/// one partition and fails for the other. Once it is back, every event is on the topic, each
+/// order's first copies in version order and every copy byte-identical (the oracle).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publish_failing_for_some_partitions_then_recovering_keeps_every_event_in_order() {
+    use rdkafka::mocking::{MockCluster, MockCoordinator};
+
+    let seed = 7;
+    let mut env = TestEnv::new(2).await;
+    let mock = MockCluster::new(2).unwrap();
+    for (base, partitions) in [
+        ("orders.commands", 2),
+        ("orders.events", 2),
+        ("orders.state", 2),
+        ("orders.commands.dlq", 1),
+    ] {
+        let topic = env.topic(base);
+        mock.create_topic(&topic, partitions, 1).unwrap();
+        for p in 0..partitions {
+            let leader = if base == "orders.events" && p == 1 {
+                2
+            } else {
+                1
+            };
+            mock.partition_leader(&topic, p, Some(leader)).unwrap();
+        }
+    }
+    mock.coordinator(MockCoordinator::Group(env.group()), 1)
+        .unwrap();
+    env.kafka = mock.bootstrap_servers();
+    let app = env
+        .start(&[
+            "--kafka-config",
+            "session.timeout.ms=3000",
+            "--kafka-config",
+            "heartbeat.interval.ms=500",
+        ])
+        .await;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &env.kafka)
+        .set("enable.idempotence", "true")
+        .create()
+        .unwrap();
+    let topic = env.topic("orders.commands");
+    let codec = Codec::single_object();
+    let workload = common::workload::Workload::generate(seed, 60, 8);
+    let chunks: Vec<&[Command]> = workload
+        .commands
+        .chunks(workload.commands.len() / 5 + 1)
+        .collect();
+    let send = |chunk: &'static str, commands: &[Command]| {
+        let (producer, topic, codec) = (&producer, &topic, &codec);
+        let commands = commands.to_vec();
+        async move {
+            for command in &commands {
+                let payload = codec.encode_command(topic, command).await.unwrap();
+                let key = command.order_id.to_string();
+                producer
+                    .send(
+                        FutureRecord::to(topic).key(&key).payload(&payload),
+                        Duration::from_secs(10),
+                    )
+                    .await
+                    .map_err(|(e, _)| e)
+                    .unwrap_or_else(|e| panic!("{chunk}: {e}"));
+            }
+        }
+    };
+    let db = env.db().await;
+    let counts = || async {
+        let (published, pending): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE published_at IS NOT NULL),
+                    count(*) FILTER (WHERE published_at IS NULL) FROM order_events",
+        )
+        .fetch_one(&db)
+        .await
+        .unwrap();
+        (published, pending)
+    };
+    send("first", chunks[0]).await;
+    eventually("the first chunk published", WAIT, || async {
+        let (published, pending) = counts().await;
+        (published > 0 && pending == 0).then_some(())
+    })
+    .await;
+
+    // The healthy partition's end offset: what reached the topic, marked or not.
+    let reader: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &env.kafka)
+        .create()
+        .unwrap();
+    let reader = std::sync::Arc::new(reader);
+    let healthy_end = || {
+        let (reader, events) = (reader.clone(), env.topic("orders.events"));
+        async move {
+            tokio::task::spawn_blocking(move || {
+                use rdkafka::consumer::Consumer;
+                reader
+                    .fetch_watermarks(&events, 0, Duration::from_secs(5))
+                    .unwrap()
+                    .1
+            })
+            .await
+            .unwrap()
+        }
+    };
+    mock.broker_down(2).unwrap();
+    let (end_before, (published_before, _)) = (healthy_end().await, counts().await);
+    for chunk in &chunks[1..4] {
+        send("during the outage", chunk).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let (end_during, (published_during, pending_during)) = (healthy_end().await, counts().await);
+    mock.broker_up(2).unwrap();
+    send("after", chunks[4]).await;
+    // Publishing is strictly in commit order: a group is marked once all of it is on the
+    // topic, and sent again whole until then (consumers deduplicate on the event id).
+    assert!(
+        end_during > end_before && published_during == published_before && pending_during > 0,
+        "a partial failure: the healthy partition took events ({end_before} → {end_during}) \
+         while the group stayed unmarked ({published_before} → {published_during}, \
+         {pending_during} pending)"
+    );
+    common::oracle::verify(&env, &workload, seed).await;
+    app.stop().await;
+    drop(mock);
 }

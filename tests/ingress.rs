@@ -6,21 +6,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{TestApp, TestEnv, order_body, order_id_of};
-use orderflow::domain::StorefrontId;
-use orderflow::store::Store;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-async fn key_for(env: &TestEnv, storefront: &str) -> String {
-    let store = Store::connect(&env.database_url.clone().into(), None, 2)
-        .await
-        .unwrap();
-    let (_, key) =
-        orderflow::ingress::auth::create_key(&store, &StorefrontId::parse(storefront).unwrap())
-            .await
-            .unwrap();
-    key
-}
 
 struct Client<'a> {
     app: &'a TestApp,
@@ -68,7 +55,7 @@ impl Client<'_> {
 async fn app_with_keys() -> (TestEnv, TestApp, String, String) {
     let env = TestEnv::new(3).await;
     let app = env.start(&["--auth", "api-key"]).await;
-    let (shop_a, shop_b) = (key_for(&env, "shop-a").await, key_for(&env, "shop-b").await);
+    let (shop_a, shop_b) = (env.api_key("shop-a").await, env.api_key("shop-b").await);
     (env, app, shop_a, shop_b)
 }
 

@@ -22,6 +22,7 @@ mod fuzz;
 mod memory;
 mod publish;
 mod rebalance;
+mod retry;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -124,8 +125,6 @@ const SESSION_TIMEOUT: (&str, &str) = ("session.timeout.ms", "10000");
 const HEARTBEAT_INTERVAL: (&str, &str) = ("heartbeat.interval.ms", "1000");
 /// How often an idle poller checks for partitions whose outbox awaits relay.
 const RELAY_CHECK: Duration = Duration::from_millis(100);
-const RETRY_FIRST: Duration = Duration::from_millis(100);
-const RETRY_MAX: Duration = Duration::from_secs(5);
 /// Orders whose cache write failed, kept for a later batch (beyond it, the relay of the
 /// partition's next assignment rewrites them).
 const CACHE_BACKLOG_LIMIT: usize = 100_000;
@@ -372,7 +371,7 @@ impl Processor {
             }
         }
         let never = CancellationToken::new();
-        let Some(stored) = retry_value("read offsets for a resync", &never, || async {
+        let Some(stored) = retry::until_ok("read offsets for a resync", &never, || async {
             Ok(self
                 .store
                 .load_offsets(
@@ -398,21 +397,16 @@ impl Processor {
             // A partition that did not move to its stored offset would continue where it
             // was, and its next record would look like the broker's own skip: a gap. Never
             // run on like that; a restart starts every partition at its stored offset.
-            let mut tries = 0;
-            while let Err(error) = consumer.seek(
-                &self.config.topics.commands,
-                p,
-                offset,
-                Duration::from_secs(5),
-            ) {
-                tries += 1;
-                if tries == 10 {
-                    return Err(anyhow::Error::new(error)
-                        .context(format!("seeking partition {p} to its stored offset")));
-                }
-                tracing::warn!(%error, partition = p, "seek for a resync failed; retrying");
-                std::thread::sleep(Duration::from_millis(100));
-            }
+            retry::blocking("seek for a resync", 10, || {
+                consumer
+                    .seek(
+                        &self.config.topics.commands,
+                        p,
+                        offset,
+                        Duration::from_secs(5),
+                    )
+                    .with_context(|| format!("seeking partition {p} to its stored offset"))
+            })?;
             assignments.assign(p, state);
         }
         Ok(())
@@ -488,13 +482,16 @@ impl Worker {
         shutdown: CancellationToken,
     ) -> BatchEnd {
         let started = Instant::now();
-        if !retry("relay", &shutdown, || self.relay()).await {
+        if retry::until_ok("relay", &shutdown, || self.relay())
+            .await
+            .is_none()
+        {
             return BatchEnd::Abandoned;
         }
         if records.is_empty() {
             return BatchEnd::Done(Vec::new());
         }
-        let Some(incoming) = retry_value("decode", &shutdown, || self.decode(&records)).await
+        let Some(incoming) = retry::until_ok("decode", &shutdown, || self.decode(&records)).await
         else {
             return BatchEnd::Abandoned;
         };
@@ -525,7 +522,7 @@ impl Worker {
                     },
                 }
             };
-            match retry_value("commit", &shutdown, step).await {
+            match retry::until_ok("commit", &shutdown, step).await {
                 Some(Attempt::Committed(committed)) => break committed,
                 Some(Attempt::End(end)) => return end,
                 Some(Attempt::Unencodable(index, message)) => {
@@ -948,37 +945,6 @@ async fn repair_cache(worker: Arc<Worker>, shutdown: CancellationToken) {
         tick.tick().await;
         if !worker.cache_backlog.lock().expect("lock").is_empty() {
             worker.write_cache(&[]).await;
-        }
-    }
-}
-
-/// Runs `step` until it succeeds (true) or `shutdown` is cancelled (false), with backoff.
-async fn retry<F, Fut>(what: &str, shutdown: &CancellationToken, step: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = anyhow::Result<()>>,
-{
-    retry_value(what, shutdown, step).await.is_some()
-}
-
-async fn retry_value<T, F, Fut>(what: &str, shutdown: &CancellationToken, mut step: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = anyhow::Result<T>>,
-{
-    let mut delay = RETRY_FIRST;
-    loop {
-        match step().await {
-            Ok(value) => return Some(value),
-            Err(error) => {
-                metrics::batch_retried();
-                tracing::warn!(step = what, error = format!("{error:#}"), retry_in = ?delay, "batch step failed; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return None,
-                    _ = tokio::time::sleep(delay) => {}
-                }
-                delay = (delay * 2).min(RETRY_MAX);
-            }
         }
     }
 }

@@ -110,7 +110,9 @@ async fn run(processor: Processor, mut queue: mpsc::Receiver<Job>, shutdown: Can
         if !group.batches.is_empty() {
             let merged = Committed::merge(group.batches);
             let started = Instant::now();
-            published = retry("publish", &shutdown, || publish(&processor, &merged)).await;
+            published = retry::until_ok("publish", &shutdown, || publish(&processor, &merged))
+                .await
+                .is_some();
             if published {
                 metrics::stage("publish", started.elapsed());
             }

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::statistics::Statistics;
@@ -21,6 +21,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::assignment::{Assignments, StoredOffset};
 use super::memory::OrderMemory;
+use super::retry;
 use crate::store::Store;
 
 /// State shared by the rebalance callback, the poller and the batch worker.
@@ -202,22 +203,16 @@ impl ProcessorContext {
         );
     }
 
+    /// The stored offsets, retried for at most the drain timeout.
     async fn load_offsets(&self, partitions: &[i32]) -> Option<HashMap<i32, i64>> {
-        let deadline = Instant::now() + self.drain_timeout;
-        loop {
-            match self
+        retry::within("read stored offsets", self.drain_timeout, || async {
+            Ok(self
                 .store
                 .load_offsets(&self.group_id, &self.topic, partitions)
-                .await
-            {
-                Ok(offsets) => return Some(offsets),
-                Err(error) if Instant::now() < deadline => {
-                    tracing::warn!(%error, "reading stored offsets failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-                Err(_) => return None,
-            }
-        }
+                .await?)
+        })
+        .await
+        .ok()
     }
 }
 

@@ -17,6 +17,7 @@ use orderflow::domain::{
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
+pub mod oracle;
 pub mod proxy;
 pub mod workload;
 
@@ -137,10 +138,10 @@ impl Drop for TestApp {
 }
 
 /// Arguments every orderflow command needs to find this test's isolated resources.
-fn isolation_args(suffix: &str, database_url: &str) -> Vec<String> {
+fn isolation_args(suffix: &str, database_url: &str, kafka: &str) -> Vec<String> {
     [
         ("--database-url", database_url.to_owned()),
-        ("--kafka-brokers", KAFKA.to_owned()),
+        ("--kafka-brokers", kafka.to_owned()),
         ("--commands-topic", format!("orders.commands.{suffix}")),
         ("--events-topic", format!("orders.events.{suffix}")),
         ("--state-topic", format!("orders.state.{suffix}")),
@@ -171,10 +172,18 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
 pub struct TestEnv {
     pub suffix: String,
     pub database_url: String,
+    /// The shared broker (`KAFKA`) unless the test runs its own.
+    pub kafka: String,
+    pub redis: String,
 }
 
 impl TestEnv {
     pub async fn new(partitions: i32) -> Self {
+        Self::on(partitions, KAFKA, REDIS).await
+    }
+
+    /// An environment whose topics live on `kafka` and whose cache is `redis`.
+    pub async fn on(partitions: i32, kafka: &str, redis: &str) -> Self {
         let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let database = format!("orderflow_test_{suffix}");
         let admin = PgPool::connect(ADMIN_DB)
@@ -188,6 +197,8 @@ impl TestEnv {
         let env = TestEnv {
             suffix,
             database_url: format!("postgres://orderflow:orderflow@127.0.0.1:5432/{database}"),
+            kafka: kafka.to_owned(),
+            redis: redis.to_owned(),
         };
         let mut migrate = vec!["migrate".to_owned()];
         migrate.extend(env.args()[..2].iter().cloned());
@@ -213,7 +224,19 @@ impl TestEnv {
 
     /// `--database-url` and the topic flags of this environment.
     pub fn args(&self) -> Vec<String> {
-        isolation_args(&self.suffix, &self.database_url)
+        isolation_args(&self.suffix, &self.database_url, &self.kafka)
+    }
+
+    /// A new API key of `storefront`, written straight to this environment's database.
+    pub async fn api_key(&self, storefront: &str) -> String {
+        let store = orderflow::store::Store::connect(&self.database_url.clone().into(), None, 2)
+            .await
+            .unwrap();
+        let storefront = StorefrontId::parse(storefront).unwrap();
+        orderflow::ingress::auth::create_key(&store, &storefront)
+            .await
+            .unwrap()
+            .1
     }
 
     pub async fn db(&self) -> PgPool {
@@ -231,7 +254,7 @@ impl TestEnv {
             "--group-id".to_owned(),
             self.group(),
             "--redis-url".to_owned(),
-            REDIS.to_owned(),
+            self.redis.clone(),
             // Tests of authentication pass `--auth api-key` (the last flag wins).
             "--auth".to_owned(),
             "none".to_owned(),
@@ -243,7 +266,7 @@ impl TestEnv {
             .await
             .expect("start orderflow");
         let http = running.http_addr.expect("all serves HTTP");
-        let redis = redis::Client::open(REDIS)
+        let redis = redis::Client::open(self.redis.as_str())
             .unwrap()
             .get_multiplexed_async_connection()
             .await
@@ -273,19 +296,28 @@ impl TestEnv {
         rust_log: &str,
         stderr: std::process::Stdio,
     ) -> (tokio::process::Child, String) {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_orderflow"))
+        let addr = format!("127.0.0.1:{}", free_port());
+        let child = self.spawn_ingress_at(&addr, extra, rust_log, stderr);
+        let url = format!("http://{addr}");
+        wait_for_http(&url).await;
+        (child, url)
+    }
+
+    /// `orderflow ingress` listening on `addr` (killed when dropped); returns at once.
+    pub fn spawn_ingress_at(
+        &self,
+        addr: &str,
+        extra: &[&str],
+        rust_log: &str,
+        stderr: std::process::Stdio,
+    ) -> tokio::process::Child {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_orderflow"))
             .arg("ingress")
             .args([
                 "--http-addr",
-                &addr,
+                addr,
                 "--redis-url",
-                REDIS,
+                &self.redis,
                 "--metrics-addr",
                 "127.0.0.1:0",
             ])
@@ -296,22 +328,7 @@ impl TestEnv {
             .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
-            .expect("spawn orderflow ingress");
-        let url = format!("http://{addr}");
-        let client = reqwest::Client::new();
-        eventually("the ingress to listen", Duration::from_secs(20), || {
-            let (client, url) = (client.clone(), url.clone());
-            async move {
-                client
-                    .get(format!("{url}/healthz"))
-                    .send()
-                    .await
-                    .ok()
-                    .map(|_| ())
-            }
-        })
-        .await;
-        (child, url)
+            .expect("spawn orderflow ingress")
     }
 
     /// `orderflow processor` as a child process (killed when dropped).
@@ -322,7 +339,7 @@ impl TestEnv {
                 "--group-id",
                 &self.group(),
                 "--redis-url",
-                REDIS,
+                &self.redis,
                 "--metrics-addr",
                 "127.0.0.1:0",
             ])
@@ -334,6 +351,32 @@ impl TestEnv {
             .spawn()
             .expect("spawn orderflow processor")
     }
+}
+
+/// A loopback port nobody listens on (at the moment of asking).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until `url` answers `/healthz` at all.
+pub async fn wait_for_http(url: &str) {
+    let client = reqwest::Client::new();
+    eventually("the ingress to listen", Duration::from_secs(20), || {
+        let (client, url) = (client.clone(), url.to_owned());
+        async move {
+            client
+                .get(format!("{url}/healthz"))
+                .send()
+                .await
+                .ok()
+                .map(|_| ())
+        }
+    })
+    .await;
 }
 
 /// Polls `check` every 50 ms until it yields a value or `timeout` passes.
@@ -356,8 +399,18 @@ where
 }
 
 pub async fn consume(topic: &str, want: usize, timeout: Duration) -> Vec<Consumed> {
+    consume_from(KAFKA, topic, want, timeout).await
+}
+
+/// `consume` from the broker at `kafka`.
+pub async fn consume_from(
+    kafka: &str,
+    topic: &str,
+    want: usize,
+    timeout: Duration,
+) -> Vec<Consumed> {
     let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", KAFKA)
+        .set("bootstrap.servers", kafka)
         .set("group.id", format!("test-reader-{}", uuid::Uuid::new_v4()))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
