@@ -51,6 +51,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             kafka,
             commands,
             concurrent_orders,
+            rate,
         }) => {
             loadgen::preload(
                 &kafka.settings(),
@@ -58,6 +59,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 &kafka.codec()?,
                 commands,
                 concurrent_orders,
+                rate,
             )
             .await
         }

@@ -77,6 +77,10 @@ pub enum LoadgenCommand {
         /// Orders in flight at a time (their commands interleave).
         #[arg(long, default_value_t = 1_000)]
         concurrent_orders: usize,
+        /// Commands per second at most (a steady load, e.g. for a soak); unset: as fast as
+        /// the broker takes them.
+        #[arg(long)]
+        rate: Option<std::num::NonZeroU32>,
     },
     /// Serve a bare HTTP handler that answers at once (the ingress benchmark's HTTP ceiling).
     HttpCeiling {

@@ -75,7 +75,9 @@ pub async fn preload(
     codec: &Codec,
     total: usize,
     concurrent: usize,
+    rate: Option<std::num::NonZeroU32>,
 ) -> anyhow::Result<()> {
+    let limiter = rate.map(|r| governor::RateLimiter::direct(governor::Quota::per_second(r)));
     let producer: FutureProducer = settings
         .client_config(&[
             ("enable.idempotence", "true"),
@@ -102,6 +104,9 @@ pub async fn preload(
         };
         active[slot].1 += 1;
         n += 1;
+        if let Some(limiter) = &limiter {
+            limiter.until_ready().await;
+        }
         let command = Command {
             command_id: CommandId::new_random(),
             order_id,

@@ -509,14 +509,16 @@ async fn stalls(env: TestEnv, stop: CancellationToken) -> Vec<Stall> {
     found
 }
 
-/// The longest stall that began while each kind of fault was the latest one.
+/// The longest stall each kind of fault caused: a stall is put down to the first fault
+/// inflicted while it lasted (its partition's last progress may be a little earlier).
 fn stalls_by_fault(stalls: &[Stall], inflicted: &[(Instant, Fault)]) -> BTreeMap<String, f64> {
     let mut longest = BTreeMap::new();
     for stall in stalls {
         let cause = inflicted
             .iter()
-            .rev()
-            .find(|(at, _)| *at <= stall.since + Duration::from_millis(500))
+            .find(|(at, _)| {
+                *at + Duration::from_secs(1) >= stall.since && *at <= stall.since + stall.lasted
+            })
             .map_or("none".to_owned(), |(_, fault)| kind(*fault));
         let entry = longest.entry(cause).or_insert(0.0f64);
         *entry = entry.max(stall.lasted.as_secs_f64());
