@@ -309,6 +309,7 @@ fn start_processor(
             batch_linger: args.batch_linger,
             drain_timeout: args.drain_timeout,
             order_memory_bytes: args.order_memory_mb * 1024 * 1024,
+            cache_backlog_orders: usize::try_from(args.cache_backlog_orders).unwrap_or(usize::MAX),
         },
         store,
         cache,

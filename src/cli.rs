@@ -409,6 +409,10 @@ pub struct ProcessorArgs {
     /// least recently used are forgotten and loaded again when needed).
     #[arg(long, env = "ORDERFLOW_ORDER_MEMORY_MB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
     pub order_memory_mb: u64,
+    /// Orders whose Redis write failed that are kept whole until Redis answers (ten times as
+    /// many more are kept by id and read from PostgreSQL then).
+    #[arg(long, env = "ORDERFLOW_CACHE_BACKLOG_ORDERS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub cache_backlog_orders: u64,
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {

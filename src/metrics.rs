@@ -26,7 +26,8 @@ pub const HTTP_REQUEST_DURATION_SECONDS: &str = "orderflow_http_request_duration
 /// and batch: the partition restarted at its stored offset), `stale_order` (an order's row
 /// had moved past the batch's memory: folded again), `broker_commit` (the lag-only commit
 /// to the broker failed), `unencodable` (a command's event can never be encoded: the command
-/// went to the DLQ), `snapshot_skipped` (an order snapshot could never be encoded).
+/// went to the DLQ), `snapshot_skipped` (an order snapshot could never be encoded),
+/// `cache_backlog` (orders whose Redis write failed beyond the backlog's bounds).
 /// Estimated bytes of the orders the processor remembers (bounded by --order-memory-mb).
 pub const ORDER_MEMORY_BYTES: &str = "orderflow_order_memory_bytes";
 pub const PROCESSOR_FAULTS_TOTAL: &str = "orderflow_processor_faults_total";
@@ -76,6 +77,10 @@ pub fn stale_order_write() {
 
 pub fn unencodable_command() {
     metrics::counter!(PROCESSOR_FAULTS_TOTAL, "kind" => "unencodable").increment(1);
+}
+
+pub fn cache_backlog_dropped(n: usize) {
+    metrics::counter!(PROCESSOR_FAULTS_TOTAL, "kind" => "cache_backlog").increment(n as u64);
 }
 
 pub fn snapshot_skipped() {

@@ -624,6 +624,60 @@ async fn redis_cut_off_during_updates_and_deletes_never_leaves_an_older_or_delet
     app.stop().await;
 }
 
+/// More orders change while Redis is cut off than the backlog keeps whole
+/// (`--cache-backlog-orders 2`): the rest are kept by id and read from PostgreSQL when Redis
+/// is back, so every read is current again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cache_backlog_beyond_its_whole_orders_still_repairs_every_order() {
+    let env = TestEnv::new(3).await;
+    let proxy = common::proxy::TcpProxy::start("127.0.0.1:6379").await;
+    let redis_url = format!("redis://{}", proxy.addr);
+    let app = env
+        .start(&["--redis-url", &redis_url, "--cache-backlog-orders", "2"])
+        .await;
+    let topic = app.topic("orders.commands");
+    let ids: Vec<OrderId> = (0..15).map(|_| OrderId::new_random()).collect();
+    send(
+        &topic,
+        &ids.iter().map(|id| create(*id)).collect::<Vec<_>>(),
+    )
+    .await;
+    wait_consumed(&app, 15).await;
+    let version = |id: OrderId| {
+        let (client, url) = (app.client.clone(), app.url(&format!("/v1/orders/{id}")));
+        async move {
+            let body: serde_json::Value = client.get(url).send().await.ok()?.json().await.ok()?;
+            body["version"].as_u64()
+        }
+    };
+    for id in &ids {
+        assert_eq!(version(*id).await, Some(1), "cached");
+    }
+    proxy.cut();
+    let confirms: Vec<Command> = ids
+        .iter()
+        .map(|id| command(*id, CommandBody::ConfirmOrder))
+        .collect();
+    send(&topic, &confirms).await;
+    wait_consumed(&app, 30).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    proxy.restore();
+    eventually(
+        "every read current after Redis returned",
+        Duration::from_secs(10),
+        || async {
+            for id in &ids {
+                if version(*id).await != Some(2) {
+                    return None;
+                }
+            }
+            Some(())
+        },
+    )
+    .await;
+    app.stop().await;
+}
+
 /// librdkafka's mock cluster (in-process) for the broker fault, the TCP proxy for
 /// PostgreSQL: a batch that cannot commit while its member loses the assignment, with
 /// records buffered beyond it, and the partition back to the same member.

@@ -17,6 +17,7 @@
 
 mod assignment;
 pub mod batch;
+mod cache_backlog;
 #[cfg(test)]
 mod fuzz;
 mod memory;
@@ -47,6 +48,7 @@ use crate::store::{
 use crate::trace;
 use assignment::{StoredOffset, Tag};
 use batch::{Idempotency, Incoming, Outcome, Refused};
+use cache_backlog::CacheBacklog;
 use publish::{Committed, Publisher};
 use rebalance::{BatchGuard, ProcessorContext, Shared};
 
@@ -62,6 +64,8 @@ pub struct ProcessorConfig {
     pub drain_timeout: Duration,
     /// Memory budget of the orders remembered between batches, in bytes.
     pub order_memory_bytes: u64,
+    /// Orders kept whole while Redis is unreachable (see `cache_backlog`).
+    pub cache_backlog_orders: usize,
 }
 
 /// Everything the processor talks to.
@@ -125,9 +129,6 @@ const SESSION_TIMEOUT: (&str, &str) = ("session.timeout.ms", "10000");
 const HEARTBEAT_INTERVAL: (&str, &str) = ("heartbeat.interval.ms", "1000");
 /// How often an idle poller checks for partitions whose outbox awaits relay.
 const RELAY_CHECK: Duration = Duration::from_millis(100);
-/// Orders whose cache write failed, kept for a later batch (beyond it, the relay of the
-/// partition's next assignment rewrites them).
-const CACHE_BACKLOG_LIMIT: usize = 100_000;
 /// Longest `orderflow.error.message` header of a dead letter, in characters.
 const DLQ_MESSAGE_LEN: usize = 1_000;
 /// Longest payload a dead letter carries: a record near the broker's size limit would not fit
@@ -187,7 +188,9 @@ impl Processor {
         let worker = Arc::new(Worker {
             processor: self.clone(),
             shared: shared.clone(),
-            cache_backlog: std::sync::Mutex::new(HashMap::new()),
+            cache_backlog: std::sync::Mutex::new(CacheBacklog::new(
+                self.config.cache_backlog_orders,
+            )),
             publisher: Publisher::start(self.clone(), shutdown.clone()),
         });
         let repair = tokio::spawn(repair_cache(worker.clone(), shutdown.clone()));
@@ -469,7 +472,7 @@ struct Worker {
     processor: Processor,
     shared: Arc<Shared>,
     /// Orders whose cache write failed, rewritten with a later batch.
-    cache_backlog: std::sync::Mutex<HashMap<OrderId, Order>>,
+    cache_backlog: std::sync::Mutex<CacheBacklog>,
     publisher: Publisher,
 }
 
@@ -915,23 +918,40 @@ impl Worker {
     /// The cache is an optimisation: a failure is counted and logged, never fatal, and the
     /// orders are rewritten with a later batch or by `repair_cache`, whichever comes first.
     async fn write_cache(&self, orders: &[Order]) {
-        let mut pending: HashMap<OrderId, Order> =
-            std::mem::take(&mut *self.cache_backlog.lock().expect("lock"));
-        for order in orders {
-            pending.insert(order.order_id, order.clone());
-        }
-        let all: Vec<Order> = pending.values().cloned().collect();
-        if let Err(error) = self.processor.cache.put_orders(&all).await {
-            metrics::cache_error();
-            tracing::warn!(%error, orders = all.len(), "cache write failed; retrying with a later batch");
-            if pending.len() <= CACHE_BACKLOG_LIMIT {
-                let mut backlog = self.cache_backlog.lock().expect("lock");
-                for (id, order) in pending {
-                    let newer = backlog.get(&id).is_none_or(|b| b.version < order.version);
-                    if newer {
-                        backlog.insert(id, order);
+        let mut pending = self.cache_backlog.lock().expect("lock").take_with(orders);
+        let result = async {
+            if !pending.ids.is_empty() {
+                // Orders kept by id only: their rows are the truth to write.
+                let ids: Vec<uuid::Uuid> = pending.ids.iter().map(|id| id.0).collect();
+                for chunk in ids.chunks(10_000) {
+                    let rows = self.processor.store.load_orders(chunk).await?;
+                    for (id, order) in rows {
+                        pending.ids.remove(&id);
+                        pending.orders.entry(id).or_insert(order);
                     }
                 }
+                pending.ids.clear(); // no row: nothing to cache
+            }
+            let all: Vec<Order> = pending.orders.values().cloned().collect();
+            self.processor.cache.put_orders(&all).await?;
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(error) = result {
+            metrics::cache_error();
+            let waiting = pending.orders.len() + pending.ids.len();
+            tracing::warn!(
+                error = format!("{error:#}"),
+                orders = waiting,
+                "cache write failed; retrying with a later batch"
+            );
+            let dropped = self.cache_backlog.lock().expect("lock").keep(pending);
+            if dropped > 0 {
+                metrics::cache_backlog_dropped(dropped);
+                tracing::error!(
+                    dropped,
+                    "cache backlog full: these orders may be served at an older version until written again"
+                );
             }
         }
     }

@@ -1,0 +1,175 @@
+//! The orders whose Redis write failed, kept until Redis answers again. Up to a limit they
+//! are kept whole and written as they are; beyond it only their ids are kept (16 bytes each)
+//! and their rows are read from PostgreSQL when Redis is back; beyond ten times the limit
+//! the ids are dropped, counted (`orderflow_processor_faults_total{kind="cache_backlog"}`),
+//! and such an order may be served at an older version until its next write or the entry's
+//! TTL.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::domain::{Order, OrderId};
+
+/// Ids kept per whole order allowed.
+const IDS_PER_ORDER: usize = 10;
+
+pub(super) struct CacheBacklog {
+    orders: HashMap<OrderId, Order>,
+    ids: HashSet<OrderId>,
+    orders_limit: usize,
+}
+
+/// What to write to Redis: orders as they are, and ids whose rows must be read first.
+#[derive(Default)]
+pub(super) struct Pending {
+    pub orders: HashMap<OrderId, Order>,
+    pub ids: HashSet<OrderId>,
+}
+
+impl CacheBacklog {
+    pub fn new(orders_limit: usize) -> Self {
+        Self {
+            orders: HashMap::new(),
+            ids: HashSet::new(),
+            orders_limit,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.orders.is_empty() && self.ids.is_empty()
+    }
+
+    /// Everything kept, with `orders` (newer) on top; the backlog is left empty.
+    pub fn take_with(&mut self, orders: &[Order]) -> Pending {
+        let mut pending = Pending {
+            orders: std::mem::take(&mut self.orders),
+            ids: std::mem::take(&mut self.ids),
+        };
+        for order in orders {
+            pending.ids.remove(&order.order_id);
+            pending.orders.insert(order.order_id, order.clone());
+        }
+        pending
+    }
+
+    /// Keeps what could not be written; returns how many orders were dropped.
+    pub fn keep(&mut self, pending: Pending) -> usize {
+        for (id, order) in pending.orders {
+            let newer = self
+                .orders
+                .get(&id)
+                .is_none_or(|b| b.version < order.version);
+            if !newer {
+                continue;
+            }
+            if self.orders.len() < self.orders_limit || self.orders.contains_key(&id) {
+                self.ids.remove(&id);
+                self.orders.insert(id, order);
+            } else {
+                self.ids.insert(id);
+            }
+        }
+        for id in pending.ids {
+            if !self.orders.contains_key(&id) {
+                self.ids.insert(id);
+            }
+        }
+        let ids_limit = self.orders_limit.saturating_mul(IDS_PER_ORDER);
+        let over = self.ids.len().saturating_sub(ids_limit);
+        if over > 0 {
+            let dropped: Vec<OrderId> = self.ids.iter().take(over).copied().collect();
+            for id in &dropped {
+                self.ids.remove(id);
+            }
+        }
+        over
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        AddressInput, Command, CommandBody, CommandId, Decision, LineItemInput, NewOrderInput,
+        StorefrontId, handle,
+    };
+
+    fn order(version_bumps: usize) -> Order {
+        let order_id = OrderId::new_random();
+        let command = |body| Command {
+            command_id: CommandId::new_random(),
+            order_id,
+            storefront_id: StorefrontId::default_storefront(),
+            expected_version: None,
+            issued_at: chrono::Utc::now(),
+            issued_by: None,
+            body,
+        };
+        let create = command(CommandBody::CreateOrder(NewOrderInput {
+            customer_id: "c".into(),
+            currency: "EUR".into(),
+            items: vec![LineItemInput {
+                sku: "S".into(),
+                quantity: 1,
+                unit_price: 1,
+            }],
+            shipping_address: AddressInput {
+                name: "N".into(),
+                line1: "L".into(),
+                line2: None,
+                city: "C".into(),
+                postal_code: "P".into(),
+                country: "DE".into(),
+            },
+            metadata: Default::default(),
+        }));
+        let Decision::Applied(applied) = handle(None, None, &create) else {
+            panic!("created")
+        };
+        let mut order = applied.order;
+        order.version += version_bumps as u64;
+        order
+    }
+
+    fn pending(orders: &[Order]) -> Pending {
+        Pending {
+            orders: orders.iter().map(|o| (o.order_id, o.clone())).collect(),
+            ids: HashSet::new(),
+        }
+    }
+
+    #[test]
+    fn orders_beyond_the_limit_are_kept_as_ids_and_beyond_ten_times_dropped_and_counted() {
+        let mut backlog = CacheBacklog::new(2);
+        let orders: Vec<Order> = (0..25).map(|_| order(0)).collect();
+        let dropped = backlog.keep(pending(&orders));
+        assert_eq!(dropped, 3, "25 orders: 2 whole, 20 ids, 3 dropped");
+        let all = backlog.take_with(&[]);
+        assert_eq!((all.orders.len(), all.ids.len()), (2, 20));
+        assert!(backlog.is_empty());
+    }
+
+    #[test]
+    fn a_newer_version_replaces_a_kept_one_and_an_older_never_does() {
+        let mut backlog = CacheBacklog::new(10);
+        let v1 = order(0);
+        let mut v3 = v1.clone();
+        v3.version = 3;
+        backlog.keep(pending(std::slice::from_ref(&v3)));
+        backlog.keep(pending(std::slice::from_ref(&v1)));
+        let all = backlog.take_with(&[]);
+        assert_eq!(all.orders[&v1.order_id].version, 3);
+    }
+
+    #[test]
+    fn a_batchs_order_supersedes_its_id_in_the_backlog() {
+        let mut backlog = CacheBacklog::new(1);
+        let (a, b) = (order(0), order(0));
+        backlog.keep(pending(&[a.clone(), b.clone()]));
+        let mut newer_b = b.clone();
+        newer_b.version = 2;
+        let all = backlog.take_with(&[newer_b]);
+        assert!(!all.ids.contains(&b.order_id));
+        assert_eq!(all.orders[&b.order_id].version, 2);
+        assert_eq!(all.orders.len() + all.ids.len(), 2);
+    }
+}
