@@ -43,7 +43,7 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
 pub fn command_handled(outcome: &Outcome) {
     let label = match outcome {
         Outcome::Applied(_) => "applied",
-        Outcome::Rejected { .. } => "rejected",
+        Outcome::Rejected { .. } | Outcome::RejectedPrivately(_) => "rejected",
         Outcome::Duplicate(_) => "duplicate",
         Outcome::Undecodable => "dlq",
     };

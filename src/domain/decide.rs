@@ -46,6 +46,13 @@ pub fn handle(
     }
 }
 
+/// Whether `current` is an order of another storefront than the command's. Such an order
+/// does not exist for the command's storefront: whatever the command was, it is rejected, and
+/// the rejection is the caller's alone (its command status), never a fact of that order.
+pub fn belongs_to_another_storefront(current: Option<&Order>, command: &Command) -> bool {
+    current.is_some_and(|order| order.storefront_id != command.storefront_id)
+}
+
 /// The state machine proper: what `command` does to `current`, or why it cannot.
 pub fn decide(current: Option<&Order>, command: &Command) -> Result<Applied, Rejection> {
     let order = match (current, &command.body) {
@@ -64,8 +71,7 @@ pub fn decide(current: Option<&Order>, command: &Command) -> Result<Applied, Rej
         (Some(order), _) if order.status == OrderStatus::Deleted => {
             return Err(Rejection::NotFound);
         }
-        // Another storefront's order does not exist for this one.
-        (Some(order), _) if order.storefront_id != command.storefront_id => {
+        (Some(_), _) if belongs_to_another_storefront(current, command) => {
             return Err(Rejection::NotFound);
         }
         (Some(order), _) => order,

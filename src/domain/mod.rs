@@ -13,7 +13,9 @@ mod status;
 mod validation;
 
 pub use command::{Command, CommandBody, CommandId};
-pub use decide::{Applied, Decision, PriorOutcome, decide, handle, rejected_event};
+pub use decide::{
+    Applied, Decision, PriorOutcome, belongs_to_another_storefront, decide, handle, rejected_event,
+};
 pub use event::{Event, EventBody, EventId};
 pub use order::{
     Address, Amount, Currency, CustomerId, LineItem, Order, OrderId, ShippingInfo, Sku,

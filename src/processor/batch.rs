@@ -78,6 +78,9 @@ pub enum Outcome {
         rejection: Rejection,
         event: Box<Event>,
     },
+    /// Refused because the order is another storefront's: recorded for the caller's command
+    /// status only, with no event (the order's history and key carry only its own facts).
+    RejectedPrivately(Rejection),
     /// Handled before (or earlier in this batch): nothing changes.
     Duplicate(PriorOutcome),
     /// Not decodable: goes to the dead-letter topic.
@@ -156,10 +159,14 @@ pub fn fold(
                         code: rejection.code().to_owned(),
                     },
                 );
-                let event = domain::rejected_event(state, command, &rejection);
-                Outcome::Rejected {
-                    rejection,
-                    event: Box::new(event),
+                if domain::belongs_to_another_storefront(state, command) {
+                    Outcome::RejectedPrivately(rejection)
+                } else {
+                    let event = domain::rejected_event(state, command, &rejection);
+                    Outcome::Rejected {
+                        rejection,
+                        event: Box::new(event),
+                    }
                 }
             }
         };

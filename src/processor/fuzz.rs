@@ -208,7 +208,7 @@ proptest! {
                     let json = serde_json::to_string(&folded.orders[&created.order_id]).unwrap();
                     prop_assert!(!json.contains("\\u0000"));
                 }
-                Outcome::Rejected { rejection, .. } => {
+                Outcome::Rejected { rejection, .. } | Outcome::RejectedPrivately(rejection) => {
                     let message = rejection.message();
                     prop_assert!(storable(&message));
                     prop_assert!(message.chars().count() <= Rejection::MAX_MESSAGE_LEN + 40);

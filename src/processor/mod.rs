@@ -700,6 +700,10 @@ impl Worker {
                 (Ok(command), Outcome::Rejected { rejection, event }) => {
                     (command, event, Err(rejection))
                 }
+                (Ok(command), Outcome::RejectedPrivately(rejection)) => {
+                    write.processed.push(processed_row(command, Err(rejection)));
+                    continue;
+                }
                 (Ok(_), Outcome::Duplicate(_) | Outcome::Undecodable) => continue,
             };
             let traceparent = record
