@@ -28,7 +28,7 @@ use super::orders;
         orders::events,
         orders::command,
     ),
-    components(schemas(Problem)),
+    components(schemas(Problem, orders::Accepted)),
     modifiers(&ApiKeyAuth),
     security(("api_key" = []))
 )]
