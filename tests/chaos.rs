@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::oracle::{scalar, verify};
+use common::oracle::{commands_on_topic, records_on, scalar, verify};
 use common::proxy::TcpProxy;
 use common::workload::Workload;
 use common::{TestEnv, consume_from, eventually, free_port, order_body, wait_for_http};
@@ -564,7 +564,7 @@ async fn summarize(env: &TestEnv, accepted: &[Uuid], on_topic: &HashSet<Uuid>) -
 
     // First copies of each order's events on the topic, in topic order.
     let events = env.topic("orders.events");
-    let total = end_of(&env.kafka, &events).await;
+    let total = records_on(env, &events, PARTITIONS).await;
     let records = consume_from(&env.kafka, &events, total, Duration::from_secs(120)).await;
     let codec = Codec::single_object();
     let mut first = HashSet::new();
@@ -600,27 +600,6 @@ async fn summarize(env: &TestEnv, accepted: &[Uuid], on_topic: &HashSet<Uuid>) -
         dlq: dead.len() as i64,
         dlq_valid,
     }
-}
-
-/// The number of records on `topic` (its partitions' end offsets summed).
-async fn end_of(kafka: &str, topic: &str) -> usize {
-    let reader: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", kafka)
-        .create()
-        .unwrap();
-    let topic = topic.to_owned();
-    tokio::task::spawn_blocking(move || {
-        (0..PARTITIONS)
-            .map(|p| {
-                reader
-                    .fetch_watermarks(&topic, p, Duration::from_secs(10))
-                    .unwrap()
-                    .1
-            })
-            .sum::<i64>() as usize
-    })
-    .await
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -672,7 +651,7 @@ async fn chaos_under_http_load_loses_nothing_applies_nothing_twice_and_keeps_ord
 
     // Drained: every record consumed (the stall sampler runs until then).
     let commands_topic = rig.env.topic("orders.commands");
-    let total = end_of(&rig.env.kafka, &commands_topic).await;
+    let total = records_on(&rig.env, &commands_topic, PARTITIONS).await;
     let db = rig.env.db().await;
     eventually(
         "every command consumed",
@@ -689,21 +668,7 @@ async fn chaos_under_http_load_loses_nothing_applies_nothing_twice_and_keeps_ord
     let longest_stall = stalls.iter().map(|s| s.lasted).max().unwrap_or_default();
 
     // What reached the broker, in each partition's order: the oracle's input.
-    let records = consume_from(
-        &rig.env.kafka,
-        &commands_topic,
-        total,
-        Duration::from_secs(120),
-    )
-    .await;
-    assert_eq!(records.len(), total, "seed {seed}: read the commands topic");
-    let mut records = records;
-    records.sort_by_key(|r| (r.partition, r.offset));
-    let codec = Codec::single_object();
-    let mut commands = Vec::with_capacity(records.len());
-    for record in &records {
-        commands.push(codec.decode_command(&record.payload).await.unwrap());
-    }
+    let commands = commands_on_topic(&rig.env, PARTITIONS).await;
     let on_topic: HashSet<Uuid> = commands.iter().map(|c| c.command_id.0).collect();
     let seen = std::mem::take(&mut *load.seen.lock().unwrap());
     let summary = summarize(&rig.env, &seen.accepted, &on_topic).await;

@@ -491,6 +491,13 @@ async fn postgresql_cut_off_for_15_s_under_load_loses_nothing_and_answers_no_500
         ids.len() as i64,
         "the accepted ids are the applied ones"
     );
+    let commands = common::oracle::commands_on_topic(&env, 3).await;
+    assert_eq!(
+        commands.len() as i64,
+        accepted,
+        "no command on the topic that was not accepted"
+    );
+    common::oracle::verify(&env, &common::workload::Workload { commands }, 0).await;
     app.stop().await; // the processor did not exit: it stops cleanly now
 }
 
@@ -722,13 +729,13 @@ async fn a_lost_assignment_mid_batch_with_records_buffered_beyond_it_loses_nothi
         .unwrap();
     let topic = env.topic("orders.commands");
     let codec = Codec::single_object();
-    let ids: Vec<OrderId> = (0..50).map(|_| OrderId::new_random()).collect();
+    let commands: Vec<Command> = (0..50).map(|_| create(OrderId::new_random())).collect();
     let produce = |range: std::ops::Range<usize>| {
-        let (producer, topic, codec, ids) = (&producer, &topic, &codec, &ids);
+        let (producer, topic, codec, commands) = (&producer, &topic, &codec, &commands);
         async move {
-            for id in &ids[range] {
-                let payload = codec.encode_command(topic, &create(*id)).await.unwrap();
-                let key = id.to_string();
+            for command in &commands[range] {
+                let payload = codec.encode_command(topic, command).await.unwrap();
+                let key = command.order_id.to_string();
                 producer
                     .send(
                         FutureRecord::to(topic).key(&key).payload(&payload),
@@ -784,6 +791,9 @@ async fn a_lost_assignment_mid_batch_with_records_buffered_beyond_it_loses_nothi
         (50, 50, 50),
         "none skipped, none twice"
     );
+    let mut on_the_mock = env.clone();
+    on_the_mock.kafka = brokers.clone();
+    common::oracle::verify(&on_the_mock, &common::workload::Workload { commands }, 0).await;
     drop(mock);
     drop(app);
 }
@@ -829,10 +839,7 @@ async fn a_batch_outliving_the_drain_timeout_neither_lands_nor_leaves_stale_memo
         let (codec, topic) = (&codec, &topic);
         async move {
             let mut landed = Vec::new();
-            for mut command in commands {
-                // The wire keeps microseconds: the oracle folds what the processor reads.
-                let micros = command.issued_at.timestamp_micros();
-                command.issued_at = chrono::DateTime::from_timestamp_micros(micros).unwrap();
+            for command in commands {
                 let payload = codec.encode_command(topic, &command).await.unwrap();
                 let key = command.order_id.to_string();
                 let (partition, _) = common::produce(topic, &key, Some(&payload), &[]).await;

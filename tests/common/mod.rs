@@ -506,7 +506,9 @@ pub fn command(order_id: OrderId, body: CommandBody) -> Command {
         order_id,
         storefront_id: StorefrontId::default_storefront(),
         expected_version: None,
-        issued_at: chrono::Utc::now(),
+        // Microseconds, as on the wire: an oracle folds what the processor decodes.
+        issued_at: chrono::DateTime::from_timestamp_micros(chrono::Utc::now().timestamp_micros())
+            .unwrap(),
         issued_by: None,
         body,
     }

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use orderflow::codec::Codec;
-use orderflow::domain::{EventBody, OrderId};
+use orderflow::domain::{Command, EventBody, OrderId};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use sqlx::PgPool;
@@ -163,4 +163,41 @@ pub async fn verify(env: &TestEnv, workload: &Workload, seed: u64) {
     println!(
         "seed {seed}: {expected_events} events, {published_twice} published again after a crash"
     );
+}
+
+/// The number of records on `topic` of `env`'s broker (its partitions' end offsets summed).
+pub async fn records_on(env: &TestEnv, topic: &str, partitions: i32) -> usize {
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &env.kafka)
+        .create()
+        .unwrap();
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        (0..partitions)
+            .map(|p| {
+                reader
+                    .fetch_watermarks(&topic, p, Duration::from_secs(10))
+                    .unwrap()
+                    .1
+            })
+            .sum::<i64>() as usize
+    })
+    .await
+    .unwrap()
+}
+
+/// Every command that reached the commands topic, in each partition's order: the oracle's
+/// input when the commands were produced by something else (the ingress).
+pub async fn commands_on_topic(env: &TestEnv, partitions: i32) -> Vec<Command> {
+    let topic = env.topic("orders.commands");
+    let total = records_on(env, &topic, partitions).await;
+    let mut records = consume_from(&env.kafka, &topic, total, Duration::from_secs(120)).await;
+    assert_eq!(records.len(), total, "read the commands topic");
+    records.sort_by_key(|r| (r.partition, r.offset));
+    let codec = Codec::single_object();
+    let mut commands = Vec::with_capacity(records.len());
+    for record in &records {
+        commands.push(codec.decode_command(&record.payload).await.unwrap());
+    }
+    commands
 }
