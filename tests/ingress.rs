@@ -514,6 +514,28 @@ async fn bad_requests_get_specific_problems() {
             StatusCode::BAD_REQUEST,
             "colour",
         ),
+        // JSON to the letter: one value, nothing after it, no member named twice.
+        (
+            Method::POST,
+            format!("/v1/orders/{id}/cancel"),
+            Some(r#"{"reason": "a"} {"reason": "b"}"#),
+            StatusCode::BAD_REQUEST,
+            "nothing may follow",
+        ),
+        (
+            Method::POST,
+            format!("/v1/orders/{id}/cancel"),
+            Some(r#"{"reason": "a", "reason": "b"}"#),
+            StatusCode::BAD_REQUEST,
+            "duplicate member",
+        ),
+        (
+            Method::POST,
+            "/v1/orders".into(),
+            Some(r#"{"customer_id": "c", "metadata": {"k": "1", "k": "2"}}"#),
+            StatusCode::BAD_REQUEST,
+            "metadata: duplicate member",
+        ),
         (
             Method::PATCH,
             format!("/v1/orders/{id}"),

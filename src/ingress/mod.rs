@@ -8,6 +8,7 @@ pub mod jwt;
 pub mod openapi;
 mod orders;
 pub mod ratelimit;
+mod strict_json;
 mod wakeups;
 
 use std::net::SocketAddr;

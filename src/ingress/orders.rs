@@ -58,6 +58,7 @@ fn parse_json<'de, T: serde::Deserialize<'de>>(
 }
 
 fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    super::strict_json::check(body).map_err(ApiError::MalformedBody)?;
     parse_json(&mut serde_json::Deserializer::from_slice(body))
 }
 
