@@ -5,7 +5,7 @@ use super::event::{Event, EventBody};
 use super::order::{Order, ShippingInfo};
 use super::rejection::Rejection;
 use super::status::OrderStatus;
-use super::validation::{NewOrder, OrderUpdate, parse_cancel_reason};
+use super::validation::{NewOrder, OrderUpdate, parse_cancel_reason, parse_issued_by};
 
 /// A command that changed an order: the new state and the event saying so.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +55,7 @@ pub fn belongs_to_another_storefront(current: Option<&Order>, command: &Command)
 
 /// The state machine proper: what `command` does to `current`, or why it cannot.
 pub fn decide(current: Option<&Order>, command: &Command) -> Result<Applied, Rejection> {
+    parse_issued_by(command.issued_by.as_deref())?;
     let order = match (current, &command.body) {
         (Some(_), CommandBody::CreateOrder(_)) => return Err(Rejection::AlreadyExists),
         (None, CommandBody::CreateOrder(input)) => {

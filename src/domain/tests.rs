@@ -304,6 +304,22 @@ fn ship_records_carrier_and_tracking_and_update_shipping_replaces_them() {
 }
 
 #[test]
+fn issued_by_is_bounded_text_like_every_other() {
+    let order = order_in(OrderStatus::Pending);
+    for bad in ["a\u{0}b".to_owned(), "x".repeat(201), " ".to_owned()] {
+        let mut command = command_for(order.order_id, CommandBody::ConfirmOrder);
+        command.issued_by = Some(bad.clone());
+        let Err(Rejection::Validation(errors)) = decide(Some(&order), &command) else {
+            panic!("{bad:?} accepted");
+        };
+        assert_eq!(errors.0[0].field, "issued_by");
+    }
+    let mut command = command_for(order.order_id, CommandBody::ConfirmOrder);
+    command.issued_by = Some("erp-7".into());
+    assert!(decide(Some(&order), &command).is_ok());
+}
+
+#[test]
 fn another_storefronts_order_is_not_found() {
     let order = order_in(OrderStatus::Pending);
     let mut command = command_for(order.order_id, CommandBody::ConfirmOrder);

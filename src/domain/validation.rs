@@ -214,6 +214,18 @@ impl ShippingInfo {
 }
 
 /// Why an order was cancelled: 1 to 500 characters.
+/// Longest `issued_by` (who or what issued a command), in characters.
+pub const ISSUED_BY_MAX: usize = 200;
+
+/// A command's `issued_by`, if any: bounded text like every other text a command carries.
+pub fn parse_issued_by(issued_by: Option<&str>) -> Result<(), ValidationErrors> {
+    let mut errors = ValidationErrors::default();
+    if let Some(value) = issued_by {
+        errors.check("issued_by", bounded_text(value.to_owned(), ISSUED_BY_MAX));
+    }
+    errors.into_result(|| Some(()))
+}
+
 pub fn parse_cancel_reason(reason: &str) -> Result<String, ValidationErrors> {
     let mut errors = ValidationErrors::default();
     let reason = errors.check(
