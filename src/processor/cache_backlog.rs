@@ -38,17 +38,19 @@ impl CacheBacklog {
         self.orders.is_empty() && self.ids.is_empty()
     }
 
-    /// Everything kept, with `orders` (newer) on top; the backlog is left empty.
-    pub fn take_with(&mut self, orders: &[Order]) -> Pending {
-        let mut pending = Pending {
-            orders: std::mem::take(&mut self.orders),
-            ids: std::mem::take(&mut self.ids),
-        };
-        for order in orders {
-            pending.ids.remove(&order.order_id);
-            pending.orders.insert(order.order_id, order.clone());
+    /// Up to `n` whole orders and, beyond them, ids up to `n` in all, removed from the backlog.
+    pub fn take_chunk(&mut self, n: usize) -> Pending {
+        let whole: Vec<OrderId> = self.orders.keys().take(n).copied().collect();
+        let orders: HashMap<OrderId, Order> = whole
+            .iter()
+            .filter_map(|id| self.orders.remove_entry(id))
+            .collect();
+        let rest = n.saturating_sub(orders.len());
+        let ids: HashSet<OrderId> = self.ids.iter().take(rest).copied().collect();
+        for id in &ids {
+            self.ids.remove(id);
         }
-        pending
+        Pending { orders, ids }
     }
 
     /// Keeps what could not be written; returns how many orders were dropped.
@@ -143,8 +145,14 @@ mod tests {
         let orders: Vec<Order> = (0..25).map(|_| order(0)).collect();
         let dropped = backlog.keep(pending(&orders));
         assert_eq!(dropped, 3, "25 orders: 2 whole, 20 ids, 3 dropped");
-        let all = backlog.take_with(&[]);
-        assert_eq!((all.orders.len(), all.ids.len()), (2, 20));
+        let first = backlog.take_chunk(15);
+        assert_eq!(
+            (first.orders.len(), first.ids.len()),
+            (2, 13),
+            "whole orders first"
+        );
+        let rest = backlog.take_chunk(15);
+        assert_eq!((rest.orders.len(), rest.ids.len()), (0, 7));
         assert!(backlog.is_empty());
     }
 
@@ -156,20 +164,24 @@ mod tests {
         v3.version = 3;
         backlog.keep(pending(std::slice::from_ref(&v3)));
         backlog.keep(pending(std::slice::from_ref(&v1)));
-        let all = backlog.take_with(&[]);
+        let all = backlog.take_chunk(usize::MAX);
         assert_eq!(all.orders[&v1.order_id].version, 3);
     }
 
     #[test]
-    fn a_batchs_order_supersedes_its_id_in_the_backlog() {
+    fn a_newer_order_kept_later_is_never_shadowed_by_its_older_copy() {
         let mut backlog = CacheBacklog::new(1);
         let (a, b) = (order(0), order(0));
         backlog.keep(pending(&[a.clone(), b.clone()]));
         let mut newer_b = b.clone();
         newer_b.version = 2;
-        let all = backlog.take_with(&[newer_b]);
-        assert!(!all.ids.contains(&b.order_id));
-        assert_eq!(all.orders[&b.order_id].version, 2);
+        backlog.keep(pending(std::slice::from_ref(&newer_b)));
+        let all = backlog.take_chunk(usize::MAX);
+        // Either whole at its newest, or by id (read from PostgreSQL, the newest there is).
+        match all.orders.get(&b.order_id) {
+            Some(kept) => assert_eq!(kept.version, 2),
+            None => assert!(all.ids.contains(&b.order_id)),
+        }
         assert_eq!(all.orders.len() + all.ids.len(), 2);
     }
 }

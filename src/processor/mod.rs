@@ -127,6 +127,8 @@ const BUFFER_MIN: usize = 30_000;
 /// Consumer group liveness (see `run`); `--kafka-config` overrides either.
 const SESSION_TIMEOUT: (&str, &str) = ("session.timeout.ms", "10000");
 const HEARTBEAT_INTERVAL: (&str, &str) = ("heartbeat.interval.ms", "1000");
+/// Orders of the cache backlog written to Redis at a time once it answers again.
+const CACHE_REPAIR_CHUNK: usize = 1_000;
 /// How often an idle poller checks for partitions whose outbox awaits relay.
 const RELAY_CHECK: Duration = Duration::from_millis(100);
 /// Longest `orderflow.error.message` header of a dead letter, in characters.
@@ -921,42 +923,67 @@ impl Worker {
 
     /// The cache is an optimisation: a failure is counted and logged, never fatal, and the
     /// orders are rewritten with a later batch or by `repair_cache`, whichever comes first.
+    /// The batch's own orders go first, on their own; only once Redis took them is the backlog
+    /// written, a chunk at a time, each removed once written.
     async fn write_cache(&self, orders: &[Order]) {
-        let mut pending = self.cache_backlog.lock().expect("lock").take_with(orders);
-        let result = async {
-            if !pending.ids.is_empty() {
-                // Orders kept by id only: their rows are the truth to write.
-                let ids: Vec<uuid::Uuid> = pending.ids.iter().map(|id| id.0).collect();
-                for chunk in ids.chunks(10_000) {
-                    let rows = self.processor.store.load_orders(chunk).await?;
-                    for (id, order) in rows {
-                        pending.ids.remove(&id);
-                        pending.orders.entry(id).or_insert(order);
-                    }
-                }
-                pending.ids.clear(); // no row: nothing to cache
-            }
-            let all: Vec<Order> = pending.orders.values().cloned().collect();
-            self.processor.cache.put_orders(&all).await?;
-            anyhow::Ok(())
+        if !orders.is_empty()
+            && let Err(error) = self.processor.cache.put_orders(orders).await
+        {
+            let error = anyhow::Error::new(error);
+            let pending = cache_backlog::Pending {
+                orders: orders.iter().map(|o| (o.order_id, o.clone())).collect(),
+                ids: Default::default(),
+            };
+            self.cache_failed(&error, pending);
+            return;
         }
-        .await;
-        if let Err(error) = result {
-            metrics::cache_error();
-            let waiting = pending.orders.len() + pending.ids.len();
-            tracing::warn!(
-                error = format!("{error:#}"),
-                orders = waiting,
-                "cache write failed; retrying with a later batch"
-            );
-            let dropped = self.cache_backlog.lock().expect("lock").keep(pending);
-            if dropped > 0 {
-                metrics::cache_backlog_dropped(dropped);
-                tracing::error!(
-                    dropped,
-                    "cache backlog full: these orders may be served at an older version until written again"
-                );
+        loop {
+            let mut chunk = self
+                .cache_backlog
+                .lock()
+                .expect("lock")
+                .take_chunk(CACHE_REPAIR_CHUNK);
+            if chunk.orders.is_empty() && chunk.ids.is_empty() {
+                return;
             }
+            if let Err(error) = self.write_cache_chunk(&mut chunk).await {
+                self.cache_failed(&error, chunk);
+                return;
+            }
+        }
+    }
+
+    /// Writes one chunk of the backlog: its ids are read from PostgreSQL first.
+    async fn write_cache_chunk(&self, chunk: &mut cache_backlog::Pending) -> anyhow::Result<()> {
+        if !chunk.ids.is_empty() {
+            let ids: Vec<uuid::Uuid> = chunk.ids.iter().map(|id| id.0).collect();
+            let rows = self.processor.store.load_orders(&ids).await?;
+            for (id, order) in rows {
+                chunk.ids.remove(&id);
+                chunk.orders.entry(id).or_insert(order);
+            }
+            chunk.ids.clear(); // no row: nothing to cache
+        }
+        let all: Vec<Order> = chunk.orders.values().cloned().collect();
+        self.processor.cache.put_orders(&all).await?;
+        Ok(())
+    }
+
+    fn cache_failed(&self, error: &anyhow::Error, pending: cache_backlog::Pending) {
+        metrics::cache_error();
+        let waiting = pending.orders.len() + pending.ids.len();
+        tracing::warn!(
+            error = format!("{error:#}"),
+            orders = waiting,
+            "cache write failed; retrying with a later batch"
+        );
+        let dropped = self.cache_backlog.lock().expect("lock").keep(pending);
+        if dropped > 0 {
+            metrics::cache_backlog_dropped(dropped);
+            tracing::error!(
+                dropped,
+                "cache backlog full: these orders may be served at an older version until written again"
+            );
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Transient failures (a dependency that does not answer) are waited out: retried with
-//! exponential backoff and full jitter, every retry counted
+//! exponential backoff and jitter, every retry counted
 //! (`orderflow_batch_retries_total`) and logged at warn. Failures caused by a record's content
 //! never come here: they are refused or rejected where they happen (see `batch`).
 
@@ -12,10 +12,13 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics;
 
 const FIRST: Duration = Duration::from_millis(100);
-const MAX: Duration = Duration::from_secs(5);
+/// Before jitter: backon's jitter adds up to the delay itself, so waits stay under 5 s.
+const MAX: Duration = Duration::from_millis(2_500);
+/// The longest wait between tries of a blocking step (it holds a thread and a lock).
+const BLOCKING_MAX: Duration = Duration::from_millis(250);
 
-/// 100 ms doubling to 5 s, each delay with jitter so that members retrying against the same
-/// dependency spread out.
+/// 100 ms doubling to 2.5 s, each delay plus a random part of itself, so that members
+/// retrying against the same dependency spread out.
 fn backoff() -> ExponentialBuilder {
     ExponentialBuilder::new()
         .with_min_delay(FIRST)
@@ -58,16 +61,38 @@ where
         .ok()
 }
 
-/// Runs `step` until it succeeds or `budget` of waiting is spent; then its last error.
+/// Runs `step` until it succeeds or `budget` (wall-clock, tries included) has passed; then
+/// its last error, logged.
 pub(super) async fn within<T, F, Fut>(what: &str, budget: Duration, step: F) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<T>>,
 {
-    step.retry(backoff().without_max_times().with_total_delay(Some(budget)))
+    let deadline = tokio::time::Instant::now() + budget;
+    let last = std::sync::Mutex::new(None::<String>);
+    let tried = step
+        .retry(backoff().without_max_times())
         .sleep(tokio::time::sleep)
-        .notify(|error, delay| retried(what, error, delay))
-        .await
+        .when(|_| tokio::time::Instant::now() < deadline)
+        .notify(|error, delay| {
+            *last.lock().expect("lock") = Some(format!("{error:#}"));
+            retried(what, error, delay);
+        });
+    let result = match tokio::time::timeout_at(deadline, tried).await {
+        Ok(result) => result,
+        Err(_) => Err(anyhow::anyhow!(
+            "{what}: no success within {budget:?}; last error: {}",
+            last.lock().expect("lock").as_deref().unwrap_or("none yet")
+        )),
+    };
+    if let Err(error) = &result {
+        tracing::warn!(
+            step = what,
+            error = format!("{error:#}"),
+            "gave up after {budget:?}"
+        );
+    }
+    result
 }
 
 /// A blocking `step` (a librdkafka call made under a lock), tried `times` times at most.
@@ -76,10 +101,14 @@ pub(super) fn blocking<T>(
     times: usize,
     step: impl FnMut() -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    step.retry(backoff().with_max_times(times.saturating_sub(1)))
-        .sleep(std::thread::sleep)
-        .notify(|error, delay| retried(what, error, delay))
-        .call()
+    step.retry(
+        backoff()
+            .with_max_delay(BLOCKING_MAX)
+            .with_max_times(times.saturating_sub(1)),
+    )
+    .sleep(std::thread::sleep)
+    .notify(|error, delay| retried(what, error, delay))
+    .call()
 }
 
 #[cfg(test)]
@@ -129,17 +158,35 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_budget_counts_the_tries_themselves() {
+        // Each try takes 4 s (a connect timeout): the budget is wall-clock, not just waits.
+        let started = tokio::time::Instant::now();
+        let got: anyhow::Result<()> = within("test", Duration::from_secs(10), || async {
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            Err(anyhow::anyhow!("timed out"))
+        })
+        .await;
+        assert!(got.is_err());
+        assert!(
+            started.elapsed() <= Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_budget_gives_up_with_the_last_error() {
         let started = tokio::time::Instant::now();
         let got: anyhow::Result<()> = within("test", Duration::from_secs(20), || async {
             Err(anyhow::anyhow!("still down"))
         })
         .await;
-        assert_eq!(got.unwrap_err().to_string(), "still down");
+        let error = got.unwrap_err().to_string();
+        assert!(error.contains("still down"), "{error}");
         let waited = started.elapsed();
         assert!(
-            waited <= Duration::from_secs(20) && waited >= Duration::from_secs(5),
-            "{waited:?}"
+            waited <= Duration::from_secs(20) && waited >= Duration::from_secs(15),
+            "wall-clock, tries included: {waited:?}"
         );
     }
 
