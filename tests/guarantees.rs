@@ -940,8 +940,8 @@ async fn a_batch_outliving_the_drain_timeout_neither_lands_nor_leaves_stale_memo
 }
 
 /// librdkafka's mock cluster with two brokers: one of the event topic's partitions is led by
-/// broker 2, which goes down for 6 s while commands keep coming, so each publish succeeds for
-/// one partition and fails for the other. Once it is back, every event is on the topic, each
+/// broker 2, which goes down for 6 s while commands keep coming, so each publish fails for
+/// one partition (and may succeed for the other). Once it is back, every event is on the topic, each
 /// order's first copies in version order and every copy byte-identical (the oracle).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_publish_failing_for_some_partitions_then_recovering_keeps_every_event_in_order() {
@@ -1056,12 +1056,17 @@ async fn a_publish_failing_for_some_partitions_then_recovering_keeps_every_event
     mock.broker_up(2).unwrap();
     send("after", chunks[4]).await;
     // Publishing is strictly in commit order: a group is marked once all of it is on the
-    // topic, and sent again whole until then (consumers deduplicate on the event id).
+    // topic, and sent again whole until then (consumers deduplicate on the event id). Whether
+    // the healthy partition takes records meanwhile is librdkafka's to decide (its idempotent
+    // producer may hold every partition while it recovers the failed one's sequence).
+    println!(
+        "during the outage: healthy partition {end_before} → {end_during}, \
+         marked {published_before} → {published_during}, {pending_during} pending"
+    );
     assert!(
-        end_during > end_before && published_during == published_before && pending_during > 0,
-        "a partial failure: the healthy partition took events ({end_before} → {end_during}) \
-         while the group stayed unmarked ({published_before} → {published_during}, \
-         {pending_during} pending)"
+        published_during == published_before && pending_during > 0,
+        "nothing is marked published while part of its group is undelivered \
+         ({published_before} → {published_during}, {pending_during} pending)"
     );
     common::oracle::verify(&env, &workload, seed).await;
     app.stop().await;
