@@ -1114,3 +1114,47 @@ mod jwt {
         assert!(stderr.contains("--jwks-file"), "{stderr}");
     }
 }
+
+/// The framework's own answers are problems too: no route, a method a route does not take,
+/// a body over the limit.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_error_answer_is_a_problem_even_the_frameworks() {
+    let (_env, app, key, _) = app_with_keys().await;
+    let c = Client {
+        app: &app,
+        key: Some(key),
+    };
+    let huge = json!({"reason": "x".repeat(70 * 1024)});
+    let id = uuid::Uuid::new_v4();
+    for (method, path, body, want) in [
+        (Method::GET, "/v1/nothing-here".to_owned(), None, 404),
+        (Method::PUT, "/v1/orders".to_owned(), None, 405),
+        (
+            Method::POST,
+            format!("/v1/orders/{id}/cancel"),
+            Some(huge),
+            413,
+        ),
+    ] {
+        let mut request = c.request(method.clone(), &path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), want, "{method} {path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{method} {path}"
+        );
+        if want == 405 {
+            assert!(response.headers().contains_key("allow"), "405 keeps Allow");
+        }
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["status"], want, "{problem}");
+        assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    }
+    let (status, _) = c.send(Method::GET, "/readyz", None).await;
+    assert_eq!(status, 200, "readiness keeps its own JSON report");
+    app.stop().await;
+}

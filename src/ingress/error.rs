@@ -35,6 +35,10 @@ pub enum ApiError {
     DatabaseUnavailable(#[source] anyhow::Error),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+    /// An answer the framework gave without a body: no such route, a method the route does
+    /// not take, a body over the limit, a request that ran out of time.
+    #[error("{}", bare_detail(*.0))]
+    Bare(StatusCode),
 }
 
 /// Seconds a client is asked to wait after a dependency outage (a 503).
@@ -121,6 +125,15 @@ impl ApiError {
                 "internal",
                 "Internal error",
             ),
+            ApiError::Bare(status) => match *status {
+                StatusCode::NOT_FOUND => (*status, "no-route", "Not found"),
+                StatusCode::METHOD_NOT_ALLOWED => {
+                    (*status, "method-not-allowed", "Method not allowed")
+                }
+                StatusCode::PAYLOAD_TOO_LARGE => (*status, "body-too-large", "Body too large"),
+                StatusCode::SERVICE_UNAVAILABLE => (*status, "timeout", "Service unavailable"),
+                _ => (*status, "error", "Error"),
+            },
         }
     }
 }
@@ -159,7 +172,9 @@ impl IntoResponse for ApiError {
         );
         if matches!(
             self,
-            ApiError::BrokerUnavailable(_) | ApiError::DatabaseUnavailable(_)
+            ApiError::BrokerUnavailable(_)
+                | ApiError::DatabaseUnavailable(_)
+                | ApiError::Bare(StatusCode::SERVICE_UNAVAILABLE)
         ) {
             headers.insert(
                 header::RETRY_AFTER,
@@ -175,4 +190,41 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+fn bare_detail(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "no such route",
+        StatusCode::METHOD_NOT_ALLOWED => "this route does not take this method",
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is over the limit",
+        StatusCode::SERVICE_UNAVAILABLE => "the request did not finish in time",
+        _ => "the request failed",
+    }
+}
+
+/// Gives an error answer of the framework or a layer (404, 405, 413, a timeout's 503: no body
+/// or plain text) the same problem+json body every other error has; a 405 keeps its `Allow`.
+pub(super) async fn problem_for_bare(response: Response) -> Response {
+    let status = response.status();
+    // Ours carry a JSON body (a problem, or /readyz's report); theirs none, or plain text.
+    let is_ours = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| !v.as_bytes().starts_with(b"text/plain"));
+    let bare = matches!(
+        status,
+        StatusCode::NOT_FOUND
+            | StatusCode::METHOD_NOT_ALLOWED
+            | StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::SERVICE_UNAVAILABLE
+    );
+    if is_ours || !bare {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let mut problem = ApiError::Bare(status).into_response();
+    if let Some(allow) = allow {
+        problem.headers_mut().insert(header::ALLOW, allow);
+    }
+    problem
 }

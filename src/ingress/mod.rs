@@ -120,6 +120,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             request_timeout,
         ))
+        .layer(axum::middleware::map_response(error::problem_for_bare))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
