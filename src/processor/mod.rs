@@ -539,7 +539,7 @@ impl Worker {
         };
 
         let cache_started = Instant::now();
-        self.write_cache(&committed.orders).await;
+        self.write_cache(&committed.orders, 1).await;
         metrics::stage("cache", cache_started.elapsed());
 
         // Publishing overlaps the next batches' work (see `publish`); it counts as work in
@@ -593,7 +593,7 @@ impl Worker {
                 dead_letters: letters,
             };
             publish::publish(p, &committed).await?;
-            self.write_cache(&committed.orders).await;
+            self.write_cache(&committed.orders, 1).await;
         }
         if events_total + letters_total > 0 {
             tracing::info!(
@@ -924,8 +924,9 @@ impl Worker {
     /// The cache is an optimisation: a failure is counted and logged, never fatal, and the
     /// orders are rewritten with a later batch or by `repair_cache`, whichever comes first.
     /// The batch's own orders go first, on their own; only once Redis took them is the backlog
-    /// written, a chunk at a time, each removed once written.
-    async fn write_cache(&self, orders: &[Order]) {
+    /// written, a chunk at a time (at most `chunks` of them: a batch takes one, `repair_cache`
+    /// the rest), each removed once written.
+    async fn write_cache(&self, orders: &[Order], chunks: usize) {
         if !orders.is_empty()
             && let Err(error) = self.processor.cache.put_orders(orders).await
         {
@@ -937,7 +938,7 @@ impl Worker {
             self.cache_failed(&error, pending);
             return;
         }
-        loop {
+        for _ in 0..chunks {
             let mut chunk = self
                 .cache_backlog
                 .lock()
@@ -995,7 +996,7 @@ async fn repair_cache(worker: Arc<Worker>, shutdown: CancellationToken) {
     while !shutdown.is_cancelled() {
         tick.tick().await;
         if !worker.cache_backlog.lock().expect("lock").is_empty() {
-            worker.write_cache(&[]).await;
+            worker.write_cache(&[], usize::MAX).await;
         }
     }
 }
