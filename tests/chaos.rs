@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::oracle::{commands_on_topic, records_on, scalar, verify};
+use common::oracle::{commands_on_topic, consumed, records_on, scalar, verify};
 use common::proxy::TcpProxy;
 use common::workload::Workload;
 use common::{TestEnv, consume_from, eventually, free_port, order_body, wait_for_http};
@@ -607,7 +607,7 @@ async fn summarize(env: &TestEnv, accepted: &[Uuid], on_topic: &HashSet<Uuid>) -
 
     // First copies of each order's events on the topic, in topic order.
     let events = env.topic("orders.events");
-    let total = records_on(env, &events, PARTITIONS).await;
+    let total = records_on(env, &events).await;
     let records = consume_from(&env.kafka, &events, total, Duration::from_secs(120)).await;
     let codec = Codec::single_object();
     let mut first = HashSet::new();
@@ -694,14 +694,13 @@ async fn chaos_under_http_load_loses_nothing_applies_nothing_twice_and_keeps_ord
 
     // Drained: every record consumed (the stall sampler runs until then).
     let commands_topic = rig.env.topic("orders.commands");
-    let total = records_on(&rig.env, &commands_topic, PARTITIONS).await;
+    let total = records_on(&rig.env, &commands_topic).await;
     let db = rig.env.db().await;
     eventually(
         "every command consumed",
         Duration::from_secs(180),
         || async {
-            let consumed =
-                scalar(&db, "SELECT sum(next_offset)::bigint FROM consumer_offsets").await;
+            let consumed = consumed(&db).await;
             (consumed as usize == total).then_some(())
         },
     )
@@ -711,7 +710,7 @@ async fn chaos_under_http_load_loses_nothing_applies_nothing_twice_and_keeps_ord
     let longest_stall = stalls.iter().map(|s| s.lasted).max().unwrap_or_default();
 
     // What reached the broker, in each partition's order: the oracle's input.
-    let commands = commands_on_topic(&rig.env, PARTITIONS).await;
+    let commands = commands_on_topic(&rig.env).await;
     // Redis repairs itself within seconds of the last fault (every second while a backlog waits).
     let mut cache_stale = usize::MAX;
     for _ in 0..20 {

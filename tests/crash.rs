@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::oracle::{scalar, verify};
+use common::oracle::{self, verify};
 use common::workload::Workload;
 use common::{KAFKA, TestEnv, eventually};
 use orderflow::codec::Codec;
@@ -96,8 +96,7 @@ async fn processor_killed_at_random_moments_matches_the_oracle() {
             "the restarted processor to make progress",
             Duration::from_secs(60),
             || async {
-                let now =
-                    scalar(&db, "SELECT sum(next_offset)::bigint FROM consumer_offsets").await;
+                let now = oracle::consumed(&db).await;
                 (now > before).then_some(())
             },
         )
@@ -105,7 +104,7 @@ async fn processor_killed_at_random_moments_matches_the_oracle() {
         tokio::time::sleep(Duration::from_millis(rng.random_range(0..400))).await;
         processor.start_kill().unwrap(); // SIGKILL
         processor.wait().await.unwrap();
-        consumed = scalar(&db, "SELECT sum(next_offset)::bigint FROM consumer_offsets").await;
+        consumed = oracle::consumed(&db).await;
         kills.push((started.elapsed(), consumed));
         processor = env.spawn_processor(&FAST_GROUP);
     }
@@ -139,7 +138,7 @@ async fn three_processors_with_one_killed_mid_run_match_the_oracle() {
     };
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let db = env.db().await;
-    let consumed = scalar(&db, "SELECT sum(next_offset)::bigint FROM consumer_offsets").await;
+    let consumed = oracle::consumed(&db).await;
     processors[0].start_kill().unwrap(); // SIGKILL
     processors[0].wait().await.unwrap();
     println!(
@@ -165,21 +164,11 @@ async fn sigterm_drains_the_in_flight_batch_and_exits_cleanly_in_time() {
     eventually(
         "the processor to make progress",
         Duration::from_secs(60),
-        || async {
-            (scalar(&db, "SELECT sum(next_offset)::bigint FROM consumer_offsets").await > 0)
-                .then_some(())
-        },
+        || async { (oracle::consumed(&db).await > 0).then_some(()) },
     )
     .await;
-    let pid = processor.id().unwrap().to_string();
     let signalled = Instant::now();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::sigterm(&processor);
     let status = tokio::time::timeout(Duration::from_secs(25), processor.wait())
         .await
         .expect("drained within the 20 s drain timeout (below the 45 s session timeout)")
@@ -213,10 +202,7 @@ async fn the_metrics_endpoint_reports_outcomes_batches_stages_and_the_outbox() {
     eventually(
         "every command consumed",
         Duration::from_secs(60),
-        || async {
-            (scalar(&db, "SELECT sum(next_offset)::bigint FROM consumer_offsets").await == total)
-                .then_some(())
-        },
+        || async { (oracle::consumed(&db).await == total).then_some(()) },
     )
     .await;
     let body = eventually(

@@ -14,9 +14,9 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn producer() -> FutureProducer {
+fn producer(kafka: &str) -> FutureProducer {
     ClientConfig::new()
-        .set("bootstrap.servers", common::KAFKA)
+        .set("bootstrap.servers", kafka)
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
         .create()
@@ -25,7 +25,16 @@ fn producer() -> FutureProducer {
 
 /// Sends every command under `key(command)` (None: no key) and waits for the acks.
 async fn send_keyed(topic: &str, commands: &[(Command, Option<String>)]) {
-    let producer = producer();
+    send_keyed_to(common::KAFKA, topic, commands).await;
+}
+
+/// `send_keyed` to the broker at `kafka`; returns the partition each command landed on.
+async fn send_keyed_to(
+    kafka: &str,
+    topic: &str,
+    commands: &[(Command, Option<String>)],
+) -> Vec<i32> {
+    let producer = producer(kafka);
     let codec = Codec::single_object();
     let mut payloads = Vec::with_capacity(commands.len());
     for (command, _) in commands {
@@ -40,17 +49,25 @@ async fn send_keyed(topic: &str, commands: &[(Command, Option<String>)]) {
         }
         deliveries.push(producer.send(record, Duration::from_secs(10)));
     }
-    for delivery in futures::future::join_all(deliveries).await {
-        delivery.map_err(|(e, _)| e).expect("produce");
-    }
+    futures::future::join_all(deliveries)
+        .await
+        .into_iter()
+        .map(|delivery| delivery.map_err(|(e, _)| e).expect("produce").partition)
+        .collect()
 }
 
+/// Sends every command under its order id and waits for the acks.
 async fn send(topic: &str, commands: &[Command]) {
+    send_to(common::KAFKA, topic, commands).await;
+}
+
+/// `send` to the broker at `kafka`; returns the partition each command landed on.
+async fn send_to(kafka: &str, topic: &str, commands: &[Command]) -> Vec<i32> {
     let keyed: Vec<_> = commands
         .iter()
         .map(|c| (c.clone(), Some(c.order_id.to_string())))
         .collect();
-    send_keyed(topic, &keyed).await;
+    send_keyed_to(kafka, topic, &keyed).await
 }
 
 async fn wait_consumed(app: &TestApp, records: i64) {
@@ -491,7 +508,7 @@ async fn postgresql_cut_off_for_15_s_under_load_loses_nothing_and_answers_no_500
         ids.len() as i64,
         "the accepted ids are the applied ones"
     );
-    let commands = common::oracle::commands_on_topic(&env, 3).await;
+    let commands = common::oracle::commands_on_topic(&env).await;
     assert_eq!(
         commands.len() as i64,
         accepted,
@@ -723,40 +740,12 @@ async fn a_lost_assignment_mid_batch_with_records_buffered_beyond_it_loses_nothi
             "heartbeat.interval.ms=500",
         ])
         .await;
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .create()
-        .unwrap();
     let topic = env.topic("orders.commands");
-    let codec = Codec::single_object();
     let commands: Vec<Command> = (0..50).map(|_| create(OrderId::new_random())).collect();
-    let produce = |range: std::ops::Range<usize>| {
-        let (producer, topic, codec, commands) = (&producer, &topic, &codec, &commands);
-        async move {
-            for command in &commands[range] {
-                let payload = codec.encode_command(topic, command).await.unwrap();
-                let key = command.order_id.to_string();
-                producer
-                    .send(
-                        FutureRecord::to(topic).key(&key).payload(&payload),
-                        Duration::from_secs(10),
-                    )
-                    .await
-                    .map_err(|(e, _)| e)
-                    .unwrap();
-            }
-        }
-    };
+    let produce = |range: std::ops::Range<usize>| send_to(&brokers, &topic, &commands[range]);
     produce(0..5).await;
     let db = env.db().await;
-    let consumed = || async {
-        let (n,): (Option<i64>,) =
-            sqlx::query_as("SELECT sum(next_offset)::bigint FROM consumer_offsets")
-                .fetch_one(&db)
-                .await
-                .unwrap();
-        n.unwrap_or(0)
-    };
+    let consumed = || common::oracle::consumed(&db);
     eventually("the first 5 applied", WAIT, || async {
         (consumed().await == 5).then_some(())
     })
@@ -832,20 +821,13 @@ async fn a_batch_outliving_the_drain_timeout_neither_lands_nor_leaves_stale_memo
         .spawn()
         .unwrap();
     let db = env.db().await;
-    let codec = Codec::single_object();
     let mut sent = Vec::new();
     let mut partition_of = std::collections::HashMap::new();
     let send = |commands: Vec<Command>| {
-        let (codec, topic) = (&codec, &topic);
+        let topic = &topic;
         async move {
-            let mut landed = Vec::new();
-            for command in commands {
-                let payload = codec.encode_command(topic, &command).await.unwrap();
-                let key = command.order_id.to_string();
-                let (partition, _) = common::produce(topic, &key, Some(&payload), &[]).await;
-                landed.push((command, partition));
-            }
-            landed
+            let partitions = send_to(common::KAFKA, topic, &commands).await;
+            commands.into_iter().zip(partitions).collect::<Vec<_>>()
         }
     };
     let offsets = || async {
@@ -908,14 +890,7 @@ async fn a_batch_outliving_the_drain_timeout_neither_lands_nor_leaves_stale_memo
     // A's late batch may now try to commit; then B leaves and A gets the partition back.
     proxy.restore();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let pid = b.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::sigterm(&b);
     b.wait().await.unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     // A ship now must fold onto the cancelled order (and be rejected), not onto A's memory.
@@ -978,35 +953,15 @@ async fn a_publish_failing_for_some_partitions_then_recovering_keeps_every_event
             "heartbeat.interval.ms=500",
         ])
         .await;
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &env.kafka)
-        .set("enable.idempotence", "true")
-        .create()
-        .unwrap();
     let topic = env.topic("orders.commands");
-    let codec = Codec::single_object();
     let workload = common::workload::Workload::generate(seed, 60, 8);
     let chunks: Vec<&[Command]> = workload
         .commands
         .chunks(workload.commands.len() / 5 + 1)
         .collect();
-    let send = |chunk: &'static str, commands: &[Command]| {
-        let (producer, topic, codec) = (&producer, &topic, &codec);
-        let commands = commands.to_vec();
-        async move {
-            for command in &commands {
-                let payload = codec.encode_command(topic, command).await.unwrap();
-                let key = command.order_id.to_string();
-                producer
-                    .send(
-                        FutureRecord::to(topic).key(&key).payload(&payload),
-                        Duration::from_secs(10),
-                    )
-                    .await
-                    .map_err(|(e, _)| e)
-                    .unwrap_or_else(|e| panic!("{chunk}: {e}"));
-            }
-        }
+    let send = |commands: &[Command]| {
+        let (kafka, topic, commands) = (env.kafka.clone(), topic.clone(), commands.to_vec());
+        async move { send_to(&kafka, &topic, &commands).await }
     };
     let db = env.db().await;
     let counts = || async {
@@ -1019,7 +974,7 @@ async fn a_publish_failing_for_some_partitions_then_recovering_keeps_every_event
         .unwrap();
         (published, pending)
     };
-    send("first", chunks[0]).await;
+    send(chunks[0]).await;
     eventually("the first chunk published", WAIT, || async {
         let (published, pending) = counts().await;
         (published > 0 && pending == 0).then_some(())
@@ -1049,12 +1004,12 @@ async fn a_publish_failing_for_some_partitions_then_recovering_keeps_every_event
     mock.broker_down(2).unwrap();
     let (end_before, (published_before, _)) = (healthy_end().await, counts().await);
     for chunk in &chunks[1..4] {
-        send("during the outage", chunk).await;
+        send(chunk).await;
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let (end_during, (published_during, pending_during)) = (healthy_end().await, counts().await);
     mock.broker_up(2).unwrap();
-    send("after", chunks[4]).await;
+    send(chunks[4]).await;
     // Publishing is strictly in commit order: a group is marked once all of it is on the
     // topic, and sent again whole until then (consumers deduplicate on the event id). Whether
     // the healthy partition takes records meanwhile is librdkafka's to decide (its idempotent

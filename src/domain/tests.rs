@@ -89,7 +89,7 @@ fn apply(order: Option<&Order>, body: CommandBody) -> Result<Applied, Rejection>
 }
 
 /// An order brought to `status` through the commands a user would send.
-fn order_in(status: OrderStatus) -> Order {
+pub(crate) fn order_in(status: OrderStatus) -> Order {
     use CommandBody::*;
     let path: &[CommandBody] = match status {
         OrderStatus::Pending => &[],

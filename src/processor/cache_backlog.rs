@@ -90,45 +90,12 @@ impl CacheBacklog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{
-        AddressInput, Command, CommandBody, CommandId, Decision, LineItemInput, NewOrderInput,
-        StorefrontId, handle,
-    };
+    use crate::domain::OrderStatus;
+    use crate::domain::tests::order_in;
 
-    fn order(version_bumps: usize) -> Order {
-        let order_id = OrderId::new_random();
-        let command = |body| Command {
-            command_id: CommandId::new_random(),
-            order_id,
-            storefront_id: StorefrontId::default_storefront(),
-            expected_version: None,
-            issued_at: chrono::Utc::now(),
-            issued_by: None,
-            body,
-        };
-        let create = command(CommandBody::CreateOrder(NewOrderInput {
-            customer_id: "c".into(),
-            currency: "EUR".into(),
-            items: vec![LineItemInput {
-                sku: "S".into(),
-                quantity: 1,
-                unit_price: 1,
-            }],
-            shipping_address: AddressInput {
-                name: "N".into(),
-                line1: "L".into(),
-                line2: None,
-                city: "C".into(),
-                postal_code: "P".into(),
-                country: "DE".into(),
-            },
-            metadata: Default::default(),
-        }));
-        let Decision::Applied(applied) = handle(None, None, &create) else {
-            panic!("created")
-        };
-        let mut order = applied.order;
-        order.version += version_bumps as u64;
+    fn order(version_bumps: u64) -> Order {
+        let mut order = order_in(OrderStatus::Pending);
+        order.version += version_bumps;
         order
     }
 

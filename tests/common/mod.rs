@@ -99,12 +99,7 @@ pub async fn produce(
 impl TestApp {
     /// Total next offsets stored for the commands topic: how many records were consumed.
     pub async fn consumed_commands(&self) -> i64 {
-        let (n,): (Option<i64>,) =
-            sqlx::query_as("SELECT sum(next_offset)::bigint FROM consumer_offsets")
-                .fetch_one(&self.db)
-                .await
-                .unwrap();
-        n.unwrap_or(0)
+        oracle::consumed(&self.db).await
     }
 
     pub fn topic(&self, base: &str) -> String {
@@ -351,6 +346,16 @@ impl TestEnv {
             .spawn()
             .expect("spawn orderflow processor")
     }
+}
+
+/// Sends SIGTERM to `child` (a graceful stop; `start_kill` is SIGKILL).
+pub fn sigterm(child: &tokio::process::Child) {
+    let pid = child.id().expect("a running child").to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -TERM {pid}");
 }
 
 /// A loopback port nobody listens on (at the moment of asking).

@@ -13,6 +13,11 @@ use sqlx::PgPool;
 use super::workload::{Expected, Workload};
 use super::{TestEnv, consume_from, eventually};
 
+/// Records consumed so far: the stored next offsets of every partition, summed.
+pub async fn consumed(db: &PgPool) -> i64 {
+    scalar(db, "SELECT sum(next_offset)::bigint FROM consumer_offsets").await
+}
+
 pub async fn scalar(db: &PgPool, sql: &'static str) -> i64 {
     let (n,): (Option<i64>,) = sqlx::query_as(sql).fetch_one(db).await.unwrap();
     n.unwrap_or(0)
@@ -27,8 +32,7 @@ pub async fn verify(env: &TestEnv, workload: &Workload, seed: u64) {
         "every command consumed and every event published",
         Duration::from_secs(180),
         || async {
-            let consumed =
-                scalar(&db, "SELECT sum(next_offset)::bigint FROM consumer_offsets").await;
+            let consumed = consumed(&db).await;
             let pending = scalar(
                 &db,
                 "SELECT count(*) FROM order_events WHERE published_at IS NULL",
@@ -77,24 +81,7 @@ pub async fn verify(env: &TestEnv, workload: &Workload, seed: u64) {
 
     // Every expected event is on the topic at least once, in version order per order.
     let events_topic = env.topic("orders.events");
-    let reader: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &env.kafka)
-        .set("group.id", "watermarks")
-        .create()
-        .unwrap();
-    let metadata = reader
-        .fetch_metadata(Some(&events_topic), Duration::from_secs(10))
-        .unwrap();
-    let on_topic: i64 = metadata.topics()[0]
-        .partitions()
-        .iter()
-        .map(|p| {
-            reader
-                .fetch_watermarks(&events_topic, p.id(), Duration::from_secs(10))
-                .unwrap()
-                .1
-        })
-        .sum();
+    let on_topic = records_on(env, &events_topic).await as i64;
     assert!(
         on_topic as usize >= expected_events,
         "seed {seed}: {on_topic} records for {expected_events} events"
@@ -166,17 +153,22 @@ pub async fn verify(env: &TestEnv, workload: &Workload, seed: u64) {
 }
 
 /// The number of records on `topic` of `env`'s broker (its partitions' end offsets summed).
-pub async fn records_on(env: &TestEnv, topic: &str, partitions: i32) -> usize {
+pub async fn records_on(env: &TestEnv, topic: &str) -> usize {
     let reader: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &env.kafka)
         .create()
         .unwrap();
     let topic = topic.to_owned();
     tokio::task::spawn_blocking(move || {
-        (0..partitions)
+        let metadata = reader
+            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .unwrap();
+        metadata.topics()[0]
+            .partitions()
+            .iter()
             .map(|p| {
                 reader
-                    .fetch_watermarks(&topic, p, Duration::from_secs(10))
+                    .fetch_watermarks(&topic, p.id(), Duration::from_secs(10))
                     .unwrap()
                     .1
             })
@@ -188,9 +180,9 @@ pub async fn records_on(env: &TestEnv, topic: &str, partitions: i32) -> usize {
 
 /// Every command that reached the commands topic, in each partition's order: the oracle's
 /// input when the commands were produced by something else (the ingress).
-pub async fn commands_on_topic(env: &TestEnv, partitions: i32) -> Vec<Command> {
+pub async fn commands_on_topic(env: &TestEnv) -> Vec<Command> {
     let topic = env.topic("orders.commands");
-    let total = records_on(env, &topic, partitions).await;
+    let total = records_on(env, &topic).await;
     let mut records = consume_from(&env.kafka, &topic, total, Duration::from_secs(120)).await;
     assert_eq!(records.len(), total, "read the commands topic");
     records.sort_by_key(|r| (r.partition, r.offset));
