@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # orderflow's whole test suite against the real services: starts them (installing what is
-# missing), then format check, lints, every test and the deploy-artifact validators.
+# missing), then format check, lints, every test, the HTTP API against its OpenAPI document
+# (schemathesis) and the deploy-artifact validators.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -8,4 +9,5 @@ scripts/services.sh up
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked
+scripts/api-conformance.sh
 scripts/validate-deploy.sh

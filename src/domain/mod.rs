@@ -10,7 +10,7 @@ mod event;
 mod order;
 mod rejection;
 mod status;
-mod validation;
+pub mod validation;
 
 pub use command::{Command, CommandBody, CommandId};
 pub use decide::{

@@ -118,6 +118,13 @@ impl Currency {
         self.0.code()
     }
 
+    /// Every code `parse` accepts.
+    pub fn codes() -> impl Iterator<Item = &'static str> {
+        <iso_currency::Currency as iso_currency::IntoEnumIterator>::iter()
+            .filter(|c| c.exponent().is_some())
+            .map(|c| c.code())
+    }
+
     /// Digits after the decimal point of the minor unit (2 for EUR, 0 for JPY).
     pub fn minor_unit_exponent(&self) -> u16 {
         self.0.exponent().unwrap_or(0)

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 
+use super::validation::{MAX_LINE_ITEMS, MAX_QUANTITY, MAX_UNIT_PRICE};
 use super::*;
 
 pub(crate) fn sample_input() -> NewOrderInput {
@@ -470,36 +471,32 @@ fn sku_must_be_1_to_64_characters() {
 }
 
 #[test]
-fn a_line_total_that_overflows_is_an_amount_overflow() {
-    let rejection = create_rejection(|i| {
-        i.items[0].unit_price = i64::MAX;
-        i.items[0].quantity = 2;
-    });
-    assert_eq!(
-        rejection,
-        Rejection::AmountOverflow {
-            field: "items[0].unit_price".into()
-        }
+fn a_unit_price_above_the_limit_is_invalid() {
+    assert_field(
+        |i| i.items[0].unit_price = MAX_UNIT_PRICE + 1,
+        "items[0].unit_price",
     );
+    assert_field(|i| i.items[0].unit_price = i64::MAX, "items[0].unit_price");
+    assert_field(|i| i.items[0].unit_price = -1, "items[0].unit_price");
 }
 
 #[test]
-fn a_subtotal_that_overflows_is_an_amount_overflow() {
-    let rejection = create_rejection(|i| {
+fn the_largest_valid_order_does_not_overflow() {
+    let order = NewOrder::parse(&{
+        let mut input = sample_input();
         let line = LineItemInput {
             sku: "S".into(),
-            quantity: 1,
-            unit_price: i64::MAX,
+            quantity: MAX_QUANTITY,
+            unit_price: MAX_UNIT_PRICE,
         };
-        i.items = vec![line.clone(), line];
-    });
+        input.items = vec![line; MAX_LINE_ITEMS];
+        input
+    })
+    .expect("the largest order is valid");
     assert_eq!(
-        rejection,
-        Rejection::AmountOverflow {
-            field: "items".into()
-        }
+        order.subtotal.0,
+        MAX_UNIT_PRICE * MAX_QUANTITY * MAX_LINE_ITEMS as i64
     );
-    assert_eq!(rejection.code(), "amount_overflow");
 }
 
 #[test]
@@ -643,3 +640,44 @@ fn every_rejection_has_a_distinct_documented_code() {
 }
 
 mod properties;
+
+#[test]
+fn integers_may_be_written_with_a_zero_fraction_as_json_schema_allows() {
+    let item = |json: &str| serde_json::from_str::<LineItemInput>(json);
+    let parsed = item(r#"{"sku": "S", "quantity": 18.0, "unit_price": 1774432400548.0}"#).unwrap();
+    assert_eq!(
+        (parsed.quantity, parsed.unit_price),
+        (18, 1_774_432_400_548)
+    );
+    assert_eq!(
+        serde_json::to_string(&parsed).unwrap(),
+        r#"{"sku":"S","quantity":18,"unit_price":1774432400548}"#
+    );
+    assert!(item(r#"{"sku": "S", "quantity": 1.5, "unit_price": 1}"#).is_err());
+    assert!(item(r#"{"sku": "S", "quantity": 1, "unit_price": 1e300}"#).is_err());
+    assert!(item(r#"{"sku": "S", "quantity": 1, "unit_price": 18446744073709551615}"#).is_err());
+    assert!(item(r#"{"sku": "S", "quantity": "1", "unit_price": 1}"#).is_err());
+}
+
+#[test]
+fn the_currency_codes_listed_are_exactly_those_accepted() {
+    let codes: Vec<&str> = Currency::codes().collect();
+    assert!(codes.len() > 100, "{}", codes.len());
+    assert!(codes.contains(&"EUR") && codes.contains(&"JPY"));
+    for code in &codes {
+        assert!(Currency::parse(code).is_ok(), "{code}");
+    }
+    // Every other three-letter code is refused.
+    for a in b'A'..=b'Z' {
+        for b in b'A'..=b'Z' {
+            for c in b'A'..=b'Z' {
+                let code = String::from_utf8(vec![a, b, c]).unwrap();
+                assert_eq!(
+                    Currency::parse(&code).is_ok(),
+                    codes.contains(&code.as_str()),
+                    "{code}"
+                );
+            }
+        }
+    }
+}

@@ -9,6 +9,9 @@ use super::order::{Address, Amount, Currency, CustomerId, LineItem, ShippingInfo
 
 pub const MAX_LINE_ITEMS: usize = 500;
 pub const MAX_QUANTITY: i64 = 10_000;
+/// Largest unit price, in minor units: bounded so that no line total or subtotal of a valid
+/// order can overflow (500 × 10 000 × 10¹² < 2⁶³), and exact in an IEEE double (< 2⁵³).
+pub const MAX_UNIT_PRICE: i64 = 1_000_000_000_000;
 pub const MAX_METADATA_ENTRIES: usize = 32;
 pub const MAX_METADATA_KEY_LEN: usize = 64;
 pub const MAX_METADATA_VALUE_LEN: usize = 512;
@@ -94,9 +97,40 @@ pub struct NewOrderInput {
 #[serde(deny_unknown_fields)]
 pub struct LineItemInput {
     pub sku: String,
+    #[serde(deserialize_with = "integer")]
     pub quantity: i64,
     /// Minor units of the order's currency.
+    #[serde(deserialize_with = "integer")]
     pub unit_price: i64,
+}
+
+/// An integer as JSON Schema means it: `3` or `3.0` (a number without a fractional part).
+/// Beyond 2⁵³ a number with a decimal point is not known exactly, so it is refused; every
+/// limit of the model lies below that.
+fn integer<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    struct Integer;
+    impl serde::de::Visitor<'_> for Integer {
+        type Value = i64;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an integer")
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
+            Ok(v)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i64, E> {
+            i64::try_from(v).map_err(|_| E::custom("integer out of range"))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<i64, E> {
+            const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+            if v.fract() == 0.0 && v.abs() <= EXACT {
+                #[allow(clippy::cast_possible_truncation)] // integral and within 2^53
+                Ok(v as i64)
+            } else {
+                Err(E::invalid_type(serde::de::Unexpected::Float(v), &self))
+            }
+        }
+    }
+    deserializer.deserialize_i64(Integer)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -284,9 +318,10 @@ fn parse_item(
     );
     let unit_price = errors.check(
         format!("{path}.unit_price"),
-        (input.unit_price >= 0)
+        (0..=MAX_UNIT_PRICE)
+            .contains(&input.unit_price)
             .then_some(Amount(input.unit_price))
-            .ok_or_else(|| "must not be negative".to_owned()),
+            .ok_or_else(|| format!("must be between 0 and {MAX_UNIT_PRICE}")),
     );
     let (sku, quantity, unit_price) = (sku?, quantity?, unit_price?);
     let line_total = errors.check(

@@ -7,6 +7,7 @@ mod health;
 pub mod jwt;
 pub mod openapi;
 mod orders;
+mod params;
 pub mod ratelimit;
 mod strict_json;
 mod wakeups;

@@ -1,11 +1,21 @@
-//! The OpenAPI 3 document, generated from the handlers and types (utoipa). Served at
-//! `/openapi.json` and checked in as `openapi.json`; a test fails when the copy is stale.
+//! The OpenAPI 3 document, generated from the handlers and types (utoipa), then given the
+//! limits the server enforces (`limits`: lengths, item counts, ranges, patterns, the formats
+//! of headers and query parameters), taken from the same constants the validation uses.
+//! Served at `/openapi.json` and checked in as `openapi.json`; a test fails when the copy is
+//! stale, and `scripts/api-conformance.sh` (schemathesis) holds the server to it.
 
+use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::Problem;
-use super::orders;
+use super::{orders, params};
+use crate::domain::validation::{
+    MAX_ADDRESS_LINE_LEN, MAX_CANCEL_REASON_LEN, MAX_CARRIER_LEN, MAX_CITY_LEN, MAX_LINE_ITEMS,
+    MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN, MAX_METADATA_VALUE_LEN, MAX_NAME_LEN,
+    MAX_POSTAL_CODE_LEN, MAX_QUANTITY, MAX_TRACKING_NUMBER_LEN, MAX_UNIT_PRICE,
+};
+use crate::domain::{Currency, CustomerId, OrderStatus, Sku};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -57,9 +67,184 @@ impl Modify for ApiKeyAuth {
 
 /// The document as checked in: pretty JSON with a final newline.
 pub fn document() -> String {
-    let mut json = ApiDoc::openapi()
-        .to_pretty_json()
-        .expect("the document serializes");
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+    limits(&mut doc);
+    let mut json = serde_json::to_string_pretty(&doc).expect("the document serializes");
     json.push('\n');
     json
+}
+
+/// No control character (Unicode Cc, as `char::is_control`) anywhere, and at least one
+/// character that is neither control nor white space (`char::is_whitespace`): the
+/// validation's "not empty, no control characters".
+const TEXT_PATTERN: &str = concat!(
+    r"^[^\u0000-\u001f\u007f-\u009f]*",
+    r"[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+    r"[^\u0000-\u001f\u007f-\u009f]*$"
+);
+
+fn text(max: usize) -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": max, "pattern": TEXT_PATTERN })
+}
+
+/// Merges `patch` into the node at `pointer`; the node must exist, so a renamed field cannot
+/// silently lose its limits.
+fn merge(doc: &mut Value, pointer: &str, patch: Value) {
+    let node = doc
+        .pointer_mut(pointer)
+        .unwrap_or_else(|| panic!("the document has no {pointer}"));
+    let (Value::Object(node), Value::Object(patch)) = (node, patch) else {
+        panic!("{pointer} and its patch must be objects");
+    };
+    node.extend(patch);
+}
+
+/// Replaces the schema of parameter `name` of every operation that has it.
+fn parameter(doc: &mut Value, name: &str, schema: &Value) {
+    let mut found = false;
+    for operation in doc["paths"]
+        .as_object_mut()
+        .expect("paths")
+        .values_mut()
+        .flat_map(|item| item.as_object_mut().expect("a path item").values_mut())
+    {
+        for p in operation["parameters"].as_array_mut().into_iter().flatten() {
+            if p["name"] == name {
+                p["schema"] = schema.clone();
+                found = true;
+            }
+        }
+    }
+    assert!(found, "no operation has a parameter {name}");
+}
+
+fn limits(doc: &mut Value) {
+    let schemas = "/components/schemas";
+    let address = format!("{schemas}/AddressInput/properties");
+    for (field, max) in [
+        ("name", MAX_NAME_LEN),
+        ("line1", MAX_ADDRESS_LINE_LEN),
+        ("city", MAX_CITY_LEN),
+        ("postal_code", MAX_POSTAL_CODE_LEN),
+    ] {
+        merge(doc, &format!("{address}/{field}"), text(max));
+    }
+    let mut line2 = text(MAX_ADDRESS_LINE_LEN);
+    line2["type"] = json!(["string", "null"]);
+    merge(doc, &format!("{address}/line2"), line2);
+    merge(
+        doc,
+        &format!("{address}/country"),
+        json!({ "pattern": "^[A-Z]{2}$", "description": "ISO 3166-1 alpha-2" }),
+    );
+
+    let item = format!("{schemas}/LineItemInput/properties");
+    merge(doc, &format!("{item}/sku"), text(Sku::MAX_LEN));
+    merge(
+        doc,
+        &format!("{item}/quantity"),
+        json!({ "minimum": 1, "maximum": MAX_QUANTITY }),
+    );
+    merge(
+        doc,
+        &format!("{item}/unit_price"),
+        json!({ "minimum": 0, "maximum": MAX_UNIT_PRICE }),
+    );
+    let items = json!({ "minItems": 1, "maxItems": MAX_LINE_ITEMS });
+
+    let order = format!("{schemas}/NewOrderInput/properties");
+    merge(
+        doc,
+        &format!("{order}/customer_id"),
+        text(CustomerId::MAX_LEN),
+    );
+    let currencies: Vec<&str> = Currency::codes().collect();
+    merge(
+        doc,
+        &format!("{order}/currency"),
+        json!({ "enum": currencies }),
+    );
+    merge(doc, &format!("{order}/items"), items.clone());
+    merge(
+        doc,
+        &format!("{order}/metadata"),
+        json!({
+            "maxProperties": MAX_METADATA_ENTRIES,
+            "propertyNames": text(MAX_METADATA_KEY_LEN),
+            "additionalProperties": text(MAX_METADATA_VALUE_LEN),
+        }),
+    );
+    // The create body is the CreateOrder payload plus `order_id`, in one closed object.
+    let mut create = doc
+        .pointer(&format!("{schemas}/NewOrderInput"))
+        .expect("NewOrderInput")
+        .clone();
+    create["description"] = json!(
+        "`POST /v1/orders` body: a CreateOrder payload and an optional client-chosen order id."
+    );
+    create["properties"]["order_id"] = json!({
+        "type": ["string", "null"],
+        "format": "uuid",
+        "description": "Optional client-chosen order id; one is generated otherwise (see Tenants in topology.md)."
+    });
+    doc["components"]["schemas"]["CreateOrderRequest"] = create;
+
+    // An update gives items, an address, or both; null is the same as absent.
+    let update = format!("{schemas}/OrderUpdateInput");
+    merge(doc, &format!("{update}/properties/items"), items);
+    merge(
+        doc,
+        &update,
+        json!({ "anyOf": [
+            { "required": ["items"], "properties": { "items": { "type": "array" } } },
+            { "required": ["shipping_address"], "properties": { "shipping_address": { "type": "object" } } },
+        ] }),
+    );
+
+    let shipping = format!("{schemas}/ShippingInput/properties");
+    merge(doc, &format!("{shipping}/carrier"), text(MAX_CARRIER_LEN));
+    merge(
+        doc,
+        &format!("{shipping}/tracking_number"),
+        text(MAX_TRACKING_NUMBER_LEN),
+    );
+    merge(
+        doc,
+        &format!("{schemas}/CancelBody/properties/reason"),
+        text(MAX_CANCEL_REASON_LEN),
+    );
+
+    parameter(
+        doc,
+        "Idempotency-Key",
+        &json!({ "type": "string", "pattern": params::IDEMPOTENCY_KEY_PATTERN }),
+    );
+    parameter(
+        doc,
+        "If-Match",
+        &json!({ "type": "string", "pattern": params::IF_MATCH_PATTERN }),
+    );
+    parameter(doc, "traceparent", &json!({ "type": "string" }));
+    parameter(
+        doc,
+        "wait",
+        &json!({ "type": "string", "pattern": params::WAIT_PATTERN }),
+    );
+    parameter(
+        doc,
+        "limit",
+        &json!({ "type": "integer", "minimum": 1, "maximum": orders::MAX_PAGE }),
+    );
+    parameter(
+        doc,
+        "cursor",
+        &json!({ "type": "string", "pattern": params::CURSOR_PATTERN }),
+    );
+    parameter(doc, "customer_id", &text(CustomerId::MAX_LEN));
+    let listed: Vec<&str> = OrderStatus::ALL
+        .iter()
+        .filter(|s| **s != OrderStatus::Deleted)
+        .map(OrderStatus::as_str)
+        .collect();
+    parameter(doc, "status", &json!({ "type": "string", "enum": listed }));
 }

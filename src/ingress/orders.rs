@@ -17,10 +17,12 @@ use uuid::Uuid;
 
 use super::auth::Caller;
 use super::error::Problem;
+use super::params;
 use super::{ApiError, AppState};
 use crate::domain::{
-    Command, CommandBody, CommandId, NewOrder, NewOrderInput, OrderId, OrderStatus, OrderUpdate,
-    OrderUpdateInput, ShippingInfo, ShippingInput, ValidationErrors, parse_cancel_reason,
+    Command, CommandBody, CommandId, CustomerId, NewOrder, NewOrderInput, OrderId, OrderStatus,
+    OrderUpdate, OrderUpdateInput, ShippingInfo, ShippingInput, ValidationErrors,
+    parse_cancel_reason,
 };
 use crate::kafka::order_key;
 use crate::kafka::producer::Outgoing;
@@ -70,17 +72,6 @@ fn parse_order_id(id: &str) -> Result<OrderId, ApiError> {
 
 fn validated<T>(result: Result<T, ValidationErrors>) -> Result<T, ApiError> {
     result.map_err(ApiError::Validation)
-}
-
-/// `If-Match: <version>` (quoted or not) becomes the command's expected version.
-fn expected_version(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let text = value.to_str().unwrap_or_default().trim().trim_matches('"');
-    text.parse().map(Some).map_err(|_| {
-        ApiError::BadHeader(format!("If-Match must be an order version, got {text:?}"))
-    })
 }
 
 /// What a write asks for, before it becomes a command.
@@ -318,20 +309,7 @@ fn fingerprint(request: &str, body: &[u8]) -> Vec<u8> {
 /// Turns a validated write into a command, produces it and answers 202.
 async fn submit(state: &AppState, write: Write<'_>) -> Result<Response, ApiError> {
     let storefront = write.caller.storefront.as_str();
-    let idempotency_key = write
-        .headers
-        .get("idempotency-key")
-        .map(|v| {
-            v.to_str()
-                .ok()
-                .filter(|k| !k.is_empty() && k.len() <= 255)
-                .ok_or_else(|| {
-                    ApiError::BadHeader(
-                        "Idempotency-Key must be 1 to 255 visible characters".into(),
-                    )
-                })
-        })
-        .transpose()?;
+    let idempotency_key = params::idempotency_key(write.headers)?;
     let mut idempotency = None;
     let (command_id, order_id) = match idempotency_key {
         Some(key) => {
@@ -375,7 +353,7 @@ async fn submit(state: &AppState, write: Write<'_>) -> Result<Response, ApiError
         command_id,
         order_id,
         storefront_id: write.caller.storefront.clone(),
-        expected_version: expected_version(write.headers)?,
+        expected_version: params::expected_version(write.headers)?,
         issued_at: Utc::now(),
         issued_by: Some(write.caller.key_id.clone()),
         body: write.body,
@@ -534,12 +512,6 @@ pub(super) struct ListQuery {
     cursor: Option<String>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Cursor {
-    created_at: DateTime<Utc>,
-    order_id: Uuid,
-}
-
 pub(super) const MAX_PAGE: i64 = 200;
 
 /// One page of orders, newest first.
@@ -630,15 +602,12 @@ pub(super) async fn list(
     let after = query
         .cursor
         .as_deref()
-        .map(|c| {
-            URL_SAFE_NO_PAD
-                .decode(c)
-                .ok()
-                .and_then(|bytes| serde_json::from_slice::<Cursor>(&bytes).ok())
-                .map(|c| (c.created_at, c.order_id))
-                .ok_or_else(|| ApiError::BadQuery("cursor is not one this API returned".into()))
-        })
+        .map(params::decode_cursor)
         .transpose()?;
+    if let Some(customer_id) = &query.customer_id {
+        CustomerId::parse(customer_id.as_str())
+            .map_err(|reason| ApiError::BadQuery(format!("customer_id {reason}")))?;
+    }
     let filter = OrderFilter {
         status: query.status,
         customer_id: query.customer_id,
@@ -654,13 +623,7 @@ pub(super) async fn list(
     let next_cursor = (orders.len() as i64 == limit)
         .then(|| orders.last())
         .flatten()
-        .map(|last| {
-            let cursor = Cursor {
-                created_at: last.created_at,
-                order_id: last.order_id.0,
-            };
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&cursor).expect("a cursor serializes"))
-        });
+        .map(|last| params::encode_cursor(last.created_at, last.order_id.0));
     Ok(
         axum::Json(serde_json::json!({ "items": orders, "next_cursor": next_cursor }))
             .into_response(),
@@ -729,7 +692,7 @@ pub(super) async fn command(
     let wait = query
         .wait
         .as_deref()
-        .map(|w| humantime::parse_duration(w).map_err(|e| ApiError::BadQuery(format!("wait: {e}"))))
+        .map(params::wait)
         .transpose()?
         .unwrap_or_default()
         .min(state.max_wait);
