@@ -36,7 +36,7 @@ seed=${ORDERFLOW_CONFORMANCE_SEED:-20261202}
 seed_args=(--seed "$seed")
 [ "$seed" = random ] && seed_args=()
 echo "conformance: schemathesis $("$venv/bin/schemathesis" --version | awk '{print $NF}') against 127.0.0.1:$port (seed $seed)"
-if ! PYTHONPATH=scripts SCHEMATHESIS_HOOKS=conformance_hooks "$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" --wait-for-schema 30 \
+if ! PYTHONPATH="$PWD/scripts" SCHEMATHESIS_HOOKS=conformance_hooks "$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" --wait-for-schema 30 \
   --checks all --exclude-checks use_after_free,ensure_resource_availability --max-examples "${ORDERFLOW_CONFORMANCE_EXAMPLES:-25}" "${seed_args[@]}" \
   --workers 2 --no-color --generation-database none \
   -H "Authorization: Bearer $key"; then
