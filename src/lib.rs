@@ -5,7 +5,7 @@
 pub mod app;
 pub mod cli;
 pub mod codec;
-pub mod domain;
+pub use orderflow_domain as domain;
 pub mod ingress;
 pub mod kafka;
 pub mod loadgen;

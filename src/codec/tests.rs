@@ -8,7 +8,7 @@ use apache_avro::schema_compatibility::SchemaCompatibility;
 use apache_avro::writer::datum::GenericDatumWriter;
 
 use super::*;
-use crate::domain::tests::{create_command, every_command, sample_input};
+use crate::domain::samples::{create_command, every_command, sample_input};
 use crate::domain::{self, EventBody, OrderId, Rejection};
 
 fn codec() -> Codec {
@@ -362,7 +362,7 @@ fn every_field_of_every_schema_has_a_doc() {
 
 #[test]
 fn a_datum_cut_short_or_running_on_never_decodes() {
-    for command in crate::domain::tests::every_command(OrderId::new_random()) {
+    for command in crate::domain::samples::every_command(OrderId::new_random()) {
         let bytes = block_on(codec().encode_command("t", &command)).unwrap();
         for cut in 1..=bytes.len() - 10 {
             let short = &bytes[..bytes.len() - cut];

@@ -71,6 +71,7 @@ pub(super) struct Problem<'a> {
     detail: String,
     /// Every broken rule, with its field path (validation problems only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<super::schemas::FieldError>>)]
     errors: Option<&'a [FieldError]>,
 }
 

@@ -9,6 +9,7 @@ pub mod openapi;
 mod orders;
 mod params;
 pub mod ratelimit;
+mod schemas;
 mod strict_json;
 mod wakeups;
 

@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 use super::auth::Caller;
 use super::error::Problem;
-use super::params;
 use super::{ApiError, AppState};
+use super::{params, schemas};
 use crate::domain::{
     Command, CommandBody, CommandId, CustomerId, NewOrder, NewOrderInput, OrderId, OrderStatus,
     OrderUpdate, OrderUpdateInput, ShippingInfo, ShippingInput, ValidationErrors,
@@ -39,7 +39,9 @@ const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
 /// A write was accepted: its command is on its way to the processor.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct Accepted {
+    #[schema(value_type = schemas::OrderId)]
     order_id: OrderId,
+    #[schema(value_type = schemas::CommandId)]
     command_id: CommandId,
     status_url: String,
 }
@@ -221,7 +223,7 @@ impl OrderWrite {
 struct EmptyBody {}
 
 /// Replace items and/or the shipping address while pending (UpdateOrder).
-#[utoipa::path(patch, path = "/v1/orders/{id}", tag = "orders", request_body = crate::domain::OrderUpdateInput,
+#[utoipa::path(patch, path = "/v1/orders/{id}", tag = "orders", request_body = schemas::OrderUpdateInput,
     params(("id" = Uuid, Path, description = "Order id"), WriteHeaders), responses(WriteResponses))]
 pub(super) async fn update(write: OrderWrite) -> Result<Response, ApiError> {
     write
@@ -259,7 +261,7 @@ pub(super) async fn delete(write: OrderWrite) -> Result<Response, ApiError> {
 }
 
 /// Ship a confirmed order (ShipOrder).
-#[utoipa::path(post, path = "/v1/orders/{id}/ship", tag = "orders", request_body = crate::domain::ShippingInput,
+#[utoipa::path(post, path = "/v1/orders/{id}/ship", tag = "orders", request_body = schemas::ShippingInput,
     params(("id" = Uuid, Path, description = "Order id"), WriteHeaders), responses(WriteResponses))]
 pub(super) async fn ship(write: OrderWrite) -> Result<Response, ApiError> {
     write
@@ -270,7 +272,7 @@ pub(super) async fn ship(write: OrderWrite) -> Result<Response, ApiError> {
 }
 
 /// Change carrier or tracking number of a shipped order (UpdateShipping).
-#[utoipa::path(put, path = "/v1/orders/{id}/shipping", tag = "orders", request_body = crate::domain::ShippingInput,
+#[utoipa::path(put, path = "/v1/orders/{id}/shipping", tag = "orders", request_body = schemas::ShippingInput,
     params(("id" = Uuid, Path, description = "Order id"), WriteHeaders), responses(WriteResponses))]
 pub(super) async fn update_shipping(write: OrderWrite) -> Result<Response, ApiError> {
     write
@@ -442,7 +444,7 @@ async fn produce(
 /// The order, from the cache or PostgreSQL.
 #[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders",
     params(("id" = Uuid, Path, description = "Order id"), ("If-None-Match" = Option<String>, Header, description = "An ETag from before: 304 if unchanged")),
-    responses((status = 200, description = "The order", body = crate::domain::Order, headers(("ETag" = String, description = "The order's version, quoted"))), (status = 304, description = "Unchanged since the ETag"), ReadErrors)
+    responses((status = 200, description = "The order", body = schemas::Order, headers(("ETag" = String, description = "The order's version, quoted"))), (status = 304, description = "Unchanged since the ETag"), ReadErrors)
 )]
 pub(super) async fn get(
     State(state): State<AppState>,
@@ -515,9 +517,10 @@ pub(super) struct ListQuery {
 pub(super) const MAX_PAGE: i64 = 200;
 
 /// One page of orders, newest first.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents the list response; `list` builds it
 pub(super) struct OrderPage {
-    items: Vec<crate::domain::Order>,
+    items: Vec<schemas::Order>,
     /// Pass as `cursor` for the next page; null on the last one.
     next_cursor: Option<String>,
 }
@@ -557,7 +560,7 @@ pub(super) struct CreateOrderRequest {
     /// Optional client-chosen order id; one is generated otherwise.
     order_id: Option<Uuid>,
     #[serde(flatten)]
-    order: NewOrderInput,
+    order: schemas::NewOrderInput,
 }
 
 /// The errors every read may answer.

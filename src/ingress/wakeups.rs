@@ -11,10 +11,10 @@ use crate::store::Store;
 
 /// How long a waiter sleeps without a notification before it looks again anyway: a bound
 /// on what a lost listener connection costs, not the normal path.
-pub const FALLBACK_POLL: Duration = Duration::from_secs(2);
+pub(super) const FALLBACK_POLL: Duration = Duration::from_secs(2);
 
 /// Listens until `shutdown`, notifying every waiter on each commit; reconnects on failure.
-pub async fn listen(
+pub(super) async fn listen(
     store: Store,
     handled: Arc<Notify>,
     shutdown: CancellationToken,

@@ -28,7 +28,7 @@ use super::Record;
 
 /// What this consumer knows of a partition's offset row in PostgreSQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoredOffset {
+pub(super) enum StoredOffset {
     /// No row yet: nothing of this partition was ever applied.
     Missing,
     /// The row holds this next offset.
@@ -59,14 +59,14 @@ struct Partition {
 
 /// The partitions assigned to this member.
 #[derive(Debug, Default)]
-pub struct Assignments {
+pub(super) struct Assignments {
     partitions: HashMap<i32, Partition>,
     last_generation: u64,
 }
 
 /// The records a batch may handle, and the partitions found with a gap.
 #[derive(Debug, Default)]
-pub struct Admitted {
+pub(super) struct Admitted {
     pub records: Vec<Record>,
     /// Partitions whose records did not continue the generation: restart them.
     pub gaps: Vec<i32>,
@@ -76,7 +76,7 @@ pub struct Admitted {
 
 impl Assignments {
     /// Opens a new generation of `partition` starting at `stored`; its outbox awaits relay.
-    pub fn assign(&mut self, partition: i32, stored: StoredOffset) -> u64 {
+    pub(super) fn assign(&mut self, partition: i32, stored: StoredOffset) -> u64 {
         self.last_generation += 1;
         self.partitions.insert(
             partition,
@@ -92,27 +92,27 @@ impl Assignments {
         self.last_generation
     }
 
-    pub fn revoke(&mut self, partition: i32) {
+    pub(super) fn revoke(&mut self, partition: i32) {
         self.partitions.remove(&partition);
     }
 
-    pub fn assigned(&self) -> Vec<i32> {
+    pub(super) fn assigned(&self) -> Vec<i32> {
         let mut partitions: Vec<i32> = self.partitions.keys().copied().collect();
         partitions.sort_unstable();
         partitions
     }
 
-    pub fn generation(&self, partition: i32) -> Option<u64> {
+    pub(super) fn generation(&self, partition: i32) -> Option<u64> {
         self.partitions.get(&partition).map(|p| p.generation)
     }
 
-    pub fn stored(&self, partition: i32) -> Option<StoredOffset> {
+    pub(super) fn stored(&self, partition: i32) -> Option<StoredOffset> {
         self.partitions.get(&partition).map(|p| p.stored)
     }
 
     /// Tags a polled record; None if it is not to be handled here: its partition is not
     /// assigned, or it is behind the stored offset or the last record polled (redelivered).
-    pub fn tag(&mut self, partition: i32, offset: i64) -> Option<Tag> {
+    pub(super) fn tag(&mut self, partition: i32, offset: i64) -> Option<Tag> {
         let p = self.partitions.get_mut(&partition)?;
         if let StoredOffset::At(next) = p.stored
             && offset < next
@@ -134,7 +134,7 @@ impl Assignments {
     /// The records a batch may take: those of current generations, each partition's as a run
     /// continuing exactly where its previous batch stopped. A partition that does not
     /// continue is reported in `gaps` and none of its records is admitted.
-    pub fn admit(&mut self, records: Vec<Record>) -> Admitted {
+    pub(super) fn admit(&mut self, records: Vec<Record>) -> Admitted {
         let mut admitted = Admitted::default();
         let mut expected: HashMap<i32, u64> = HashMap::new();
         let mut gaps = BTreeSet::new();
@@ -176,14 +176,14 @@ impl Assignments {
     }
 
     /// Whether every partition of a batch is still in the generation the batch was taken in.
-    pub fn still_current(&self, generations: &BTreeMap<i32, u64>) -> bool {
+    pub(super) fn still_current(&self, generations: &BTreeMap<i32, u64>) -> bool {
         generations
             .iter()
             .all(|(p, g)| self.generation(*p) == Some(*g))
     }
 
     /// Records what PostgreSQL holds now, for a partition still in `generation`.
-    pub fn set_stored(&mut self, partition: i32, generation: u64, stored: StoredOffset) {
+    pub(super) fn set_stored(&mut self, partition: i32, generation: u64, stored: StoredOffset) {
         if let Some(p) = self.partitions.get_mut(&partition)
             && p.generation == generation
         {
@@ -192,7 +192,7 @@ impl Assignments {
     }
 
     /// Records the stored offset read late (it was `Unknown` at assignment).
-    pub fn learn_stored(&mut self, partition: i32, stored: StoredOffset) {
+    pub(super) fn learn_stored(&mut self, partition: i32, stored: StoredOffset) {
         if let Some(p) = self.partitions.get_mut(&partition)
             && p.stored == StoredOffset::Unknown
         {
@@ -200,7 +200,7 @@ impl Assignments {
         }
     }
 
-    pub fn relay_pending(&self) -> Vec<(i32, u64)> {
+    pub(super) fn relay_pending(&self) -> Vec<(i32, u64)> {
         let mut pending: Vec<(i32, u64)> = self
             .partitions
             .iter()
@@ -211,7 +211,7 @@ impl Assignments {
         pending
     }
 
-    pub fn relayed(&mut self, partition: i32, generation: u64) {
+    pub(super) fn relayed(&mut self, partition: i32, generation: u64) {
         if let Some(p) = self.partitions.get_mut(&partition)
             && p.generation == generation
         {

@@ -179,7 +179,7 @@ pub fn fold(
 mod tests {
     use super::*;
     use crate::domain::EventBody;
-    use crate::domain::tests::{create_command, sample_input};
+    use crate::domain::samples::{create_command, sample_input};
 
     fn incoming(offset: i64, command: Command) -> Incoming {
         Incoming {

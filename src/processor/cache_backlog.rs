@@ -26,7 +26,7 @@ pub(super) struct Pending {
 }
 
 impl CacheBacklog {
-    pub fn new(orders_limit: usize) -> Self {
+    pub(super) fn new(orders_limit: usize) -> Self {
         Self {
             orders: HashMap::new(),
             ids: HashSet::new(),
@@ -34,12 +34,12 @@ impl CacheBacklog {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.orders.is_empty() && self.ids.is_empty()
     }
 
     /// Up to `n` whole orders and, beyond them, ids up to `n` in all, removed from the backlog.
-    pub fn take_chunk(&mut self, n: usize) -> Pending {
+    pub(super) fn take_chunk(&mut self, n: usize) -> Pending {
         let whole: Vec<OrderId> = self.orders.keys().take(n).copied().collect();
         let orders: HashMap<OrderId, Order> = whole
             .iter()
@@ -54,7 +54,7 @@ impl CacheBacklog {
     }
 
     /// Keeps what could not be written; returns how many orders were dropped.
-    pub fn keep(&mut self, pending: Pending) -> usize {
+    pub(super) fn keep(&mut self, pending: Pending) -> usize {
         for (id, order) in pending.orders {
             let newer = self
                 .orders
@@ -91,7 +91,7 @@ impl CacheBacklog {
 mod tests {
     use super::*;
     use crate::domain::OrderStatus;
-    use crate::domain::tests::order_in;
+    use crate::domain::samples::order_in;
 
     fn order(version_bumps: u64) -> Order {
         let mut order = order_in(OrderStatus::Pending);

@@ -11,7 +11,7 @@ use super::assignment::Tag;
 use super::batch::{self, Incoming, Outcome, Refused};
 use super::{DLQ_KEY_MAX, DLQ_MESSAGE_LEN, DLQ_PAYLOAD_MAX, Record, dead_letter, processed_row};
 use crate::codec::Codec;
-use crate::domain::tests::create_command;
+use crate::domain::samples::create_command;
 use crate::domain::{AddressInput, CommandBody, LineItemInput, NewOrderInput, Rejection};
 
 /// Text as hostile peers send it: control characters, NULs, long runs, any Unicode.
@@ -189,14 +189,14 @@ proptest! {
         carrier in hostile_text(),
         tracking in hostile_text(),
     ) {
-        let created = crate::domain::decide(None, &create_command(crate::domain::tests::sample_input()))
+        let created = crate::domain::decide(None, &create_command(crate::domain::samples::sample_input()))
             .unwrap()
             .order;
         for body in [
             CommandBody::CancelOrder { reason: reason.clone() },
             CommandBody::ShipOrder(crate::domain::ShippingInput { carrier: carrier.clone(), tracking_number: tracking.clone() }),
         ] {
-            let command = crate::domain::tests::command_for(created.order_id, body);
+            let command = crate::domain::samples::command_for(created.order_id, body);
             let folded = batch::fold(
                 &[Incoming { partition: 0, offset: 0, command: Ok(command.clone()), idempotency: None }],
                 HashMap::from([(created.order_id, created.clone())]),

@@ -12,13 +12,13 @@ use crate::domain::{Order, OrderId};
 type Key = (i32, u64, OrderId);
 
 #[derive(Clone)]
-pub struct OrderMemory {
+pub(super) struct OrderMemory {
     cache: moka::sync::Cache<Key, Arc<Order>>,
 }
 
 impl OrderMemory {
     /// Holds orders up to about `budget_bytes` in all.
-    pub fn new(budget_bytes: u64) -> Self {
+    pub(super) fn new(budget_bytes: u64) -> Self {
         Self {
             cache: moka::sync::Cache::builder()
                 .max_capacity(budget_bytes)
@@ -27,23 +27,23 @@ impl OrderMemory {
         }
     }
 
-    pub fn get(&self, partition: i32, generation: u64, id: OrderId) -> Option<Order> {
+    pub(super) fn get(&self, partition: i32, generation: u64, id: OrderId) -> Option<Order> {
         self.cache
             .get(&(partition, generation, id))
             .map(|o| (*o).clone())
     }
 
-    pub fn put(&self, partition: i32, generation: u64, order: Order) {
+    pub(super) fn put(&self, partition: i32, generation: u64, order: Order) {
         self.cache
             .insert((partition, generation, order.order_id), Arc::new(order));
     }
 
-    pub fn forget(&self, partition: i32, generation: u64, id: OrderId) {
+    pub(super) fn forget(&self, partition: i32, generation: u64, id: OrderId) {
         self.cache.invalidate(&(partition, generation, id));
     }
 
     /// Bytes held (an estimate), after pending evictions ran.
-    pub fn weighted_size(&self) -> u64 {
+    pub(super) fn weighted_size(&self) -> u64 {
         self.cache.run_pending_tasks();
         self.cache.weighted_size()
     }

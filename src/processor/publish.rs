@@ -74,7 +74,7 @@ pub(super) struct Publisher {
 }
 
 impl Publisher {
-    pub fn start(processor: Processor, shutdown: CancellationToken) -> Self {
+    pub(super) fn start(processor: Processor, shutdown: CancellationToken) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUED_BATCHES);
         tokio::spawn(run(processor, queue, shutdown));
         Self { jobs }
@@ -82,12 +82,12 @@ impl Publisher {
 
     /// Queues a committed batch, waiting while the queue is full. Once publishing has given
     /// up, the batch's rows simply stay in the outbox.
-    pub async fn enqueue(&self, committed: Committed, guard: BatchGuard) {
+    pub(super) async fn enqueue(&self, committed: Committed, guard: BatchGuard) {
         let _ = self.jobs.send(Job::Publish(committed, guard)).await;
     }
 
     /// Waits until everything queued so far is published (or given up).
-    pub async fn flush(&self) {
+    pub(super) async fn flush(&self) {
         let (done, wait) = oneshot::channel();
         if self.jobs.send(Job::Flush(done)).await.is_ok() {
             let _ = wait.await;
@@ -267,7 +267,7 @@ pub(super) async fn publish(p: &Processor, committed: &Committed) -> anyhow::Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::tests::{command_for, create_command, sample_input};
+    use crate::domain::samples::{command_for, create_command, sample_input};
     use crate::domain::{CommandBody, decide};
 
     fn event(order: &Order, n: u8) -> StoredEvent {

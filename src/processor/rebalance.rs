@@ -25,7 +25,7 @@ use super::retry;
 use crate::store::Store;
 
 /// State shared by the rebalance callback, the poller and the batch worker.
-pub struct Shared {
+pub(super) struct Shared {
     /// The assigned partitions, each in its current generation (see `assignment.rs`).
     pub assignments: Mutex<Assignments>,
     /// Orders seen per partition generation.
@@ -38,7 +38,7 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(order_memory_bytes: u64) -> Self {
+    pub(super) fn new(order_memory_bytes: u64) -> Self {
         Self {
             assignments: Mutex::new(Assignments::default()),
             orders: OrderMemory::new(order_memory_bytes),
@@ -48,16 +48,16 @@ impl Shared {
         }
     }
 
-    pub fn assignments(&self) -> std::sync::MutexGuard<'_, Assignments> {
+    pub(super) fn assignments(&self) -> std::sync::MutexGuard<'_, Assignments> {
         self.assignments.lock().expect("lock")
     }
 
-    pub fn relay_is_pending(&self) -> bool {
+    pub(super) fn relay_is_pending(&self) -> bool {
         !self.assignments().relay_pending().is_empty()
     }
 
     /// Marks work in flight (a batch, or its publishing); the guard ends it when dropped.
-    pub fn start_batch(self: &Arc<Self>) -> BatchGuard {
+    pub(super) fn start_batch(self: &Arc<Self>) -> BatchGuard {
         *self.busy.lock().expect("lock") += 1;
         BatchGuard(self.clone())
     }
@@ -72,7 +72,7 @@ impl Shared {
         *busy == 0
     }
 
-    pub fn forget(&self, partitions: &[i32]) {
+    pub(super) fn forget(&self, partitions: &[i32]) {
         let mut assignments = self.assignments();
         for &p in partitions {
             assignments.revoke(p);
@@ -80,7 +80,7 @@ impl Shared {
     }
 }
 
-pub struct BatchGuard(Arc<Shared>);
+pub(super) struct BatchGuard(Arc<Shared>);
 
 impl Drop for BatchGuard {
     fn drop(&mut self) {
@@ -89,7 +89,7 @@ impl Drop for BatchGuard {
     }
 }
 
-pub struct ProcessorContext {
+pub(super) struct ProcessorContext {
     pub shared: Arc<Shared>,
     pub store: Store,
     pub runtime: tokio::runtime::Handle,

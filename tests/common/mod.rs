@@ -17,18 +17,18 @@ use orderflow::domain::{
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
-pub mod oracle;
-pub mod proxy;
-pub mod workload;
+pub(crate) mod oracle;
+pub(crate) mod proxy;
+pub(crate) mod workload;
 
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-pub const KAFKA: &str = "127.0.0.1:9092";
-pub const REDIS: &str = "redis://127.0.0.1:6379";
+pub(crate) const KAFKA: &str = "127.0.0.1:9092";
+pub(crate) const REDIS: &str = "redis://127.0.0.1:6379";
 const ADMIN_DB: &str = "postgres://orderflow:orderflow@127.0.0.1:5432/orderflow";
 
-pub struct TestApp {
+pub(crate) struct TestApp {
     pub http: SocketAddr,
     pub db: PgPool,
     pub redis: redis::aio::MultiplexedConnection,
@@ -41,7 +41,7 @@ pub struct TestApp {
 
 /// A consumed record, owned.
 #[derive(Debug)]
-pub struct Consumed {
+pub(crate) struct Consumed {
     pub key: Option<String>,
     /// Empty for a tombstone (see `tombstone`).
     pub payload: Vec<u8>,
@@ -52,7 +52,7 @@ pub struct Consumed {
 }
 
 impl Consumed {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k == name)
@@ -61,7 +61,7 @@ impl Consumed {
 }
 
 /// Produces one raw record; returns where it landed.
-pub async fn produce(
+pub(crate) async fn produce(
     topic: &str,
     key: &str,
     payload: Option<&[u8]>,
@@ -98,20 +98,20 @@ pub async fn produce(
 
 impl TestApp {
     /// Total next offsets stored for the commands topic: how many records were consumed.
-    pub async fn consumed_commands(&self) -> i64 {
+    pub(crate) async fn consumed_commands(&self) -> i64 {
         oracle::consumed(&self.db).await
     }
 
-    pub fn topic(&self, base: &str) -> String {
+    pub(crate) fn topic(&self, base: &str) -> String {
         format!("{base}.{}", self.suffix)
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http)
     }
 
     /// Stops orderflow and waits until it has stopped.
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         self.shutdown.cancel();
         if let Some(task) = self.running.take() {
             task.await
@@ -121,7 +121,12 @@ impl TestApp {
     }
 
     /// Reads `topic` from the beginning until `want` records arrived or `timeout` passed.
-    pub async fn consume(&self, base: &str, want: usize, timeout: Duration) -> Vec<Consumed> {
+    pub(crate) async fn consume(
+        &self,
+        base: &str,
+        want: usize,
+        timeout: Duration,
+    ) -> Vec<Consumed> {
         consume(&self.topic(base), want, timeout).await
     }
 }
@@ -153,18 +158,18 @@ fn parse(args: Vec<String>) -> Cli {
 }
 
 /// Starts `orderflow all` (ingress + processor) on port 0 with a fresh database and topics.
-pub async fn spawn_app() -> TestApp {
+pub(crate) async fn spawn_app() -> TestApp {
     TestEnv::new(3).await.start(&[]).await
 }
 
-pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
+pub(crate) async fn spawn_app_with(extra: &[&str]) -> TestApp {
     TestEnv::new(3).await.start(extra).await
 }
 
 /// A fresh database with orderflow's schema and unique topics: what instances of orderflow
 /// (in-process or child processes) share across restarts.
 #[derive(Clone)]
-pub struct TestEnv {
+pub(crate) struct TestEnv {
     pub suffix: String,
     pub database_url: String,
     /// The shared broker (`KAFKA`) unless the test runs its own.
@@ -173,12 +178,12 @@ pub struct TestEnv {
 }
 
 impl TestEnv {
-    pub async fn new(partitions: i32) -> Self {
+    pub(crate) async fn new(partitions: i32) -> Self {
         Self::on(partitions, KAFKA, REDIS).await
     }
 
     /// An environment whose topics live on `kafka` and whose cache is `redis`.
-    pub async fn on(partitions: i32, kafka: &str, redis: &str) -> Self {
+    pub(crate) async fn on(partitions: i32, kafka: &str, redis: &str) -> Self {
         let suffix = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let database = format!("orderflow_test_{suffix}");
         let admin = PgPool::connect(ADMIN_DB)
@@ -209,21 +214,21 @@ impl TestEnv {
         env
     }
 
-    pub fn topic(&self, base: &str) -> String {
+    pub(crate) fn topic(&self, base: &str) -> String {
         format!("{base}.{}", self.suffix)
     }
 
-    pub fn group(&self) -> String {
+    pub(crate) fn group(&self) -> String {
         format!("orderflow-test-{}", self.suffix)
     }
 
     /// `--database-url` and the topic flags of this environment.
-    pub fn args(&self) -> Vec<String> {
+    pub(crate) fn args(&self) -> Vec<String> {
         isolation_args(&self.suffix, &self.database_url, &self.kafka)
     }
 
     /// A new API key of `storefront`, written straight to this environment's database.
-    pub async fn api_key(&self, storefront: &str) -> String {
+    pub(crate) async fn api_key(&self, storefront: &str) -> String {
         let store = orderflow::store::Store::connect(&self.database_url.clone().into(), None, 2)
             .await
             .unwrap();
@@ -234,14 +239,14 @@ impl TestEnv {
             .1
     }
 
-    pub async fn db(&self) -> PgPool {
+    pub(crate) async fn db(&self) -> PgPool {
         PgPool::connect(&self.database_url)
             .await
             .expect("connect test database")
     }
 
     /// Starts `orderflow all` in this process.
-    pub async fn start(&self, extra: &[&str]) -> TestApp {
+    pub(crate) async fn start(&self, extra: &[&str]) -> TestApp {
         let mut all = vec![
             "all".to_owned(),
             "--http-addr".to_owned(),
@@ -279,13 +284,13 @@ impl TestEnv {
     }
 
     /// `orderflow ingress` as a child process on a free port (killed when dropped).
-    pub async fn spawn_ingress(&self, extra: &[&str]) -> (tokio::process::Child, String) {
+    pub(crate) async fn spawn_ingress(&self, extra: &[&str]) -> (tokio::process::Child, String) {
         self.spawn_ingress_logging(extra, "error", std::process::Stdio::inherit())
             .await
     }
 
     /// `spawn_ingress` with its logs at `rust_log` going to `stderr`.
-    pub async fn spawn_ingress_logging(
+    pub(crate) async fn spawn_ingress_logging(
         &self,
         extra: &[&str],
         rust_log: &str,
@@ -299,7 +304,7 @@ impl TestEnv {
     }
 
     /// `orderflow ingress` listening on `addr` (killed when dropped); returns at once.
-    pub fn spawn_ingress_at(
+    pub(crate) fn spawn_ingress_at(
         &self,
         addr: &str,
         extra: &[&str],
@@ -327,7 +332,7 @@ impl TestEnv {
     }
 
     /// `orderflow processor` as a child process (killed when dropped).
-    pub fn spawn_processor(&self, extra: &[&str]) -> tokio::process::Child {
+    pub(crate) fn spawn_processor(&self, extra: &[&str]) -> tokio::process::Child {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_orderflow"))
             .arg("processor")
             .args([
@@ -349,7 +354,7 @@ impl TestEnv {
 }
 
 /// Sends SIGTERM to `child` (a graceful stop; `start_kill` is SIGKILL).
-pub fn sigterm(child: &tokio::process::Child) {
+pub(crate) fn sigterm(child: &tokio::process::Child) {
     let pid = child.id().expect("a running child").to_string();
     let sent = std::process::Command::new("kill")
         .args(["-TERM", &pid])
@@ -359,7 +364,7 @@ pub fn sigterm(child: &tokio::process::Child) {
 }
 
 /// A loopback port nobody listens on (at the moment of asking).
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -368,7 +373,7 @@ pub fn free_port() -> u16 {
 }
 
 /// Waits until `url` answers `/healthz` at all.
-pub async fn wait_for_http(url: &str) {
+pub(crate) async fn wait_for_http(url: &str) {
     let client = reqwest::Client::new();
     eventually("the ingress to listen", Duration::from_secs(20), || {
         let (client, url) = (client.clone(), url.to_owned());
@@ -385,7 +390,7 @@ pub async fn wait_for_http(url: &str) {
 }
 
 /// Polls `check` every 50 ms until it yields a value or `timeout` passes.
-pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -403,12 +408,12 @@ where
     }
 }
 
-pub async fn consume(topic: &str, want: usize, timeout: Duration) -> Vec<Consumed> {
+pub(crate) async fn consume(topic: &str, want: usize, timeout: Duration) -> Vec<Consumed> {
     consume_from(KAFKA, topic, want, timeout).await
 }
 
 /// `consume` from the broker at `kafka`.
-pub async fn consume_from(
+pub(crate) async fn consume_from(
     kafka: &str,
     topic: &str,
     want: usize,
@@ -457,7 +462,7 @@ pub async fn consume_from(
 }
 
 /// A valid `POST /v1/orders` body.
-pub fn order_body() -> serde_json::Value {
+pub(crate) fn order_body() -> serde_json::Value {
     serde_json::json!({
         "customer_id": "c-42",
         "currency": "EUR",
@@ -469,7 +474,7 @@ pub fn order_body() -> serde_json::Value {
     })
 }
 
-pub fn order_id_of(body: &serde_json::Value) -> OrderId {
+pub(crate) fn order_id_of(body: &serde_json::Value) -> OrderId {
     OrderId(
         body["order_id"]
             .as_str()
@@ -480,7 +485,7 @@ pub fn order_id_of(body: &serde_json::Value) -> OrderId {
 }
 
 /// A valid CreateOrder command for `order_id`.
-pub fn create(order_id: OrderId) -> Command {
+pub(crate) fn create(order_id: OrderId) -> Command {
     command(
         order_id,
         CommandBody::CreateOrder(NewOrderInput {
@@ -505,7 +510,7 @@ pub fn create(order_id: OrderId) -> Command {
 }
 
 /// A command of the default storefront, no expected version.
-pub fn command(order_id: OrderId, body: CommandBody) -> Command {
+pub(crate) fn command(order_id: OrderId, body: CommandBody) -> Command {
     Command {
         command_id: CommandId::new_random(),
         order_id,

@@ -14,18 +14,18 @@ use super::workload::{Expected, Workload};
 use super::{TestEnv, consume_from, eventually};
 
 /// Records consumed so far: the stored next offsets of every partition, summed.
-pub async fn consumed(db: &PgPool) -> i64 {
+pub(crate) async fn consumed(db: &PgPool) -> i64 {
     scalar(db, "SELECT sum(next_offset)::bigint FROM consumer_offsets").await
 }
 
-pub async fn scalar(db: &PgPool, sql: &'static str) -> i64 {
+pub(crate) async fn scalar(db: &PgPool, sql: &'static str) -> i64 {
     let (n,): (Option<i64>,) = sqlx::query_as(sql).fetch_one(db).await.unwrap();
     n.unwrap_or(0)
 }
 
 /// Waits for every record to be consumed and every outbox row published, then checks
 /// PostgreSQL and the event topic against the oracle.
-pub async fn verify(env: &TestEnv, workload: &Workload, seed: u64) {
+pub(crate) async fn verify(env: &TestEnv, workload: &Workload, seed: u64) {
     let db = env.db().await;
     let total = workload.commands.len() as i64;
     eventually(
@@ -153,7 +153,7 @@ pub async fn verify(env: &TestEnv, workload: &Workload, seed: u64) {
 }
 
 /// The number of records on `topic` of `env`'s broker (its partitions' end offsets summed).
-pub async fn records_on(env: &TestEnv, topic: &str) -> usize {
+pub(crate) async fn records_on(env: &TestEnv, topic: &str) -> usize {
     let reader: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &env.kafka)
         .create()
@@ -180,7 +180,7 @@ pub async fn records_on(env: &TestEnv, topic: &str) -> usize {
 
 /// Every command that reached the commands topic, in each partition's order: the oracle's
 /// input when the commands were produced by something else (the ingress).
-pub async fn commands_on_topic(env: &TestEnv) -> Vec<Command> {
+pub(crate) async fn commands_on_topic(env: &TestEnv) -> Vec<Command> {
     let topic = env.topic("orders.commands");
     let total = records_on(env, &topic).await;
     let mut records = consume_from(&env.kafka, &topic, total, Duration::from_secs(120)).await;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-pub struct TcpProxy {
+pub(crate) struct TcpProxy {
     pub addr: SocketAddr,
     up: Arc<AtomicBool>,
     /// Bumped on every cut: connections opened before it close.
@@ -18,7 +18,7 @@ pub struct TcpProxy {
 
 impl TcpProxy {
     /// Listens on a free loopback port and forwards to `upstream`.
-    pub async fn start(upstream: &str) -> Self {
+    pub(crate) async fn start(upstream: &str) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let up = Arc::new(AtomicBool::new(true));
@@ -55,12 +55,12 @@ impl TcpProxy {
         }
     }
 
-    pub fn cut(&self) {
+    pub(crate) fn cut(&self) {
         self.up.store(false, Ordering::SeqCst);
         self.epoch.send_modify(|e| *e += 1);
     }
 
-    pub fn restore(&self) {
+    pub(crate) fn restore(&self) {
         self.up.store(true, Ordering::SeqCst);
     }
 }

@@ -10,14 +10,14 @@ use orderflow::domain::{
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-pub struct Workload {
+pub(crate) struct Workload {
     /// In send order; each order's commands keep their relative order.
     pub commands: Vec<Command>,
 }
 
 /// What the oracle expects of one order.
 #[derive(Debug, Default)]
-pub struct Expected {
+pub(crate) struct Expected {
     pub order: Option<Order>,
     /// Every event the order's commands cause (applied or rejected), in order.
     pub events: Vec<(EventId, u64)>,
@@ -78,7 +78,7 @@ fn body(rng: &mut StdRng, kind: u32, n: u64) -> CommandBody {
 impl Workload {
     /// `orders` orders with `per_order` commands each on average, all eight kinds, some
     /// invalid, some with a wrong expected version, some sent twice.
-    pub fn generate(seed: u64, orders: usize, per_order: usize) -> Workload {
+    pub(crate) fn generate(seed: u64, orders: usize, per_order: usize) -> Workload {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut n = 0u64;
         let mut per: Vec<Vec<Command>> = (0..orders)
@@ -132,7 +132,7 @@ impl Workload {
     }
 
     /// The domain applied to each order's commands in order.
-    pub fn oracle(&self) -> HashMap<OrderId, Expected> {
+    pub(crate) fn oracle(&self) -> HashMap<OrderId, Expected> {
         let mut expected: HashMap<OrderId, Expected> = HashMap::new();
         let mut prior: HashMap<CommandId, PriorOutcome> = HashMap::new();
         for command in &self.commands {

@@ -1,114 +1,8 @@
-//! Unit tests of the domain, and fixtures other modules' tests build on.
-
-use chrono::{DateTime, TimeZone, Utc};
+//! Unit tests of the domain.
 
 use super::validation::{MAX_LINE_ITEMS, MAX_QUANTITY, MAX_UNIT_PRICE};
 use super::*;
-
-pub(crate) fn sample_input() -> NewOrderInput {
-    NewOrderInput {
-        customer_id: "c-42".into(),
-        currency: "EUR".into(),
-        items: vec![LineItemInput {
-            sku: "SKU-1".into(),
-            quantity: 2,
-            unit_price: 1999,
-        }],
-        shipping_address: AddressInput {
-            name: "Ada Lovelace".into(),
-            line1: "1 Main St".into(),
-            line2: None,
-            city: "Berlin".into(),
-            postal_code: "10115".into(),
-            country: "DE".into(),
-        },
-        metadata: [("channel".to_owned(), "web".to_owned())].into(),
-    }
-}
-
-fn at(second: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, second).unwrap()
-}
-
-pub(crate) fn command_for(order_id: OrderId, body: CommandBody) -> Command {
-    Command {
-        command_id: CommandId::new_random(),
-        order_id,
-        storefront_id: StorefrontId::default_storefront(),
-        expected_version: None,
-        issued_at: at(0),
-        issued_by: None,
-        body,
-    }
-}
-
-pub(crate) fn create_command(input: NewOrderInput) -> Command {
-    command_for(OrderId::new_random(), CommandBody::CreateOrder(input))
-}
-
-pub(crate) fn shipping() -> ShippingInput {
-    ShippingInput {
-        carrier: "DHL".into(),
-        tracking_number: "JD0001".into(),
-    }
-}
-
-/// One command of every kind, valid, for `order_id`.
-pub(crate) fn every_command(order_id: OrderId) -> Vec<Command> {
-    [
-        CommandBody::CreateOrder(sample_input()),
-        CommandBody::UpdateOrder(OrderUpdateInput {
-            items: Some(vec![LineItemInput {
-                sku: "SKU-9".into(),
-                quantity: 3,
-                unit_price: 250,
-            }]),
-            shipping_address: None,
-        }),
-        CommandBody::ConfirmOrder,
-        CommandBody::ShipOrder(shipping()),
-        CommandBody::UpdateShipping(ShippingInput {
-            carrier: "UPS".into(),
-            tracking_number: "1Z999".into(),
-        }),
-        CommandBody::DeliverOrder,
-        CommandBody::CancelOrder {
-            reason: "customer asked".into(),
-        },
-        CommandBody::DeleteOrder,
-    ]
-    .into_iter()
-    .map(|body| command_for(order_id, body))
-    .collect()
-}
-
-fn apply(order: Option<&Order>, body: CommandBody) -> Result<Applied, Rejection> {
-    let id = order.map_or_else(OrderId::new_random, |o| o.order_id);
-    let mut command = command_for(id, body);
-    command.issued_at = at(order.map_or(0, |o| o.version as u32));
-    decide(order, &command)
-}
-
-/// An order brought to `status` through the commands a user would send.
-pub(crate) fn order_in(status: OrderStatus) -> Order {
-    use CommandBody::*;
-    let path: &[CommandBody] = match status {
-        OrderStatus::Pending => &[],
-        OrderStatus::Confirmed => &[ConfirmOrder],
-        OrderStatus::Shipped => &[ConfirmOrder, ShipOrder(shipping())],
-        OrderStatus::Delivered => &[ConfirmOrder, ShipOrder(shipping()), DeliverOrder],
-        OrderStatus::Cancelled => &[CancelOrder {
-            reason: "changed my mind".into(),
-        }],
-        OrderStatus::Deleted => &[DeleteOrder],
-    };
-    let mut order = apply(None, CreateOrder(sample_input())).unwrap().order;
-    for body in path {
-        order = apply(Some(&order), body.clone()).unwrap().order;
-    }
-    assert_eq!(order.status, status);
-    order
-}
+use crate::samples::*;
 
 fn body_named(kind: &str) -> CommandBody {
     every_command(OrderId::new_random())
@@ -630,7 +524,7 @@ fn every_rejection_has_a_distinct_documented_code() {
     codes.sort_unstable();
     codes.dedup();
     assert_eq!(codes.len(), Rejection::CODES.len());
-    let topology = include_str!("../../topology.md");
+    let topology = include_str!("../../../topology.md");
     for code in Rejection::CODES {
         assert!(
             topology.contains(&format!("`{code}`")),

@@ -12,19 +12,7 @@ use super::status::OrderStatus;
 use super::validation::NewOrder;
 
 /// An order's identity; also the Kafka record key (canonical UUID string).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct OrderId(pub Uuid);
 
@@ -43,7 +31,7 @@ impl fmt::Display for OrderId {
 macro_rules! bounded_string {
     ($(#[$doc:meta])* $name:ident, $max:expr) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(String);
 
@@ -93,16 +81,13 @@ impl StorefrontId {
 }
 
 /// Money in integer minor units of the order's currency (cents for EUR, yen for JPY).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Amount(pub i64);
 
 /// An ISO 4217 currency that has minor units.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String, example = "EUR")]
 pub struct Currency(iso_currency::Currency);
 
 impl Currency {
@@ -145,7 +130,7 @@ impl From<Currency> for String {
 }
 
 /// One product line; `line_total` is ours, computed with checked arithmetic.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineItem {
     pub sku: Sku,
     pub quantity: u32,
@@ -154,7 +139,7 @@ pub struct LineItem {
 }
 
 /// Where an order ships to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Address {
     pub name: String,
     pub line1: String,
@@ -166,14 +151,14 @@ pub struct Address {
 }
 
 /// How an order ships, once it does.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShippingInfo {
     pub carrier: String,
     pub tracking_number: String,
 }
 
 /// The order as every reader sees it (GET response, cache value, state snapshot).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     pub order_id: OrderId,
     pub storefront_id: StorefrontId,

@@ -28,5 +28,7 @@ pub use validation::{
     OrderUpdateInput, ShippingInput, ValidationErrors, bounded_echo, parse_cancel_reason,
 };
 
+#[cfg(any(test, feature = "samples"))]
+pub mod samples;
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;

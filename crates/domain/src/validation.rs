@@ -27,7 +27,7 @@ pub const MAX_CANCEL_REASON_LEN: usize = 500;
 const OVERFLOW: &str = "amount exceeds the largest representable total";
 
 /// One rule broken by one field, e.g. `items[0].quantity`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
     pub field: String,
     pub reason: String,
@@ -82,7 +82,7 @@ impl fmt::Display for ValidationErrors {
 }
 
 /// A CreateOrder payload as it arrives, before any rule is checked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrderInput {
     pub customer_id: String,
@@ -93,7 +93,7 @@ pub struct NewOrderInput {
     pub metadata: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LineItemInput {
     pub sku: String,
@@ -133,7 +133,7 @@ fn integer<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::
     deserializer.deserialize_i64(Integer)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AddressInput {
     pub name: String,
@@ -180,7 +180,7 @@ impl NewOrder {
 }
 
 /// An UpdateOrder payload as it arrives: new items, a new address, or both.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrderUpdateInput {
     #[serde(default)]
@@ -220,7 +220,7 @@ impl OrderUpdate {
 }
 
 /// Carrier and tracking number as they arrive (ShipOrder, UpdateShipping).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShippingInput {
     pub carrier: String,

@@ -10,19 +10,7 @@ use super::order::{OrderId, StorefrontId};
 use super::validation::{NewOrderInput, OrderUpdateInput, ShippingInput};
 
 /// The idempotency key of a command: applying the same id twice changes nothing.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct CommandId(pub Uuid);
 

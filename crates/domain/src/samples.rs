@@ -1,0 +1,117 @@
+//! Sample inputs, commands and orders, for this crate's tests and those of the crates that
+//! build on it (feature `samples`).
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::{
+    AddressInput, Applied, Command, CommandBody, CommandId, LineItemInput, NewOrderInput, Order,
+    OrderId, OrderStatus, OrderUpdateInput, Rejection, ShippingInput, StorefrontId, decide,
+};
+
+/// A valid CreateOrder payload.
+pub fn sample_input() -> NewOrderInput {
+    NewOrderInput {
+        customer_id: "c-42".into(),
+        currency: "EUR".into(),
+        items: vec![LineItemInput {
+            sku: "SKU-1".into(),
+            quantity: 2,
+            unit_price: 1999,
+        }],
+        shipping_address: AddressInput {
+            name: "Ada Lovelace".into(),
+            line1: "1 Main St".into(),
+            line2: None,
+            city: "Berlin".into(),
+            postal_code: "10115".into(),
+            country: "DE".into(),
+        },
+        metadata: [("channel".to_owned(), "web".to_owned())].into(),
+    }
+}
+
+/// A fixed instant, `second` seconds past a minute of 2026-11-25.
+pub fn at(second: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, second).unwrap()
+}
+
+pub fn command_for(order_id: OrderId, body: CommandBody) -> Command {
+    Command {
+        command_id: CommandId::new_random(),
+        order_id,
+        storefront_id: StorefrontId::default_storefront(),
+        expected_version: None,
+        issued_at: at(0),
+        issued_by: None,
+        body,
+    }
+}
+
+pub fn create_command(input: NewOrderInput) -> Command {
+    command_for(OrderId::new_random(), CommandBody::CreateOrder(input))
+}
+
+pub fn shipping() -> ShippingInput {
+    ShippingInput {
+        carrier: "DHL".into(),
+        tracking_number: "JD0001".into(),
+    }
+}
+
+/// One command of every kind, valid, for `order_id`.
+pub fn every_command(order_id: OrderId) -> Vec<Command> {
+    [
+        CommandBody::CreateOrder(sample_input()),
+        CommandBody::UpdateOrder(OrderUpdateInput {
+            items: Some(vec![LineItemInput {
+                sku: "SKU-9".into(),
+                quantity: 3,
+                unit_price: 250,
+            }]),
+            shipping_address: None,
+        }),
+        CommandBody::ConfirmOrder,
+        CommandBody::ShipOrder(shipping()),
+        CommandBody::UpdateShipping(ShippingInput {
+            carrier: "UPS".into(),
+            tracking_number: "1Z999".into(),
+        }),
+        CommandBody::DeliverOrder,
+        CommandBody::CancelOrder {
+            reason: "customer asked".into(),
+        },
+        CommandBody::DeleteOrder,
+    ]
+    .into_iter()
+    .map(|body| command_for(order_id, body))
+    .collect()
+}
+
+/// Decides `body` against `order` as a user's command would, issued at the order's version.
+pub fn apply(order: Option<&Order>, body: CommandBody) -> Result<Applied, Rejection> {
+    let id = order.map_or_else(OrderId::new_random, |o| o.order_id);
+    let mut command = command_for(id, body);
+    command.issued_at = at(order.map_or(0, |o| o.version as u32));
+    decide(order, &command)
+}
+
+/// An order brought to `status` through the commands a user would send.
+pub fn order_in(status: OrderStatus) -> Order {
+    use CommandBody::*;
+    let path: &[CommandBody] = match status {
+        OrderStatus::Pending => &[],
+        OrderStatus::Confirmed => &[ConfirmOrder],
+        OrderStatus::Shipped => &[ConfirmOrder, ShipOrder(shipping())],
+        OrderStatus::Delivered => &[ConfirmOrder, ShipOrder(shipping()), DeliverOrder],
+        OrderStatus::Cancelled => &[CancelOrder {
+            reason: "changed my mind".into(),
+        }],
+        OrderStatus::Deleted => &[DeleteOrder],
+    };
+    let mut order = apply(None, CreateOrder(sample_input())).unwrap().order;
+    for body in path {
+        order = apply(Some(&order), body.clone()).unwrap().order;
+    }
+    assert_eq!(order.status, status);
+    order
+}

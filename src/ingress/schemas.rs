@@ -1,0 +1,158 @@
+//! The OpenAPI schemas of the domain's types, as the API shows them. The domain crate knows
+//! nothing of OpenAPI, so its serde shapes are described here, at the HTTP edge; `openapi.rs`
+//! adds the limits. These types are documentation only (never built): the checked-in
+//! `openapi.json` (staleness test) and schemathesis's response checks keep them true to what
+//! the server sends and accepts.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// An order's identity; also the Kafka record key (canonical UUID string).
+#[derive(ToSchema)]
+pub(super) struct OrderId(Uuid);
+
+/// The idempotency key of a command: applying the same id twice changes nothing.
+#[derive(ToSchema)]
+pub(super) struct CommandId(Uuid);
+
+/// The tenant an order belongs to; comes from the caller's credentials.
+#[derive(ToSchema)]
+pub(super) struct StorefrontId(String);
+
+/// The storefront's own id for the customer.
+#[derive(ToSchema)]
+pub(super) struct CustomerId(String);
+
+/// Stock-keeping unit of a line item.
+#[derive(ToSchema)]
+pub(super) struct Sku(String);
+
+/// Money in integer minor units of the order's currency (cents for EUR, yen for JPY).
+#[derive(ToSchema)]
+pub(super) struct Amount(i64);
+
+/// An ISO 4217 currency that has minor units.
+#[derive(ToSchema)]
+#[schema(value_type = String, example = "EUR")]
+pub(super) struct Currency(String);
+
+/// Where an order is in its life.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub(super) enum OrderStatus {
+    Pending,
+    Confirmed,
+    Shipped,
+    Delivered,
+    Cancelled,
+    /// Gone from every read; its event history stays for audit.
+    Deleted,
+}
+
+/// One product line; `line_total` is ours, computed with checked arithmetic.
+#[derive(ToSchema)]
+pub(super) struct LineItem {
+    sku: Sku,
+    quantity: u32,
+    unit_price: Amount,
+    line_total: Amount,
+}
+
+/// Where an order ships to.
+#[derive(ToSchema)]
+pub(super) struct Address {
+    name: String,
+    line1: String,
+    line2: Option<String>,
+    city: String,
+    postal_code: String,
+    /// ISO 3166-1 alpha-2.
+    country: String,
+}
+
+/// How an order ships, once it does.
+#[derive(ToSchema)]
+pub(super) struct ShippingInfo {
+    carrier: String,
+    tracking_number: String,
+}
+
+/// The order as every reader sees it (GET response, cache value, state snapshot).
+#[derive(ToSchema)]
+pub(super) struct Order {
+    order_id: OrderId,
+    storefront_id: StorefrontId,
+    customer_id: CustomerId,
+    status: OrderStatus,
+    currency: Currency,
+    items: Vec<LineItem>,
+    subtotal: Amount,
+    total: Amount,
+    shipping_address: Address,
+    shipping: Option<ShippingInfo>,
+    metadata: BTreeMap<String, String>,
+    /// Per-order sequence: 1 after creation, +1 per applied command.
+    version: u64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// One rule broken by one field, e.g. `items[0].quantity`.
+#[derive(ToSchema)]
+pub(super) struct FieldError {
+    field: String,
+    reason: String,
+}
+
+/// A CreateOrder payload as it arrives, before any rule is checked.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewOrderInput {
+    customer_id: String,
+    currency: String,
+    items: Vec<LineItemInput>,
+    shipping_address: AddressInput,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LineItemInput {
+    sku: String,
+    quantity: i64,
+    /// Minor units of the order's currency.
+    unit_price: i64,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AddressInput {
+    name: String,
+    line1: String,
+    line2: Option<String>,
+    city: String,
+    postal_code: String,
+    country: String,
+}
+
+/// An UpdateOrder payload as it arrives: new items, a new address, or both.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct OrderUpdateInput {
+    items: Option<Vec<LineItemInput>>,
+    shipping_address: Option<AddressInput>,
+}
+
+/// Carrier and tracking number as they arrive (ShipOrder, UpdateShipping).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ShippingInput {
+    carrier: String,
+    tracking_number: String,
+}
