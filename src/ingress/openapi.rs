@@ -135,7 +135,7 @@ fn limits(doc: &mut Value) {
     merge(
         doc,
         &format!("{address}/country"),
-        json!({ "pattern": "^[A-Z]{2}$", "description": "ISO 3166-1 alpha-2" }),
+        json!({ "enum": crate::domain::validation::country_codes().collect::<Vec<_>>(), "description": "ISO 3166-1 alpha-2" }),
     );
 
     let item = format!("{schemas}/LineItemInput/properties");

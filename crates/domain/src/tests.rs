@@ -431,6 +431,11 @@ fn country_must_be_an_alpha_2_code() {
         |i| i.shipping_address.country = "de".into(),
         "shipping_address.country",
     );
+    // A code no country has is refused too (it was accepted while only the form was checked).
+    assert_field(
+        |i| i.shipping_address.country = "ZZ".into(),
+        "shipping_address.country",
+    );
 }
 
 #[test]
@@ -572,6 +577,25 @@ fn the_currency_codes_listed_are_exactly_those_accepted() {
                     "{code}"
                 );
             }
+        }
+    }
+}
+
+#[test]
+fn the_country_codes_listed_are_exactly_those_accepted() {
+    let codes: Vec<&str> = validation::country_codes().collect();
+    assert!(codes.len() > 240, "{}", codes.len());
+    assert!(codes.contains(&"DE") && codes.contains(&"US") && !codes.contains(&"ZZ"));
+    for a in b'A'..=b'Z' {
+        for b in b'A'..=b'Z' {
+            let code = String::from_utf8(vec![a, b]).unwrap();
+            let mut input = sample_input();
+            input.shipping_address.country = code.clone();
+            assert_eq!(
+                NewOrder::parse(&input).is_ok(),
+                codes.contains(&code.as_str()),
+                "{code}"
+            );
         }
     }
 }

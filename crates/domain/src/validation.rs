@@ -371,11 +371,22 @@ fn parse_address(
 }
 
 fn country_code(code: &str) -> Result<String, String> {
-    if code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase()) {
+    // Upper case as the codes are listed; the lookup itself ignores case.
+    if code.len() == 2
+        && code.bytes().all(|b| b.is_ascii_uppercase())
+        && celes::Country::from_alpha2(code).is_ok()
+    {
         Ok(code.to_owned())
     } else {
         Err("must be an ISO 3166-1 alpha-2 code such as \"DE\"".to_owned())
     }
+}
+
+/// Every country code an address may name: ISO 3166-1 alpha-2, upper case (from `celes`).
+pub fn country_codes() -> impl Iterator<Item = &'static str> {
+    celes::Country::get_countries()
+        .into_iter()
+        .map(|country| country.alpha2)
 }
 
 fn parse_metadata(
