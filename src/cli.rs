@@ -4,13 +4,14 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::codec::{Codec, Registry, Subject, WireFormat};
 use crate::ingress::auth::AuthMode;
 use crate::kafka::{KafkaSettings, Topics};
 use crate::tail::DecodeAs;
+use crate::telemetry::LogFormat;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -216,17 +217,11 @@ pub struct TelemetryArgs {
     pub metrics_addr: SocketAddr,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
 #[derive(Debug, Clone, Args)]
 pub struct HttpArgs {
     /// How callers authenticate: `api-key` (keys from `orderflow apikeys create`) or `none`
     /// (every caller is storefront `default`; local runs only, logged loudly).
-    #[arg(long, env = "ORDERFLOW_AUTH", default_value = "api-key")]
+    #[arg(long, env = "ORDERFLOW_AUTH", value_enum, default_value = "api-key")]
     pub auth: AuthMode,
     /// Requests per second each API key may make, across all ingress replicas (GCRA in
     /// Redis); 0 turns the limit off.
@@ -303,7 +298,12 @@ pub struct KafkaArgs {
     /// Wire format of the records orderflow writes: `single-object` (Avro single-object
     /// encoding, no registry) or `confluent` (schema registry framing; needs
     /// --schema-registry-url). Both are always read.
-    #[arg(long, env = "ORDERFLOW_WIRE_FORMAT", default_value = "single-object")]
+    #[arg(
+        long,
+        env = "ORDERFLOW_WIRE_FORMAT",
+        value_enum,
+        default_value = "single-object"
+    )]
     pub wire_format: WireFormat,
     /// Confluent-compatible schema registry; subjects are `<topic>-value`.
     #[arg(long, env = "ORDERFLOW_SCHEMA_REGISTRY_URL")]

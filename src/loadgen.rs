@@ -6,6 +6,7 @@
 //!   records, COPYs the same number of order, event and processed-command rows per batch
 //!   and produces the same number of events — with no decoding, domain or cache.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -22,6 +23,7 @@ use crate::domain::{
 use crate::kafka::producer::{Outgoing, Producer};
 use crate::kafka::{KafkaSettings, Topics, order_key};
 use crate::store::Store;
+use uuid::Uuid;
 
 /// The commands of one order's life, in order: `step` 0 is its creation.
 fn lifecycle(order_id: OrderId, n: u64, step: usize) -> Option<CommandBody> {
@@ -194,8 +196,7 @@ pub async fn io_ceiling(
             .iter()
             .map(|m| (m.partition(), m.offset() + 1))
             .collect::<Vec<_>>();
-        store
-            .io_ceiling_write(group_id, &topics.commands, &payloads, &last)
+        io_ceiling_write(store.pool(), group_id, &topics.commands, &payloads, &last)
             .await
             .context("writing the batch")?;
         let records = batch
@@ -278,4 +279,71 @@ pub async fn produce_ceiling(
     );
     axum::serve(listener, app).await?;
     Ok(())
+}
+
+/// The benchmark's I/O ceiling (`orderflow loadgen io-ceiling`): per record, one order,
+/// one event and one processed-command row, COPYed, plus the offsets, in one transaction.
+async fn io_ceiling_write(
+    pool: &sqlx::PgPool,
+    group_id: &str,
+    topic: &str,
+    payloads: &[&[u8]],
+    next_offsets: &[(i32, i64)],
+) -> sqlx::Result<()> {
+    use std::fmt::Write;
+    let now = chrono::Utc::now().to_rfc3339();
+    let body = r#"{"status":"pending","currency":"EUR","items":[{"sku":"SKU-1","quantity":2,"unit_price":1999,"line_total":3998}],"total":3998}"#;
+    let (mut orders, mut events, mut processed) = (String::new(), String::new(), String::new());
+    for payload in payloads {
+        let (order, event, command) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let hex = hex::encode(payload);
+        let _ = writeln!(
+            orders,
+            "{order}\tdefault\tc-1\tpending\t1\t{now}\t{now}\t{body}"
+        );
+        let _ = writeln!(
+            events,
+            "{event}\t{order}\t1\tOrderCreated\t{command}\t{now}\t\\\\x{hex}\t0"
+        );
+        let _ = writeln!(
+            processed,
+            "{command}\t{order}\tdefault\tCreateOrder\tapplied\t1"
+        );
+    }
+    let mut tx = pool.begin().await?;
+    for (sql, data) in [
+        (
+            "COPY orders (order_id, storefront_id, customer_id, status, version, created_at, updated_at, body) FROM STDIN",
+            orders,
+        ),
+        (
+            "COPY order_events (event_id, order_id, version, event_type, causation_id, occurred_at, payload, source_partition) FROM STDIN",
+            events,
+        ),
+        (
+            "COPY processed_commands (command_id, order_id, storefront_id, command_type, outcome, version) FROM STDIN",
+            processed,
+        ),
+    ] {
+        let mut copy = tx.copy_in_raw(sql).await?;
+        copy.send(data.into_bytes()).await?;
+        copy.finish().await?;
+    }
+    let mut latest: HashMap<i32, i64> = HashMap::new();
+    for &(partition, next) in next_offsets {
+        let entry = latest.entry(partition).or_insert(next);
+        *entry = (*entry).max(next);
+    }
+    sqlx::query(
+        "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset)
+         SELECT $1, $2, * FROM UNNEST($3::int[], $4::bigint[])
+         ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
+    )
+    .bind(group_id)
+    .bind(topic)
+    .bind(latest.keys().copied().collect::<Vec<_>>())
+    .bind(latest.values().copied().collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
 }

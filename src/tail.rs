@@ -149,19 +149,15 @@ async fn render(
         return line; // a tombstone
     };
     match subject {
-        None => line["value_hex"] = hex(payload).into(),
+        None => line["value_hex"] = hex::encode(payload).into(),
         Some(subject) => match codec.decode_json(subject, payload).await {
             Ok(value) => line["value"] = value,
             Err(error) => {
                 line["error"] =
                     serde_json::json!({ "kind": error.kind(), "message": error.to_string() });
-                line["value_hex"] = hex(payload).into();
+                line["value_hex"] = hex::encode(payload).into();
             }
         },
     }
     line
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

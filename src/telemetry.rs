@@ -2,7 +2,12 @@
 
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::LogFormat;
+/// How logs are written: human-readable text or one JSON object per line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 /// Logs go to stderr, so stdout stays clean for `orderflow tail`'s JSON lines.
 pub fn init(format: LogFormat) {

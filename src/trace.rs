@@ -33,7 +33,7 @@ pub fn child(parent: &str, event: EventId) -> Option<String> {
 pub fn child_with_span(parent: &str, span: &[u8]) -> Option<String> {
     let trace = trace_id(parent)?;
     let flags = &parent[parent.len() - 2..];
-    let span: String = span.iter().map(|b| format!("{b:02x}")).collect();
+    let span = hex::encode(span);
     Some(format!("00-{trace}-{span}-{flags}"))
 }
 

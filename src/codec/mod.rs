@@ -9,8 +9,6 @@ mod confluent;
 mod schemas;
 mod single_object;
 
-use std::str::FromStr;
-
 use apache_avro::types::Value;
 
 pub use confluent::Registry;
@@ -81,25 +79,12 @@ impl EncodeError {
 }
 
 /// The wire format new records are written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum WireFormat {
     /// Avro single-object encoding, registry-free (the local default).
     SingleObject,
     /// Confluent framing with a schema registry.
     Confluent,
-}
-
-impl FromStr for WireFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "single-object" => Ok(WireFormat::SingleObject),
-            "confluent" => Ok(WireFormat::Confluent),
-            other => Err(format!(
-                "{other:?} is not a wire format (single-object, confluent)"
-            )),
-        }
-    }
 }
 
 /// Turns domain commands, events and snapshots into wire bytes and back.

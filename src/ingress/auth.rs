@@ -2,8 +2,6 @@
 //! (when a JWKS is configured, see `jwt`), or — with `--auth none`, for local runs only —
 //! the `default` storefront. Every read and write is scoped to it.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
@@ -19,23 +17,12 @@ use crate::domain::StorefrontId;
 use crate::store::Store;
 
 /// How callers authenticate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AuthMode {
     /// `Authorization: Bearer <key>` or `X-Api-Key: <key>`, created by `orderflow apikeys create`.
     ApiKey,
     /// No authentication; every caller is storefront `default`. Local runs only.
     None,
-}
-
-impl std::str::FromStr for AuthMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "api-key" => Ok(AuthMode::ApiKey),
-            "none" => Ok(AuthMode::None),
-            other => Err(format!("{other:?}: expected api-key or none")),
-        }
-    }
 }
 
 /// The authenticated caller.
@@ -51,13 +38,16 @@ pub struct Keys {
     mode: AuthMode,
     store: Store,
     jwt: Option<Verifier>,
-    /// By key hash: when it was looked up, and who it is (None: not a valid key).
-    known: Mutex<HashMap<[u8; 32], Remembered>>,
+    /// By key hash: when it was looked up, and who it is (None: not a valid key). Entries
+    /// outlive `REMEMBER` (least recently used evicted beyond `KNOWN_KEYS`), so a known caller
+    /// keeps its answer while PostgreSQL is down.
+    known: moka::sync::Cache<[u8; 32], Remembered>,
 }
 
 type Remembered = (Instant, Option<Caller>);
 
 const REMEMBER: Duration = Duration::from_secs(30);
+const KNOWN_KEYS: u64 = 10_000;
 
 impl Keys {
     pub fn new(mode: AuthMode, store: Store, jwt: Option<Verifier>) -> Self {
@@ -70,7 +60,7 @@ impl Keys {
             mode,
             store,
             jwt,
-            known: Mutex::new(HashMap::new()),
+            known: moka::sync::Cache::new(KNOWN_KEYS),
         }
     }
 
@@ -86,10 +76,14 @@ impl Keys {
         if let Some(jwt) = &self.jwt
             && key.matches('.').count() == 2
         {
-            return jwt.caller(key).await;
+            let verified = jwt.verify(key).await?;
+            return Ok(Caller {
+                key_id: format!("jwt:{}", verified.subject),
+                storefront: verified.storefront,
+            });
         }
         let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-        let remembered = self.known.lock().expect("lock").get(&hash).cloned();
+        let remembered = self.known.get(&hash);
         if let Some((at, caller)) = &remembered
             && at.elapsed() < REMEMBER
         {
@@ -115,11 +109,7 @@ impl Keys {
                 key_id,
             })
         });
-        let mut known = self.known.lock().expect("lock");
-        if known.len() > 10_000 {
-            known.clear();
-        }
-        known.insert(hash, (Instant::now(), caller.clone()));
+        self.known.insert(hash, (Instant::now(), caller.clone()));
         caller.ok_or(ApiError::Unauthorized("the API key is not valid"))
     }
 }

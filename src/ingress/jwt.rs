@@ -13,7 +13,6 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
 use super::ApiError;
-use super::auth::Caller;
 use crate::domain::StorefrontId;
 
 /// Where the signing keys come from.
@@ -45,6 +44,14 @@ pub struct Verifier {
     keys: RwLock<(Instant, HashMap<String, DecodingKey>)>,
 }
 
+/// The claims of a token that verified.
+pub struct Verified {
+    /// From the configured storefront claim.
+    pub storefront: StorefrontId,
+    /// `sub`, or `-` when the token has none.
+    pub subject: String,
+}
+
 impl Verifier {
     /// Loads the keys; an unreadable JWKS stops the start, naming the flag.
     pub async fn load(settings: JwtSettings) -> anyhow::Result<Self> {
@@ -64,8 +71,8 @@ impl Verifier {
         })
     }
 
-    /// The caller a token speaks for, or why it is refused.
-    pub async fn caller(&self, token: &str) -> Result<Caller, ApiError> {
+    /// What a token that verifies says, or why it is refused.
+    pub async fn verify(&self, token: &str) -> Result<Verified, ApiError> {
         let invalid = |_| ApiError::Unauthorized("the bearer token is not valid");
         let header = jsonwebtoken::decode_header(token).map_err(invalid)?;
         let kid = header.kid.ok_or(ApiError::Unauthorized(
@@ -89,10 +96,14 @@ impl Verifier {
             .ok_or(ApiError::Unauthorized(
                 "the bearer token has no valid storefront claim",
             ))?;
-        let subject = claims.get("sub").and_then(Value::as_str).unwrap_or("-");
-        Ok(Caller {
-            key_id: format!("jwt:{subject}"),
+        let subject = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .unwrap_or("-")
+            .to_owned();
+        Ok(Verified {
             storefront,
+            subject,
         })
     }
 

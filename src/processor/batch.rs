@@ -87,6 +87,18 @@ pub enum Outcome {
     Undecodable,
 }
 
+impl Outcome {
+    /// The outcome's metrics label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Applied(_) => "applied",
+            Outcome::Rejected { .. } | Outcome::RejectedPrivately(_) => "rejected",
+            Outcome::Duplicate(_) => "duplicate",
+            Outcome::Undecodable => "dlq",
+        }
+    }
+}
+
 /// Everything a batch changes.
 #[derive(Debug, Default)]
 pub struct Folded {

@@ -690,7 +690,7 @@ impl Worker {
             .zip(&folded.outcomes)
             .enumerate()
         {
-            metrics::command_handled(outcome);
+            metrics::command_handled(outcome.label());
             let (command, event, result) = match (&incoming.command, outcome) {
                 (Err(error), _) => {
                     write

@@ -150,6 +150,11 @@ pub struct Store {
 }
 
 impl Store {
+    /// The pool, for SQL that is not the service's: the benchmark's I/O ceiling (`loadgen`).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// `password`, when given, replaces the one in `url`.
     pub async fn connect(
         url: &SecretString,
@@ -372,79 +377,6 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(())
-    }
-
-    /// The benchmark's I/O ceiling (`orderflow loadgen io-ceiling`): per record, one order,
-    /// one event and one processed-command row, COPYed, plus the offsets, in one transaction.
-    pub async fn io_ceiling_write(
-        &self,
-        group_id: &str,
-        topic: &str,
-        payloads: &[&[u8]],
-        next_offsets: &[(i32, i64)],
-    ) -> Result<()> {
-        use std::fmt::Write;
-        let now = chrono::Utc::now().to_rfc3339();
-        let body = r#"{"status":"pending","currency":"EUR","items":[{"sku":"SKU-1","quantity":2,"unit_price":1999,"line_total":3998}],"total":3998}"#;
-        let (mut orders, mut events, mut processed) = (String::new(), String::new(), String::new());
-        for payload in payloads {
-            let (order, event, command) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-            let hex: String =
-                payload
-                    .iter()
-                    .fold(String::with_capacity(payload.len() * 2), |mut s, b| {
-                        let _ = write!(s, "{b:02x}");
-                        s
-                    });
-            let _ = writeln!(
-                orders,
-                "{order}\tdefault\tc-1\tpending\t1\t{now}\t{now}\t{body}"
-            );
-            let _ = writeln!(
-                events,
-                "{event}\t{order}\t1\tOrderCreated\t{command}\t{now}\t\\\\x{hex}\t0"
-            );
-            let _ = writeln!(
-                processed,
-                "{command}\t{order}\tdefault\tCreateOrder\tapplied\t1"
-            );
-        }
-        let mut tx = self.pool.begin().await?;
-        for (sql, data) in [
-            (
-                "COPY orders (order_id, storefront_id, customer_id, status, version, created_at, updated_at, body) FROM STDIN",
-                orders,
-            ),
-            (
-                "COPY order_events (event_id, order_id, version, event_type, causation_id, occurred_at, payload, source_partition) FROM STDIN",
-                events,
-            ),
-            (
-                "COPY processed_commands (command_id, order_id, storefront_id, command_type, outcome, version) FROM STDIN",
-                processed,
-            ),
-        ] {
-            let mut copy = tx.copy_in_raw(sql).await?;
-            copy.send(data.into_bytes()).await?;
-            copy.finish().await?;
-        }
-        let mut latest: HashMap<i32, i64> = HashMap::new();
-        for &(partition, next) in next_offsets {
-            let entry = latest.entry(partition).or_insert(next);
-            *entry = (*entry).max(next);
-        }
-        sqlx::query(
-            "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset)
-             SELECT $1, $2, * FROM UNNEST($3::int[], $4::bigint[])
-             ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
-        )
-        .bind(group_id)
-        .bind(topic)
-        .bind(latest.keys().copied().collect::<Vec<_>>())
-        .bind(latest.values().copied().collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await
     }
 
     /// Marks outbox rows as delivered to Kafka (one statement).
