@@ -15,17 +15,18 @@ ENV SQLX_OFFLINE=true CARGO_TERM_COLOR=never
 # Dependency layer: built from the manifests alone, cached until they change.
 COPY Cargo.toml Cargo.lock ./
 COPY crates/domain/Cargo.toml crates/domain/
-RUN mkdir -p src crates/domain/src \
+COPY crates/codec/Cargo.toml crates/codec/
+RUN mkdir -p src crates/domain/src crates/codec/src \
  && echo 'fn main() {}' > src/main.rs \
- && touch src/lib.rs crates/domain/src/lib.rs \
+ && touch src/lib.rs crates/domain/src/lib.rs crates/codec/src/lib.rs \
  && cargo build --release --locked \
- && rm -rf src crates/domain/src
+ && rm -rf src crates/domain/src crates/codec/src
 
 COPY crates crates
 COPY src src
 COPY migrations migrations
 COPY schemas schemas
-RUN touch src/main.rs src/lib.rs crates/domain/src/lib.rs \
+RUN touch src/main.rs src/lib.rs crates/domain/src/lib.rs crates/codec/src/lib.rs \
  && cargo build --release --locked \
  && strip target/release/orderflow
 

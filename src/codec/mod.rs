@@ -1,63 +1,21 @@
-//! Avro <-> domain, and the wire formats records travel in.
+//! Commands, events and snapshots to wire bytes and back: the Avro mapping and the
+//! single-object encoding (crate `orderflow-codec`, no I/O), and here the Confluent format
+//! with its schema registry client.
 //!
 //! Both wire formats are always decoded (told apart by their first byte); the one written is
 //! chosen by configuration. Encoding uses the newest compiled-in schema; decoding resolves
 //! the writer's schema against that newest reader schema, so every published version reads.
 
-mod avro;
 mod confluent;
-mod schemas;
-mod single_object;
 
 use apache_avro::types::Value;
+use orderflow_codec::{avro, schemas, single_object};
 
 pub use confluent::Registry;
-pub use schemas::{SchemaVersion, Subject, catalog};
+pub use orderflow_codec::DecodeError;
+pub use orderflow_codec::schemas::{SchemaVersion, Subject, catalog};
 
 use crate::domain::{Command, Event, Order};
-
-/// Why bytes could not be turned into a record. `kind` goes into DLQ headers.
-#[derive(Debug, thiserror::Error)]
-pub enum DecodeError {
-    #[error("record value is empty")]
-    Empty,
-    #[error("unknown wire format: first bytes are {0:02x?}")]
-    BadMagic(Vec<u8>),
-    #[error("no known schema has fingerprint {0:016x}")]
-    UnknownSchema(u64),
-    #[error("the schema registry has no schema {0}: {1}")]
-    UnknownSchemaId(u32, String),
-    #[error("record is in the Confluent wire format but no schema registry is configured")]
-    NoRegistry,
-    /// Transient: the record may be fine; retry rather than dead-letter it.
-    #[error("the schema registry is unavailable: {0}")]
-    RegistryUnavailable(String),
-    #[error("avro body does not match its schema: {0}")]
-    Corrupt(String),
-    #[error("record does not map to the domain: {0}")]
-    Shape(String),
-}
-
-impl DecodeError {
-    /// Stable name of the error kind, used in DLQ headers and metrics labels.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            DecodeError::Empty => "empty",
-            DecodeError::BadMagic(_) => "bad_magic",
-            DecodeError::UnknownSchema(_)
-            | DecodeError::UnknownSchemaId(..)
-            | DecodeError::NoRegistry => "unknown_schema",
-            DecodeError::RegistryUnavailable(_) => "registry_unavailable",
-            DecodeError::Corrupt(_) => "corrupt",
-            DecodeError::Shape(_) => "shape",
-        }
-    }
-
-    /// Whether decoding may succeed later: such records are retried, never dead-lettered.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, DecodeError::RegistryUnavailable(_))
-    }
-}
 
 /// Encoding failed: a registry that refused or did not answer, or a bug (a domain value the
 /// schema cannot hold) — never bad input.

@@ -55,7 +55,7 @@ fn build(catalog: &'static Catalog) -> Wire {
 /// the schemas differ: apache-avro resolves a union value into the first reader branch it
 /// fits, not the branch of the same name (an empty record fits any all-optional record), so
 /// resolving a schema against itself can change a command's kind.
-pub(super) fn reader_for<'s>(
+pub fn reader_for<'s>(
     writer: &'s Schema,
     latest: &'s SchemaVersion,
 ) -> apache_avro::AvroResult<GenericDatumReader<'s>> {
@@ -67,7 +67,7 @@ pub(super) fn reader_for<'s>(
     }
 }
 
-pub(super) fn encode(schema: &SchemaVersion, value: Value) -> Result<Vec<u8>, String> {
+pub fn encode(schema: &SchemaVersion, value: Value) -> Result<Vec<u8>, String> {
     let (header, writer) = &wire().writers[&schema.fingerprint];
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(header);
@@ -78,11 +78,7 @@ pub(super) fn encode(schema: &SchemaVersion, value: Value) -> Result<Vec<u8>, St
 }
 
 /// Reads a record written with any known version of `subject`'s schema, resolved to the newest.
-pub(super) fn decode(
-    catalog: &Catalog,
-    subject: Subject,
-    bytes: &[u8],
-) -> Result<Value, DecodeError> {
+pub fn decode(catalog: &Catalog, subject: Subject, bytes: &[u8]) -> Result<Value, DecodeError> {
     if bytes.len() < HEADER_LEN || bytes[..2] != MAGIC {
         return Err(DecodeError::BadMagic(bytes[..bytes.len().min(4)].to_vec()));
     }
@@ -98,10 +94,7 @@ pub(super) fn decode(
 /// record cut short by one byte decoded, its last optional field as null); reading through
 /// `Exact` makes the end of input an error instead (of a kind apache-avro does not map to
 /// null: it takes `UnexpectedEof` for an absent value).
-pub(super) fn read_exactly(
-    reader: &GenericDatumReader<'_>,
-    body: &[u8],
-) -> Result<Value, DecodeError> {
+pub fn read_exactly(reader: &GenericDatumReader<'_>, body: &[u8]) -> Result<Value, DecodeError> {
     let mut exact = Exact(body);
     let value = reader
         .read_value(&mut exact)

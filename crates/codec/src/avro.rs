@@ -9,11 +9,13 @@ use apache_avro::types::Value;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::{
+use orderflow_domain::{
     Address, Amount, Command, CommandBody, CommandId, Currency, CustomerId, Event, EventBody,
     EventId, LineItem, Order, OrderId, OrderStatus, ShippingInfo, Sku, StorefrontId,
 };
-use crate::domain::{AddressInput, LineItemInput, NewOrderInput, OrderUpdateInput, ShippingInput};
+use orderflow_domain::{
+    AddressInput, LineItemInput, NewOrderInput, OrderUpdateInput, ShippingInput,
+};
 
 type Shape<T> = Result<T, String>;
 
@@ -60,7 +62,7 @@ fn string_map(map: &BTreeMap<String, String>) -> Value {
 }
 
 /// Union branches of `OrderCommand.payload`, in schema order.
-pub(super) const COMMAND_BRANCHES: [&str; 8] = [
+pub const COMMAND_BRANCHES: [&str; 8] = [
     "CreateOrder",
     "UpdateOrder",
     "ConfirmOrder",
@@ -72,7 +74,7 @@ pub(super) const COMMAND_BRANCHES: [&str; 8] = [
 ];
 
 /// Union branches of `OrderEvent.payload`, in schema order.
-pub(super) const EVENT_BRANCHES: [&str; 9] = [
+pub const EVENT_BRANCHES: [&str; 9] = [
     "OrderCreated",
     "OrderUpdated",
     "OrderConfirmed",
@@ -92,7 +94,7 @@ fn branch(branches: &[&str], kind: &str, payload: Value) -> Value {
     Value::Union(index as u32, Box::new(payload))
 }
 
-pub(super) fn command_to_value(c: &Command) -> Shape<Value> {
+pub fn command_to_value(c: &Command) -> Shape<Value> {
     let payload = match &c.body {
         CommandBody::CreateOrder(new) => create_order_to_value(new),
         CommandBody::UpdateOrder(update) => record([
@@ -219,7 +221,7 @@ fn line_items_to_value(items: &[LineItem]) -> Value {
     )
 }
 
-pub(super) fn event_to_value(e: &Event) -> Shape<Value> {
+pub fn event_to_value(e: &Event) -> Shape<Value> {
     let payload = match &e.body {
         EventBody::OrderCreated(order) => record([("order", order_to_value(order)?)]),
         EventBody::OrderUpdated {
@@ -273,7 +275,7 @@ fn status_to_value(s: OrderStatus) -> Value {
     Value::Enum(index as u32, symbol)
 }
 
-pub(super) fn order_to_value(o: &Order) -> Shape<Value> {
+pub fn order_to_value(o: &Order) -> Shape<Value> {
     Ok(record([
         ("order_id", Value::Uuid(o.order_id.0)),
         ("storefront_id", string(o.storefront_id.as_str())),
@@ -405,7 +407,7 @@ fn branch_of<'a>(branches: &[&'a str], (index, payload): (u32, Value)) -> Shape<
     Ok((kind, Fields::of(payload)?))
 }
 
-pub(super) fn command_from_value(value: Value) -> Shape<Command> {
+pub fn command_from_value(value: Value) -> Shape<Command> {
     let mut f = Fields::of(value)?;
     let body = match branch_of(&COMMAND_BRANCHES, f.union("payload")?)? {
         ("CreateOrder", p) => CommandBody::CreateOrder(create_order_from_fields(p)?),
@@ -488,7 +490,7 @@ fn create_order_from_fields(mut f: Fields) -> Shape<NewOrderInput> {
     })
 }
 
-pub(super) fn event_from_value(value: Value) -> Shape<Event> {
+pub fn event_from_value(value: Value) -> Shape<Event> {
     let mut f = Fields::of(value)?;
     let body = match branch_of(&EVENT_BRANCHES, f.union("payload")?)? {
         ("OrderCreated", mut p) => {
@@ -582,7 +584,7 @@ fn shipping_from_fields(mut s: Fields) -> Shape<ShippingInfo> {
     })
 }
 
-pub(super) fn order_from_value(value: Value) -> Shape<Order> {
+pub fn order_from_value(value: Value) -> Shape<Order> {
     let mut f = Fields::of(value)?;
     Ok(Order {
         order_id: OrderId(f.uuid("order_id")?),
@@ -612,7 +614,7 @@ pub(super) fn order_from_value(value: Value) -> Shape<Order> {
 
 /// A decoded record as JSON: the payload union becomes `{"<Branch>": {...}}` and timestamps
 /// RFC 3339 strings, so a human can read what happened.
-pub(super) fn to_json(value: Value, branches: &[&str]) -> serde_json::Value {
+pub fn to_json(value: Value, branches: &[&str]) -> serde_json::Value {
     use serde_json::Value as Json;
     match value {
         Value::Record(fields) => Json::Object(

@@ -34,27 +34,27 @@ const SOURCES: &[(Subject, u32, &str)] = &[
     (
         Subject::Command,
         1,
-        include_str!("../../schemas/order_command.v1.avsc"),
+        include_str!("../../../schemas/order_command.v1.avsc"),
     ),
     (
         Subject::Command,
         2,
-        include_str!("../../schemas/order_command.v2.avsc"),
+        include_str!("../../../schemas/order_command.v2.avsc"),
     ),
     (
         Subject::Event,
         1,
-        include_str!("../../schemas/order_event.v1.avsc"),
+        include_str!("../../../schemas/order_event.v1.avsc"),
     ),
     (
         Subject::Event,
         2,
-        include_str!("../../schemas/order_event.v2.avsc"),
+        include_str!("../../../schemas/order_event.v2.avsc"),
     ),
     (
         Subject::Snapshot,
         1,
-        include_str!("../../schemas/order_snapshot.v1.avsc"),
+        include_str!("../../../schemas/order_snapshot.v1.avsc"),
     ),
 ];
 
@@ -158,7 +158,7 @@ fn spec_fingerprint(text: &str) -> u64 {
 
 /// apache-avro's fingerprint of a parsed schema: tells schemas apart, and is the legacy
 /// wire fingerprint (see `SchemaVersion::legacy_fingerprint`).
-pub(super) fn fingerprint_of(schema: &Schema) -> u64 {
+pub fn fingerprint_of(schema: &Schema) -> u64 {
     let bytes = schema.fingerprint::<Rabin>().bytes;
     u64::from_le_bytes(bytes.try_into().expect("a Rabin fingerprint is 8 bytes"))
 }
