@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::order::{OrderId, StorefrontId};
-use super::validation::{NewOrderInput, OrderUpdateInput, ShippingInput};
+use super::input::{NewOrderInput, OrderUpdateInput, ShippingInput};
+use super::values::{OrderId, StorefrontId};
 
 /// The idempotency key of a command: applying the same id twice changes nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -2,10 +2,11 @@
 
 use super::command::{Command, CommandBody};
 use super::event::{Event, EventBody};
-use super::order::{Order, ShippingInfo};
+use super::order::Order;
 use super::rejection::Rejection;
 use super::status::OrderStatus;
 use super::validation::{NewOrder, OrderUpdate, parse_cancel_reason, parse_issued_by};
+use super::values::ShippingInfo;
 
 /// A command that changed an order: the new state and the event saying so.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::command::{Command, CommandId};
-use super::order::{Address, Amount, LineItem, Order, OrderId, ShippingInfo, StorefrontId};
+use super::order::Order;
+use super::values::{Address, Amount, LineItem, OrderId, ShippingInfo, StorefrontId};
 
 /// Namespace of event ids: an event id is UUIDv5(namespace, causing command id), so a
 /// re-published event carries the same id and consumers can deduplicate on it.

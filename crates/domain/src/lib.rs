@@ -4,28 +4,31 @@
 //! machine is the pure function [`handle`]; everything else in orderflow moves these types
 //! around. Read `status.rs` for the life of an order and `decide.rs` for what each command does.
 
+// One way, each module importing only those above it:
+// values → input → validation → status → command → order → event → rejection → decide.
 mod command;
 mod decide;
 mod event;
+mod input;
 mod order;
 mod rejection;
 mod status;
 pub mod validation;
+mod values;
 
 pub use command::{Command, CommandBody, CommandId};
 pub use decide::{
     Applied, Decision, PriorOutcome, belongs_to_another_storefront, decide, handle, rejected_event,
 };
 pub use event::{Event, EventBody, EventId};
-pub use order::{
-    Address, Amount, Currency, CustomerId, LineItem, Order, OrderId, ShippingInfo, Sku,
-    StorefrontId,
-};
+pub use input::{AddressInput, LineItemInput, NewOrderInput, OrderUpdateInput, ShippingInput};
+pub use order::Order;
 pub use rejection::Rejection;
 pub use status::OrderStatus;
-pub use validation::{
-    AddressInput, FieldError, LineItemInput, NewOrder, NewOrderInput, OrderUpdate,
-    OrderUpdateInput, ShippingInput, ValidationErrors, bounded_echo, parse_cancel_reason,
+pub use validation::{FieldError, NewOrder, OrderUpdate, ValidationErrors, parse_cancel_reason};
+pub use values::{
+    Address, Amount, Currency, CustomerId, LineItem, OrderId, ShippingInfo, Sku, StorefrontId,
+    bounded_echo,
 };
 
 #[cfg(any(test, feature = "samples"))]

@@ -56,7 +56,7 @@ impl Rejection {
     /// The human message as it is stored and published: whatever it echoes of the command
     /// is escaped and the whole is bounded (see `bounded_echo`).
     pub fn message(&self) -> String {
-        super::validation::bounded_echo(&self.to_string(), Self::MAX_MESSAGE_LEN)
+        super::values::bounded_echo(&self.to_string(), Self::MAX_MESSAGE_LEN)
     }
 
     /// A stable, machine-readable code.

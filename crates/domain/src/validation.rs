@@ -5,7 +5,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::order::{Address, Amount, Currency, CustomerId, LineItem, ShippingInfo, Sku};
+use super::input::{AddressInput, LineItemInput, NewOrderInput, OrderUpdateInput, ShippingInput};
+use super::values::{
+    Address, Amount, Currency, CustomerId, LineItem, ShippingInfo, Sku, bounded_echo, bounded_text,
+};
 
 pub const MAX_LINE_ITEMS: usize = 500;
 pub const MAX_QUANTITY: i64 = 10_000;
@@ -81,70 +84,6 @@ impl fmt::Display for ValidationErrors {
     }
 }
 
-/// A CreateOrder payload as it arrives, before any rule is checked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewOrderInput {
-    pub customer_id: String,
-    pub currency: String,
-    pub items: Vec<LineItemInput>,
-    pub shipping_address: AddressInput,
-    #[serde(default)]
-    pub metadata: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LineItemInput {
-    pub sku: String,
-    #[serde(deserialize_with = "integer")]
-    pub quantity: i64,
-    /// Minor units of the order's currency.
-    #[serde(deserialize_with = "integer")]
-    pub unit_price: i64,
-}
-
-/// An integer as JSON Schema means it: `3` or `3.0` (a number without a fractional part).
-/// Beyond 2⁵³ a number with a decimal point is not known exactly, so it is refused; every
-/// limit of the model lies below that.
-fn integer<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
-    struct Integer;
-    impl serde::de::Visitor<'_> for Integer {
-        type Value = i64;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("an integer")
-        }
-        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
-            Ok(v)
-        }
-        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i64, E> {
-            i64::try_from(v).map_err(|_| E::custom("integer out of range"))
-        }
-        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<i64, E> {
-            const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
-            if v.fract() == 0.0 && v.abs() <= EXACT {
-                #[allow(clippy::cast_possible_truncation)] // integral and within 2^53
-                Ok(v as i64)
-            } else {
-                Err(E::invalid_type(serde::de::Unexpected::Float(v), &self))
-            }
-        }
-    }
-    deserializer.deserialize_i64(Integer)
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AddressInput {
-    pub name: String,
-    pub line1: String,
-    #[serde(default)]
-    pub line2: Option<String>,
-    pub city: String,
-    pub postal_code: String,
-    pub country: String,
-}
-
 /// A CreateOrder payload that keeps every rule; totals computed by us.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewOrder {
@@ -179,16 +118,6 @@ impl NewOrder {
     }
 }
 
-/// An UpdateOrder payload as it arrives: new items, a new address, or both.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OrderUpdateInput {
-    #[serde(default)]
-    pub items: Option<Vec<LineItemInput>>,
-    #[serde(default)]
-    pub shipping_address: Option<AddressInput>,
-}
-
 /// A valid UpdateOrder payload; replaced items come with their new subtotal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderUpdate {
@@ -219,14 +148,6 @@ impl OrderUpdate {
     }
 }
 
-/// Carrier and tracking number as they arrive (ShipOrder, UpdateShipping).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ShippingInput {
-    pub carrier: String,
-    pub tracking_number: String,
-}
-
 impl ShippingInfo {
     pub fn parse(input: &ShippingInput) -> Result<ShippingInfo, ValidationErrors> {
         let mut errors = ValidationErrors::default();
@@ -247,7 +168,6 @@ impl ShippingInfo {
     }
 }
 
-/// Why an order was cancelled: 1 to 500 characters.
 /// Longest `issued_by` (who or what issued a command), in characters.
 pub const ISSUED_BY_MAX: usize = 200;
 
@@ -260,6 +180,7 @@ pub fn parse_issued_by(issued_by: Option<&str>) -> Result<(), ValidationErrors> 
     errors.into_result(|| Some(()))
 }
 
+/// Why an order was cancelled: 1 to 500 characters.
 pub fn parse_cancel_reason(reason: &str) -> Result<String, ValidationErrors> {
     let mut errors = ValidationErrors::default();
     let reason = errors.check(
@@ -409,38 +330,4 @@ fn parse_metadata(
         );
     }
     (errors.0.len() == before).then(|| input.clone())
-}
-
-/// `text` made safe to echo into a message, a header or a database row: control characters
-/// (NUL among them, which PostgreSQL cannot store in text) written as escapes, and cut after
-/// `max` characters with a note of how many more there were.
-pub fn bounded_echo(text: &str, max: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max * 2));
-    let mut chars = text.chars();
-    for c in chars.by_ref().take(max) {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    let rest = chars.count();
-    if rest > 0 {
-        out.push_str(&format!("... ({rest} more characters)"));
-    }
-    out
-}
-
-/// 1..=max characters, no control characters, not only whitespace.
-pub(super) fn bounded_text(value: String, max: usize) -> Result<String, String> {
-    let len = value.chars().count();
-    if value.trim().is_empty() {
-        Err("must not be empty".to_owned())
-    } else if len > max {
-        Err(format!("must be at most {max} characters, got {len}"))
-    } else if value.chars().any(char::is_control) {
-        Err("must not contain control characters".to_owned())
-    } else {
-        Ok(value)
-    }
 }

@@ -1,0 +1,89 @@
+//! Command payloads as they arrive, before any rule is checked: plain strings and numbers,
+//! exactly what the wire carries (`validation` turns them into typed values).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A CreateOrder payload as it arrives, before any rule is checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrderInput {
+    pub customer_id: String,
+    pub currency: String,
+    pub items: Vec<LineItemInput>,
+    pub shipping_address: AddressInput,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineItemInput {
+    pub sku: String,
+    #[serde(deserialize_with = "integer")]
+    pub quantity: i64,
+    /// Minor units of the order's currency.
+    #[serde(deserialize_with = "integer")]
+    pub unit_price: i64,
+}
+
+/// An integer as JSON Schema means it: `3` or `3.0` (a number without a fractional part).
+/// Beyond 2⁵³ a number with a decimal point is not known exactly, so it is refused; every
+/// limit of the model lies below that.
+fn integer<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    struct Integer;
+    impl serde::de::Visitor<'_> for Integer {
+        type Value = i64;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an integer")
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
+            Ok(v)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i64, E> {
+            i64::try_from(v).map_err(|_| E::custom("integer out of range"))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<i64, E> {
+            const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+            if v.fract() == 0.0 && v.abs() <= EXACT {
+                #[allow(clippy::cast_possible_truncation)] // integral and within 2^53
+                Ok(v as i64)
+            } else {
+                Err(E::invalid_type(serde::de::Unexpected::Float(v), &self))
+            }
+        }
+    }
+    deserializer.deserialize_i64(Integer)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressInput {
+    pub name: String,
+    pub line1: String,
+    #[serde(default)]
+    pub line2: Option<String>,
+    pub city: String,
+    pub postal_code: String,
+    pub country: String,
+}
+
+/// An UpdateOrder payload as it arrives: new items, a new address, or both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderUpdateInput {
+    #[serde(default)]
+    pub items: Option<Vec<LineItemInput>>,
+    #[serde(default)]
+    pub shipping_address: Option<AddressInput>,
+}
+
+/// Carrier and tracking number as they arrive (ShipOrder, UpdateShipping).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShippingInput {
+    pub carrier: String,
+    pub tracking_number: String,
+}
