@@ -4,6 +4,7 @@
 pub mod auth;
 mod error;
 mod health;
+mod idempotency;
 pub mod jwt;
 pub mod openapi;
 mod orders;

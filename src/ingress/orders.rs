@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::auth::Caller;
 use super::error::Problem;
 use super::{ApiError, AppState};
-use super::{params, schemas};
+use super::{idempotency, params, schemas};
 use crate::domain::{
     Command, CommandBody, CommandId, CustomerId, NewOrder, NewOrderInput, OrderId, OrderStatus,
     OrderUpdate, OrderUpdateInput, ShippingInfo, ShippingInput, ValidationErrors,
@@ -317,11 +317,7 @@ async fn submit(state: &AppState, write: Write<'_>) -> Result<Response, ApiError
         Some(key) => {
             let scope = format!("{storefront}\n{key}");
             let fingerprint = URL_SAFE_NO_PAD.encode(&write.fingerprint);
-            match state
-                .cache
-                .remember_idempotency_key(&scope, &fingerprint, IDEMPOTENCY_TTL)
-                .await
-            {
+            match idempotency::remember(&state.cache, &scope, &fingerprint, IDEMPOTENCY_TTL).await {
                 Ok(Some(earlier)) if earlier != fingerprint => {
                     return Err(ApiError::IdempotencyConflict);
                 }

@@ -78,11 +78,14 @@ impl RateLimiter {
             .expect("lock")
             .is_some_and(|until| std::time::Instant::now() < until);
         if !redis_down {
-            match self
-                .cache
-                .run_script(&self.script, &redis_key, &[interval, tolerance])
-                .await
-            {
+            let gcra: redis::RedisResult<(u64, u64, u64)> = self
+                .script
+                .key(&redis_key)
+                .arg(interval)
+                .arg(tolerance)
+                .invoke_async(&mut self.cache.connection())
+                .await;
+            match gcra {
                 Ok((1, _, remaining)) => return Verdict::Allowed { remaining },
                 Ok((_, retry_after_us, _)) => {
                     return Verdict::Limited {

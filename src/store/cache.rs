@@ -173,38 +173,9 @@ impl Cache {
         self.conn.get_cache_statistics()
     }
 
-    /// Runs a script that returns three integers (the rate limiter's GCRA).
-    pub async fn run_script(
-        &self,
-        script: &Script,
-        key: &str,
-        args: &[u64],
-    ) -> Result<(u64, u64, u64)> {
-        let mut invocation = script.key(key);
-        for arg in args {
-            invocation.arg(*arg);
-        }
-        invocation.invoke_async(&mut self.conn.clone()).await
-    }
-
-    /// Remembers the fingerprint of the first request with an idempotency key; returns the
-    /// fingerprint already remembered, if any. Keys expire after `ttl`.
-    pub async fn remember_idempotency_key(
-        &self,
-        key: &str,
-        fingerprint: &str,
-        ttl: Duration,
-    ) -> Result<Option<String>> {
-        let idempotency_key = format!("orderflow:idem:{key}");
-        let stored: Option<String> = redis::cmd("SET")
-            .arg(&idempotency_key)
-            .arg(fingerprint)
-            .arg("NX")
-            .arg("GET")
-            .arg("PX")
-            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
-            .query_async(&mut self.conn.clone())
-            .await?;
-        Ok(stored)
+    /// The connection, for the ingress's own keys (rate limits, idempotency keys), which are
+    /// not the order cache's.
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
     }
 }
