@@ -2,6 +2,7 @@
 //! The ingress never writes to PostgreSQL or Redis.
 
 pub mod auth;
+mod command_status;
 mod error;
 mod health;
 mod idempotency;
@@ -105,7 +106,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/v1/orders/{id}/deliver", post(orders::deliver))
         .route("/v1/orders/{id}/cancel", post(orders::cancel))
         .route("/v1/orders/{id}/events", get(orders::events))
-        .route("/v1/commands/{id}", get(orders::command))
+        .route("/v1/commands/{id}", get(command_status::command))
         .route(
             "/openapi.json",
             get(|| async {

@@ -9,7 +9,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::Problem;
-use super::{orders, params};
+use super::{command_status, orders, params};
 use crate::domain::validation::{
     MAX_ADDRESS_LINE_LEN, MAX_CANCEL_REASON_LEN, MAX_CARRIER_LEN, MAX_CITY_LEN, MAX_LINE_ITEMS,
     MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN, MAX_METADATA_VALUE_LEN, MAX_NAME_LEN,
@@ -36,7 +36,7 @@ use crate::domain::{Currency, CustomerId, OrderStatus, Sku};
         orders::deliver,
         orders::cancel,
         orders::events,
-        orders::command,
+        command_status::command,
     ),
     components(schemas(Problem, orders::Accepted)),
     modifiers(&ApiKeyAuth),

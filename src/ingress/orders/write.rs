@@ -1,33 +1,32 @@
-//! `/v1/orders` and `/v1/commands`: every write produces one command; reads come from Redis,
-//! then PostgreSQL; everything is scoped to the caller's storefront.
+//! The write endpoints, and how a write becomes a command on Kafka (202 Accepted).
 
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use rdkafka::message::{Header, OwnedHeaders};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::auth::Caller;
-use super::error::Problem;
-use super::{ApiError, AppState};
-use super::{idempotency, params, schemas};
 use crate::domain::{
-    Command, CommandBody, CommandId, CustomerId, NewOrder, NewOrderInput, OrderId, OrderStatus,
-    OrderUpdate, OrderUpdateInput, ShippingInfo, ShippingInput, ValidationErrors,
-    parse_cancel_reason,
+    Command, CommandBody, CommandId, NewOrder, NewOrderInput, OrderId, OrderUpdate,
+    OrderUpdateInput, ShippingInfo, ShippingInput, ValidationErrors, parse_cancel_reason,
 };
+use crate::ingress::auth::Caller;
+use crate::ingress::error::Problem;
+use crate::ingress::{ApiError, AppState};
+use crate::ingress::{idempotency, params, schemas};
 use crate::kafka::order_key;
 use crate::kafka::producer::Outgoing;
-use crate::store::OrderFilter;
 use crate::trace;
+
+use super::{parse_body, parse_json, parse_order_id, validated};
 
 /// Namespace of ids derived from an idempotency key: the same key and request always name
 /// the same command, and for a create without an order id the same key names the same order.
@@ -38,42 +37,12 @@ const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// A write was accepted: its command is on its way to the processor.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub(super) struct Accepted {
+pub(crate) struct Accepted {
     #[schema(value_type = schemas::OrderId)]
     order_id: OrderId,
     #[schema(value_type = schemas::CommandId)]
     command_id: CommandId,
     status_url: String,
-}
-
-/// Strict JSON: unknown fields are refused and errors name the path that broke.
-fn parse_json<'de, T: serde::Deserialize<'de>>(
-    de: impl serde::Deserializer<'de, Error = serde_json::Error>,
-) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        ApiError::MalformedBody(if path == "." {
-            inner.to_string()
-        } else {
-            format!("{path}: {inner}")
-        })
-    })
-}
-
-fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    super::strict_json::check(body).map_err(ApiError::MalformedBody)?;
-    parse_json(&mut serde_json::Deserializer::from_slice(body))
-}
-
-fn parse_order_id(id: &str) -> Result<OrderId, ApiError> {
-    Uuid::parse_str(id)
-        .map(OrderId)
-        .map_err(|e| ApiError::BadPath(format!("order id {id:?} is not a UUID: {e}")))
-}
-
-fn validated<T>(result: Result<T, ValidationErrors>) -> Result<T, ApiError> {
-    result.map_err(ApiError::Validation)
 }
 
 /// What a write asks for, before it becomes a command.
@@ -90,7 +59,7 @@ struct Write<'a> {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Header)]
 #[allow(dead_code)] // read from the HeaderMap; this type documents them
-pub(super) struct WriteHeaders {
+pub(crate) struct WriteHeaders {
     /// The same key and body name the same command; another body is a 422.
     #[serde(rename = "Idempotency-Key")]
     idempotency_key: Option<String>,
@@ -104,7 +73,7 @@ pub(super) struct WriteHeaders {
 /// What every write answers.
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code)] // documents the responses; handlers build them
-pub(super) enum WriteResponses {
+pub(crate) enum WriteResponses {
     /// Accepted: the command is on its way to the processor.
     #[response(status = 202, headers(("Location" = String, description = "The order")))]
     Accepted(Accepted),
@@ -131,7 +100,7 @@ pub(super) enum WriteResponses {
 /// Create an order (CreateOrder).
 #[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = CreateOrderRequest,
     params(WriteHeaders), responses(WriteResponses))]
-pub(super) async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
@@ -162,7 +131,7 @@ pub(super) async fn create(
 
 /// A write to an existing order, as extracted in the order axum would (caller, with its
 /// rate limit, first; the body last).
-pub(super) struct OrderWrite {
+pub(crate) struct OrderWrite {
     state: AppState,
     caller: Caller,
     id: String,
@@ -225,7 +194,7 @@ struct EmptyBody {}
 /// Replace items and/or the shipping address while pending (UpdateOrder).
 #[utoipa::path(patch, path = "/v1/orders/{id}", tag = "orders", request_body = schemas::OrderUpdateInput,
     params(("id" = Uuid, Path, description = "Order id"), WriteHeaders), responses(WriteResponses))]
-pub(super) async fn update(write: OrderWrite) -> Result<Response, ApiError> {
+pub(crate) async fn update(write: OrderWrite) -> Result<Response, ApiError> {
     write
         .submit("PATCH", |input: OrderUpdateInput| {
             OrderUpdate::parse(&input).map(|_| CommandBody::UpdateOrder(input))
@@ -236,7 +205,7 @@ pub(super) async fn update(write: OrderWrite) -> Result<Response, ApiError> {
 /// Confirm a pending order (ConfirmOrder).
 #[utoipa::path(post, path = "/v1/orders/{id}/confirm", tag = "orders",
     params(("id" = Uuid, Path, description = "Order id"), WriteHeaders), responses(WriteResponses))]
-pub(super) async fn confirm(write: OrderWrite) -> Result<Response, ApiError> {
+pub(crate) async fn confirm(write: OrderWrite) -> Result<Response, ApiError> {
     write
         .submit("confirm", |_: EmptyBody| Ok(CommandBody::ConfirmOrder))
         .await
@@ -245,7 +214,7 @@ pub(super) async fn confirm(write: OrderWrite) -> Result<Response, ApiError> {
 /// Mark a shipped order delivered (DeliverOrder).
 #[utoipa::path(post, path = "/v1/orders/{id}/deliver", tag = "orders",
     params(("id" = Uuid, Path, description = "Order id"), WriteHeaders), responses(WriteResponses))]
-pub(super) async fn deliver(write: OrderWrite) -> Result<Response, ApiError> {
+pub(crate) async fn deliver(write: OrderWrite) -> Result<Response, ApiError> {
     write
         .submit("deliver", |_: EmptyBody| Ok(CommandBody::DeliverOrder))
         .await
@@ -254,7 +223,7 @@ pub(super) async fn deliver(write: OrderWrite) -> Result<Response, ApiError> {
 /// Delete a pending or cancelled order (DeleteOrder); its history stays.
 #[utoipa::path(delete, path = "/v1/orders/{id}", tag = "orders",
     params(("id" = Uuid, Path, description = "Order id"), WriteHeaders), responses(WriteResponses))]
-pub(super) async fn delete(write: OrderWrite) -> Result<Response, ApiError> {
+pub(crate) async fn delete(write: OrderWrite) -> Result<Response, ApiError> {
     write
         .submit("delete", |_: EmptyBody| Ok(CommandBody::DeleteOrder))
         .await
@@ -263,7 +232,7 @@ pub(super) async fn delete(write: OrderWrite) -> Result<Response, ApiError> {
 /// Ship a confirmed order (ShipOrder).
 #[utoipa::path(post, path = "/v1/orders/{id}/ship", tag = "orders", request_body = schemas::ShippingInput,
     params(("id" = Uuid, Path, description = "Order id"), WriteHeaders), responses(WriteResponses))]
-pub(super) async fn ship(write: OrderWrite) -> Result<Response, ApiError> {
+pub(crate) async fn ship(write: OrderWrite) -> Result<Response, ApiError> {
     write
         .submit("ship", |input: ShippingInput| {
             ShippingInfo::parse(&input).map(|_| CommandBody::ShipOrder(input))
@@ -274,7 +243,7 @@ pub(super) async fn ship(write: OrderWrite) -> Result<Response, ApiError> {
 /// Change carrier or tracking number of a shipped order (UpdateShipping).
 #[utoipa::path(put, path = "/v1/orders/{id}/shipping", tag = "orders", request_body = schemas::ShippingInput,
     params(("id" = Uuid, Path, description = "Order id"), WriteHeaders), responses(WriteResponses))]
-pub(super) async fn update_shipping(write: OrderWrite) -> Result<Response, ApiError> {
+pub(crate) async fn update_shipping(write: OrderWrite) -> Result<Response, ApiError> {
     write
         .submit("PUT shipping", |input: ShippingInput| {
             ShippingInfo::parse(&input).map(|_| CommandBody::UpdateShipping(input))
@@ -284,7 +253,7 @@ pub(super) async fn update_shipping(write: OrderWrite) -> Result<Response, ApiEr
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct CancelBody {
+pub(crate) struct CancelBody {
     /// Why, 1 to 500 characters.
     reason: String,
 }
@@ -292,7 +261,7 @@ pub(super) struct CancelBody {
 /// Cancel a pending or confirmed order (CancelOrder).
 #[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders", request_body = CancelBody,
     params(("id" = Uuid, Path, description = "Order id"), WriteHeaders), responses(WriteResponses))]
-pub(super) async fn cancel(write: OrderWrite) -> Result<Response, ApiError> {
+pub(crate) async fn cancel(write: OrderWrite) -> Result<Response, ApiError> {
     write
         .submit("cancel", |input: CancelBody| {
             parse_cancel_reason(&input.reason).map(|reason| CommandBody::CancelOrder { reason })
@@ -437,300 +406,13 @@ async fn produce(
     Ok(())
 }
 
-/// The order, from the cache or PostgreSQL.
-#[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders",
-    params(("id" = Uuid, Path, description = "Order id"), ("If-None-Match" = Option<String>, Header, description = "An ETag from before: 304 if unchanged")),
-    responses((status = 200, description = "The order", body = schemas::Order, headers(("ETag" = String, description = "The order's version, quoted"))), (status = 304, description = "Unchanged since the ETag"), ReadErrors)
-)]
-pub(super) async fn get(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let id = parse_order_id(&id)?;
-    let (json, version) = match state.cache.get_order_json(id).await {
-        Ok(Some(cached)) if cached.storefront == caller.storefront.as_str() => {
-            (cached.json, cached.version)
-        }
-        Ok(Some(_)) => return Err(ApiError::NotFound),
-        Ok(None) => from_postgres(&state, &caller, id).await?,
-        Err(error) => {
-            tracing::warn!(%error, order_id = %id, "cache read failed; reading postgres");
-            from_postgres(&state, &caller, id).await?
-        }
-    };
-    let etag = format!("\"{version}\"");
-    let etag_value = HeaderValue::from_str(&etag).map_err(|e| ApiError::Internal(e.into()))?;
-    let not_modified = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    if not_modified {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response());
-    }
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ),
-            (header::ETAG, etag_value),
-        ],
-        json,
-    )
-        .into_response())
-}
-
-async fn from_postgres(
-    state: &AppState,
-    caller: &Caller,
-    id: OrderId,
-) -> Result<(String, u64), ApiError> {
-    let order = state
-        .store
-        .get_order(id)
-        .await
-        .map_err(ApiError::from_store)?
-        .filter(|o| o.storefront_id == caller.storefront)
-        .ok_or(ApiError::NotFound)?;
-    let json = serde_json::to_string(&order).map_err(|e| ApiError::Internal(e.into()))?;
-    Ok((json, order.version))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub(super) struct ListQuery {
-    status: Option<String>,
-    customer_id: Option<String>,
-    created_from: Option<DateTime<Utc>>,
-    created_before: Option<DateTime<Utc>>,
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
-pub(super) const MAX_PAGE: i64 = 200;
-
-/// One page of orders, newest first.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)] // documents the list response; `list` builds it
-pub(super) struct OrderPage {
-    items: Vec<schemas::Order>,
-    /// Pass as `cursor` for the next page; null on the last one.
-    next_cursor: Option<String>,
-}
-
-/// An order's events, oldest first, as published on `orders.events`.
-#[derive(Serialize, utoipa::ToSchema)]
-pub(super) struct History {
-    items: Vec<serde_json::Value>,
-}
-
-/// What became of a command.
-#[derive(Serialize, utoipa::ToSchema)]
-pub(super) struct CommandView {
-    command_id: Uuid,
-    order_id: Option<Uuid>,
-    /// CreateOrder, UpdateOrder, ...
-    command: Option<String>,
-    /// pending, applied or rejected.
-    status: String,
-    /// The order's version after the command (applied only).
-    version: Option<i64>,
-    rejection: Option<RejectionView>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub(super) struct RejectionView {
-    /// A stable rejection code (topology.md lists them).
-    code: String,
-    message: String,
-}
-
 /// `POST /v1/orders` body: a CreateOrder payload and an optional client-chosen order id.
 /// (Documentation only: `create` parses the body by hand, see there.)
 #[derive(Deserialize, utoipa::ToSchema)]
 #[allow(dead_code)]
-pub(super) struct CreateOrderRequest {
+pub(crate) struct CreateOrderRequest {
     /// Optional client-chosen order id; one is generated otherwise.
     order_id: Option<Uuid>,
     #[serde(flatten)]
     order: schemas::NewOrderInput,
-}
-
-/// The errors every read may answer.
-#[derive(utoipa::IntoResponses)]
-#[allow(dead_code)] // documents the responses; handlers build them
-pub(super) enum ReadErrors {
-    /// Bad path or query.
-    #[response(status = 400, content_type = "application/problem+json")]
-    BadRequest(Problem<'static>),
-    /// Missing or invalid API key.
-    #[response(status = 401, content_type = "application/problem+json")]
-    Unauthorized(Problem<'static>),
-    /// No such order for this storefront.
-    #[response(status = 404, content_type = "application/problem+json")]
-    NotFound(Problem<'static>),
-    /// Rate limited; see Retry-After.
-    #[response(status = 429, content_type = "application/problem+json")]
-    TooManyRequests(Problem<'static>),
-}
-
-/// The storefront's orders, newest first, filtered and keyset-paginated.
-#[utoipa::path(get, path = "/v1/orders", tag = "orders", params(ListQuery),
-    responses((status = 200, description = "One page", body = OrderPage), ReadErrors)
-)]
-pub(super) async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::BadQuery(e.body_text()))?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::BadQuery(format!("limit must be 1 to {MAX_PAGE}")));
-    }
-    if let Some(status) = &query.status
-        && OrderStatus::parse(status).is_none_or(|s| s == OrderStatus::Deleted)
-    {
-        return Err(ApiError::BadQuery(format!(
-            "status {status:?} is not one of pending, confirmed, shipped, delivered, cancelled"
-        )));
-    }
-    let after = query
-        .cursor
-        .as_deref()
-        .map(params::decode_cursor)
-        .transpose()?;
-    if let Some(customer_id) = &query.customer_id {
-        CustomerId::parse(customer_id.as_str())
-            .map_err(|reason| ApiError::BadQuery(format!("customer_id {reason}")))?;
-    }
-    let filter = OrderFilter {
-        status: query.status,
-        customer_id: query.customer_id,
-        created_from: query.created_from,
-        created_before: query.created_before,
-        after,
-    };
-    let orders = state
-        .store
-        .list_orders(caller.storefront.as_str(), &filter, limit)
-        .await
-        .map_err(ApiError::from_store)?;
-    let next_cursor = (orders.len() as i64 == limit)
-        .then(|| orders.last())
-        .flatten()
-        .map(|last| params::encode_cursor(last.created_at, last.order_id.0));
-    Ok(
-        axum::Json(serde_json::json!({ "items": orders, "next_cursor": next_cursor }))
-            .into_response(),
-    )
-}
-
-/// An order's history: every event, decoded.
-#[utoipa::path(get, path = "/v1/orders/{id}/events", tag = "orders",
-    params(("id" = Uuid, Path, description = "Order id")),
-    responses((status = 200, description = "The events, oldest first", body = History), ReadErrors)
-)]
-pub(super) async fn events(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let id = parse_order_id(&id)?;
-    let owner = state
-        .store
-        .order_owner(id)
-        .await
-        .map_err(ApiError::from_store)?;
-    if owner.as_deref() != Some(caller.storefront.as_str()) {
-        return Err(ApiError::NotFound);
-    }
-    let mut items = Vec::new();
-    for payload in state
-        .store
-        .order_events(id)
-        .await
-        .map_err(ApiError::from_store)?
-    {
-        let event = state
-            .codec
-            .decode_json(crate::codec::Subject::Event, &payload)
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
-        items.push(event);
-    }
-    Ok(axum::Json(History { items }).into_response())
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub(super) struct WaitQuery {
-    /// Long-poll: wait up to this long (e.g. `5s`; at most 30 s, and at most a second below
-    /// the server's request timeout) for the command to be handled.
-    wait: Option<String>,
-}
-
-/// What became of a command: pending, applied (with the version) or rejected (code, message).
-#[utoipa::path(get, path = "/v1/commands/{id}", tag = "commands",
-    params(("id" = Uuid, Path, description = "Command id"), WaitQuery),
-    responses((status = 200, description = "The command's status", body = CommandView), ReadErrors)
-)]
-pub(super) async fn command(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    query: Result<Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::BadQuery(e.body_text()))?;
-    let command_id = Uuid::parse_str(&id)
-        .map_err(|e| ApiError::BadPath(format!("command id {id:?} is not a UUID: {e}")))?;
-    let wait = query
-        .wait
-        .as_deref()
-        .map(params::wait)
-        .transpose()?
-        .unwrap_or_default()
-        .min(state.max_wait);
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        // Registered before the query, so a commit between the query and the wait wakes it.
-        let handled = state.commands_handled.notified();
-        tokio::pin!(handled);
-        handled.as_mut().enable();
-        let status = state
-            .store
-            .command_status(command_id, caller.storefront.as_str())
-            .await
-            .map_err(ApiError::from_store)?;
-        if let Some(status) = status {
-            let view = CommandView {
-                command_id,
-                order_id: Some(status.order_id),
-                command: Some(status.command_type),
-                status: status.outcome,
-                version: status.version,
-                rejection: status.rejection_code.map(|code| RejectionView {
-                    code,
-                    message: status.rejection_msg.unwrap_or_default(),
-                }),
-            };
-            return Ok(axum::Json(view).into_response());
-        }
-        if tokio::time::Instant::now() >= deadline {
-            // Not handled yet (or not this storefront's): it may still be on its way.
-            return Ok(axum::Json(
-                serde_json::json!({ "command_id": command_id, "status": "pending" }),
-            )
-            .into_response());
-        }
-        let fallback = (tokio::time::Instant::now() + super::wakeups::FALLBACK_POLL).min(deadline);
-        tokio::select! {
-            () = &mut handled => {}
-            () = tokio::time::sleep_until(fallback) => {}
-        }
-    }
 }
