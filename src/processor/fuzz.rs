@@ -9,7 +9,8 @@ use proptest::prelude::*;
 
 use super::assignment::Tag;
 use super::batch::{self, Incoming, Outcome, Refused};
-use super::{DLQ_KEY_MAX, DLQ_MESSAGE_LEN, DLQ_PAYLOAD_MAX, Record, dead_letter, processed_row};
+use super::rows::{dead_letter, processed_row};
+use super::{DLQ_KEY_MAX, DLQ_MESSAGE_LEN, DLQ_PAYLOAD_MAX, Record};
 use crate::codec::Codec;
 use crate::domain::samples::create_command;
 use crate::domain::{AddressInput, CommandBody, LineItemInput, NewOrderInput, Rejection};

@@ -1,0 +1,93 @@
+//! Writing orders to Redis after their batch, and repairing what a failed write left behind.
+
+use crate::domain::Order;
+use crate::metrics;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+use super::worker::Worker;
+use super::{CACHE_REPAIR, CACHE_REPAIR_CHUNK, cache_backlog};
+
+impl Worker {
+    /// The cache is an optimisation: a failure is counted and logged, never fatal, and the
+    /// orders are rewritten with a later batch or by `repair_cache`, whichever comes first.
+    /// The batch's own orders go first, on their own; only once Redis took them is the backlog
+    /// written, a chunk at a time (at most `chunks` of them: a batch takes one, `repair_cache`
+    /// the rest), each removed once written.
+    pub(super) async fn write_cache(&self, orders: &[Order], chunks: usize) {
+        if !orders.is_empty()
+            && let Err(error) = self.processor.cache.put_orders(orders).await
+        {
+            let error = anyhow::Error::new(error);
+            let pending = cache_backlog::Pending {
+                orders: orders.iter().map(|o| (o.order_id, o.clone())).collect(),
+                ids: Default::default(),
+            };
+            self.cache_failed(&error, pending);
+            return;
+        }
+        for _ in 0..chunks {
+            let mut chunk = self
+                .cache_backlog
+                .lock()
+                .expect("lock")
+                .take_chunk(CACHE_REPAIR_CHUNK);
+            if chunk.orders.is_empty() && chunk.ids.is_empty() {
+                return;
+            }
+            if let Err(error) = self.write_cache_chunk(&mut chunk).await {
+                self.cache_failed(&error, chunk);
+                return;
+            }
+        }
+    }
+
+    /// Writes one chunk of the backlog: its ids are read from PostgreSQL first.
+    pub(super) async fn write_cache_chunk(
+        &self,
+        chunk: &mut cache_backlog::Pending,
+    ) -> anyhow::Result<()> {
+        if !chunk.ids.is_empty() {
+            let ids: Vec<uuid::Uuid> = chunk.ids.iter().map(|id| id.0).collect();
+            let rows = self.processor.store.load_orders(&ids).await?;
+            for (id, order) in rows {
+                chunk.ids.remove(&id);
+                chunk.orders.entry(id).or_insert(order);
+            }
+            chunk.ids.clear(); // no row: nothing to cache
+        }
+        let all: Vec<Order> = chunk.orders.values().cloned().collect();
+        self.processor.cache.put_orders(&all).await?;
+        Ok(())
+    }
+
+    pub(super) fn cache_failed(&self, error: &anyhow::Error, pending: cache_backlog::Pending) {
+        metrics::cache_error();
+        let waiting = pending.orders.len() + pending.ids.len();
+        tracing::warn!(
+            error = format!("{error:#}"),
+            orders = waiting,
+            "cache write failed; retrying with a later batch"
+        );
+        let dropped = self.cache_backlog.lock().expect("lock").keep(pending);
+        if dropped > 0 {
+            metrics::cache_backlog_dropped(dropped);
+            tracing::error!(
+                dropped,
+                "cache backlog full: these orders may be served at an older version until written again"
+            );
+        }
+    }
+}
+
+/// Rewrites the orders whose cache write failed once Redis answers again, also when no
+/// batch comes to do it: until then Redis may serve an older version (or a deleted order).
+pub(super) async fn repair_cache(worker: Arc<Worker>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(CACHE_REPAIR);
+    while !shutdown.is_cancelled() {
+        tick.tick().await;
+        if !worker.cache_backlog.lock().expect("lock").is_empty() {
+            worker.write_cache(&[], usize::MAX).await;
+        }
+    }
+}

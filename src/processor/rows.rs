@@ -1,0 +1,73 @@
+//! The rows a batch writes about each record: its dead letter, its processed-command row.
+
+use super::batch::Refused;
+use crate::domain::{Command, Rejection, bounded_echo};
+use crate::store::{DeadLetterRow, ProcessedRow};
+
+use super::{DLQ_KEY_MAX, DLQ_MESSAGE_LEN, DLQ_PAYLOAD_MAX, Record};
+
+/// The dead-letter row of a refused record from `topic`: bounded and storable whatever the
+/// record held (see `DLQ_*`).
+pub(super) fn dead_letter(topic: &str, record: &Record, error: &Refused) -> DeadLetterRow {
+    let message = bounded_echo(&error.to_string(), DLQ_MESSAGE_LEN);
+    tracing::warn!(partition = record.partition, offset = record.offset, kind = error.kind(), error = %message, "refused command goes to the dead-letter topic");
+    let mut headers = vec![
+        ("orderflow.error.kind".to_owned(), error.kind().to_owned()),
+        ("orderflow.error.message".to_owned(), message),
+        ("orderflow.source.topic".to_owned(), topic.to_owned()),
+        (
+            "orderflow.source.partition".to_owned(),
+            record.partition.to_string(),
+        ),
+        (
+            "orderflow.source.offset".to_owned(),
+            record.offset.to_string(),
+        ),
+    ];
+    if let Some(timestamp) = record.timestamp {
+        headers.push((
+            "orderflow.source.timestamp".to_owned(),
+            timestamp.to_string(),
+        ));
+    }
+    let mut payload = record.payload.clone();
+    if payload.len() > DLQ_PAYLOAD_MAX {
+        headers.push((
+            "orderflow.payload.truncated".to_owned(),
+            payload.len().to_string(),
+        ));
+        payload.truncate(DLQ_PAYLOAD_MAX);
+    }
+    let mut key = record.key.clone();
+    if let Some(k) = key.as_mut().filter(|k| k.len() > DLQ_KEY_MAX) {
+        headers.push(("orderflow.key.truncated".to_owned(), k.len().to_string()));
+        k.truncate(DLQ_KEY_MAX);
+    }
+    DeadLetterRow {
+        source_topic: topic.to_owned(),
+        source_partition: record.partition,
+        source_offset: record.offset,
+        key,
+        payload,
+        headers,
+        error_kind: error.kind(),
+    }
+}
+
+/// The idempotency record of a handled command: applied at a version, or rejected.
+pub(super) fn processed_row(command: &Command, result: Result<u64, &Rejection>) -> ProcessedRow {
+    ProcessedRow {
+        command_id: command.command_id.0,
+        order_id: command.order_id.0,
+        storefront_id: command.storefront_id.to_string(),
+        command_type: command.body.kind(),
+        outcome: if result.is_ok() {
+            "applied"
+        } else {
+            "rejected"
+        },
+        version: result.ok().map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
+        rejection_code: result.err().map(Rejection::code),
+        rejection_msg: result.err().map(Rejection::message),
+    }
+}
