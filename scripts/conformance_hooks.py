@@ -4,7 +4,7 @@ A client sends a fresh Idempotency-Key per logical request; schemathesis reuses 
 generates across different requests, which the API rightly answers 422 (the IETF
 Idempotency-Key draft). A well-formed key is made unique here (its generated characters
 kept as a prefix), so a 422 means a broken rule, never a reused key. Malformed keys are sent
-as generated. (Key reuse has its own tests in tests/ingress.rs.)
+as generated. (Key reuse has its own tests in tests/it/ingress.rs.)
 """
 import re
 import uuid

@@ -1,5 +1,5 @@
 //! Codec tests that need no services: single-object round trips, decode failures, schema
-//! evolution and compatibility. The registry format is tested in `tests/codec_registry.rs`.
+//! evolution and compatibility. The registry format is tested in `tests/it/codec_registry.rs`.
 
 use apache_avro::Schema;
 use apache_avro::headers::{HeaderBuilder, RabinFingerprintHeader};

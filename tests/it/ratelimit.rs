@@ -1,7 +1,7 @@
 //! Per-key rate limits shared by ingress replicas (GCRA in Redis), and the per-process
 //! fallback when Redis is down.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

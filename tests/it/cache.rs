@@ -2,7 +2,7 @@
 //! without a round trip and evicted by Redis's invalidation messages when a processor
 //! (another connection) writes or deletes the order.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

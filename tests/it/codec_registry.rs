@@ -1,7 +1,7 @@
 //! The Confluent wire format against a fake schema registry: the two routes orderflow uses,
 //! `POST /subjects/{subject}/versions` and `GET /schemas/ids/{id}`, served from memory.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

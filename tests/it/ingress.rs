@@ -1,7 +1,7 @@
 //! The HTTP API against the real services: every endpoint, its failures, tenancy,
 //! idempotency, optimistic concurrency.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

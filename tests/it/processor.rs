@@ -1,7 +1,7 @@
 //! The processor against the real services: idempotency, dead letters, snapshots, trace
 //! context, rejections.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Crash and scale-out: `orderflow processor` as child processes, killed with SIGKILL at
 //! random moments, checked against the oracle (the domain applied in order).
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! `orderflow tail` prints an orderflow topic's records as decoded JSON lines.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

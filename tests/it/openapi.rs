@@ -1,6 +1,6 @@
 //! The OpenAPI document is generated from the code; the checked-in copy must match it.
 
-mod common;
+use crate::common;
 
 #[test]
 fn the_checked_in_openapi_document_is_current() {

@@ -2,7 +2,7 @@
 //! key, an order memory behind its row, a crash between the commit and the cache, a large
 //! outbox. Each test provokes the fault and compares what happened with the domain.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! One order from HTTP through Kafka into PostgreSQL, Redis and back out as an event.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -11,7 +11,7 @@
 //! The suite runs the short form (`ORDERFLOW_CHAOS_SECS` of load, default 45);
 //! `scripts/chaos.sh` runs the full one (300 s, more faults). Seed: `ORDERFLOW_TEST_SEED`.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};

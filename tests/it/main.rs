@@ -1,0 +1,16 @@
+//! The integration tests, one crate so that the harness and the helpers compile once: each
+//! module is what was a test file (`cargo test --test it <module>::` runs one).
+
+mod common;
+
+mod cache;
+mod chaos;
+mod codec_registry;
+mod crash;
+mod guarantees;
+mod ingress;
+mod openapi;
+mod processor;
+mod ratelimit;
+mod tail;
+mod walking_skeleton;
