@@ -1,0 +1,75 @@
+//! PostgreSQL: the processor's source of truth. Every statement the service runs is in this
+//! folder, one file per job: `batch`, `offsets`, `outbox`, `reads`, `api_keys`.
+
+mod api_keys;
+mod batch;
+mod offsets;
+mod outbox;
+mod reads;
+
+pub use batch::{BatchWrite, DeadLetterRow, EventRow, ProcessedRow, WriteError};
+pub use offsets::OffsetMove;
+pub use outbox::{StoredDeadLetter, StoredEvent};
+pub use reads::{CommandStatus, OrderFilter};
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+pub type Result<T, E = sqlx::Error> = std::result::Result<T, E>;
+
+/// The LISTEN/NOTIFY channel a batch's commit notifies when it handled commands: long-polls
+/// of `GET /v1/commands/{id}` wake on it instead of polling.
+pub const COMMANDS_HANDLED: &str = "orderflow_commands_handled";
+
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    /// The pool, for SQL that is not the service's: the benchmark's I/O ceiling (`loadgen`).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// `password`, when given, replaces the one in `url`.
+    pub async fn connect(
+        url: &SecretString,
+        password: Option<&SecretString>,
+        max_connections: u32,
+    ) -> Result<Self> {
+        let mut options: PgConnectOptions = url.expose_secret().parse()?;
+        if let Some(password) = password {
+            options = options.password(password.expose_secret());
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// A listener of `COMMANDS_HANDLED` on its own connection.
+    pub async fn listen_commands_handled(&self) -> Result<sqlx::postgres::PgListener> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(COMMANDS_HANDLED).await?;
+        Ok(listener)
+    }
+
+    /// Answers when PostgreSQL does.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
+    /// Applies the embedded migrations in `migrations/`.
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        sqlx::migrate!("./migrations").run(&self.pool).await
+    }
+}
