@@ -607,7 +607,7 @@ async fn summarize(env: &TestEnv, accepted: &[Uuid], on_topic: &HashSet<Uuid>) -
 
     // First copies of each order's events on the topic, in topic order.
     let events = env.topic("orders.events");
-    let total = records_on(env, &events).await;
+    let total = records_on(&env.kafka, &events).await;
     let records = consume_from(&env.kafka, &events, total, Duration::from_secs(120)).await;
     let codec = Codec::single_object();
     let mut first = HashSet::new();
@@ -694,7 +694,7 @@ async fn chaos_under_http_load_loses_nothing_applies_nothing_twice_and_keeps_ord
 
     // Drained: every record consumed (the stall sampler runs until then).
     let commands_topic = rig.env.topic("orders.commands");
-    let total = records_on(&rig.env, &commands_topic).await;
+    let total = records_on(&rig.env.kafka, &commands_topic).await;
     let db = rig.env.db().await;
     eventually(
         "every command consumed",

@@ -81,7 +81,7 @@ pub(crate) async fn verify(env: &TestEnv, workload: &Workload, seed: u64) {
 
     // Every expected event is on the topic at least once, in version order per order.
     let events_topic = env.topic("orders.events");
-    let on_topic = records_on(env, &events_topic).await as i64;
+    let on_topic = records_on(&env.kafka, &events_topic).await as i64;
     assert!(
         on_topic as usize >= expected_events,
         "seed {seed}: {on_topic} records for {expected_events} events"
@@ -152,10 +152,10 @@ pub(crate) async fn verify(env: &TestEnv, workload: &Workload, seed: u64) {
     );
 }
 
-/// The number of records on `topic` of `env`'s broker (its partitions' end offsets summed).
-pub(crate) async fn records_on(env: &TestEnv, topic: &str) -> usize {
+/// The number of records on `topic` of the broker at `kafka` (its partitions' end offsets summed).
+pub(crate) async fn records_on(kafka: &str, topic: &str) -> usize {
     let reader: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &env.kafka)
+        .set("bootstrap.servers", kafka)
         .create()
         .unwrap();
     let topic = topic.to_owned();
@@ -182,7 +182,7 @@ pub(crate) async fn records_on(env: &TestEnv, topic: &str) -> usize {
 /// input when the commands were produced by something else (the ingress).
 pub(crate) async fn commands_on_topic(env: &TestEnv) -> Vec<Command> {
     let topic = env.topic("orders.commands");
-    let total = records_on(env, &topic).await;
+    let total = records_on(&env.kafka, &topic).await;
     let mut records = consume_from(&env.kafka, &topic, total, Duration::from_secs(120)).await;
     assert_eq!(records.len(), total, "read the commands topic");
     records.sort_by_key(|r| (r.partition, r.offset));
