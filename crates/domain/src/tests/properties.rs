@@ -126,12 +126,27 @@ proptest! {
                     orders.insert(after.order_id, after);
                 }
                 Decision::Rejected(rejection) => {
-                    prop_assert_eq!(orders.get(&command.order_id), before.as_ref(), "a rejection changes nothing");
-                    outcomes.insert(command.command_id, PriorOutcome::Rejected { code: rejection.code().into() });
+                    // (The order cannot change: `handle` only reads it.) What it says can be
+                    // wrong: a stable code, an event at the order's version, and the same
+                    // command handled again is a duplicate of this rejection.
+                    let code = rejection.code();
+                    prop_assert!(Rejection::CODES.contains(&code), "unlisted code {}", code);
+                    let event = rejected_event(before.as_ref(), &command, &rejection);
+                    prop_assert_eq!(event.version, before.as_ref().map_or(0, |b| b.version));
+                    let prior = PriorOutcome::Rejected { code: code.into() };
+                    prop_assert!(
+                        matches!(handle(before.as_ref(), Some(&prior), &command), Decision::Duplicate(_)),
+                        "a rejected command sent again is a duplicate"
+                    );
+                    outcomes.insert(command.command_id, prior);
                 }
                 Decision::Duplicate(prior) => {
                     prop_assert_eq!(Some(&prior), outcomes.get(&command.command_id), "the original outcome");
-                    prop_assert_eq!(orders.get(&command.order_id), before.as_ref(), "a duplicate changes nothing");
+                    // Only a command sent before can be a duplicate; a new one never is.
+                    prop_assert!(
+                        step.replay.is_some() && sent.iter().any(|c| c.command_id == command.command_id),
+                        "a new command taken for a duplicate"
+                    );
                 }
             }
             sent.push(command);
