@@ -6,10 +6,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::ingress::auth::Caller;
+use crate::ingress::orders::ReadErrors;
 use crate::ingress::params;
 use crate::ingress::{ApiError, AppState};
-
-use crate::ingress::orders::ReadErrors;
 
 /// What became of a command.
 #[derive(Serialize, utoipa::ToSchema)]

@@ -1,10 +1,10 @@
 //! The records polled ahead of the batch that handles them, and the pause that bounds them.
 
-use super::rebalance::ProcessorContext;
-use crate::metrics;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 
 use super::Record;
+use super::rebalance::ProcessorContext;
+use crate::metrics;
 
 /// Records polled ahead of the batch that handles them. Polling never stops (rebalances
 /// must be served), but a full buffer pauses the assignment, and only a buffer drained to

@@ -1,12 +1,13 @@
 //! Writing orders to Redis after their batch, and repairing what a failed write left behind.
 
-use crate::domain::Order;
-use crate::metrics;
 use std::sync::Arc;
+
 use tokio_util::sync::CancellationToken;
 
 use super::worker::Worker;
 use super::{CACHE_REPAIR, CACHE_REPAIR_CHUNK, cache_backlog};
+use crate::domain::Order;
+use crate::metrics;
 
 impl Worker {
     /// The cache is an optimisation: a failure is counted and logged, never fatal, and the

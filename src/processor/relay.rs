@@ -1,12 +1,13 @@
 //! The outbox relay: publishes what the batches committed but did not yet deliver.
 
-use super::publish::Committed;
-use crate::domain::Order;
-use anyhow::Context;
 use std::collections::HashSet;
 
+use anyhow::Context;
+
+use super::publish::Committed;
 use super::worker::Worker;
 use super::{RELAY_PAGE, publish};
+use crate::domain::Order;
 
 impl Worker {
     /// Republishes what assigned partitions left unpublished, in outbox order and in pages,

@@ -1,10 +1,9 @@
 //! The rows a batch writes about each record: its dead letter, its processed-command row.
 
 use super::batch::Refused;
+use super::{DLQ_KEY_MAX, DLQ_MESSAGE_LEN, DLQ_PAYLOAD_MAX, Record};
 use crate::domain::{Command, Rejection, bounded_echo};
 use crate::store::{DeadLetterRow, ProcessedRow};
-
-use super::{DLQ_KEY_MAX, DLQ_MESSAGE_LEN, DLQ_PAYLOAD_MAX, Record};
 
 /// The dead-letter row of a refused record from `topic`: bounded and storable whatever the
 /// record held (see `DLQ_*`).

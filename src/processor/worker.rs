@@ -1,24 +1,25 @@
 //! The worker: one batch at a time — decode, fold, write in one transaction, remember.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
 use super::assignment::StoredOffset;
 use super::batch::{Incoming, Outcome, Refused};
 use super::cache_backlog::CacheBacklog;
 use super::publish::{Committed, Publisher};
 use super::rebalance::{BatchGuard, Shared};
+use super::rows::{dead_letter, processed_row};
+use super::{Attempt, BatchEnd, Processor, Record, Unencodable, batch, retry};
 use crate::codec::EncodeError;
 use crate::domain::{Event, Order, OrderId};
 use crate::metrics;
 use crate::store::{BatchWrite, EventRow, OffsetMove, StoredDeadLetter, StoredEvent, WriteError};
 use crate::trace;
-use anyhow::Context;
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Instant;
-use tokio_util::sync::CancellationToken;
-
-use super::rows::{dead_letter, processed_row};
-use super::{Attempt, BatchEnd, Processor, Record, Unencodable, batch, retry};
 
 /// Handles batches; one at a time, on its own task so the poller can keep polling.
 pub(super) struct Worker {

@@ -4,10 +4,9 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::{ReadErrors, parse_order_id};
 use crate::ingress::auth::Caller;
 use crate::ingress::{ApiError, AppState};
-
-use super::{ReadErrors, parse_order_id};
 
 /// An order's events, oldest first, as published on `orders.events`.
 #[derive(Serialize, utoipa::ToSchema)]

@@ -5,13 +5,12 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use super::ReadErrors;
 use crate::domain::{CustomerId, OrderStatus};
 use crate::ingress::auth::Caller;
 use crate::ingress::{ApiError, AppState};
 use crate::ingress::{params, schemas};
 use crate::store::OrderFilter;
-
-use super::ReadErrors;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]

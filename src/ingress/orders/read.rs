@@ -4,12 +4,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::{ReadErrors, parse_order_id};
 use crate::domain::OrderId;
 use crate::ingress::auth::Caller;
 use crate::ingress::schemas;
 use crate::ingress::{ApiError, AppState};
-
-use super::{ReadErrors, parse_order_id};
 
 /// The order, from the cache or PostgreSQL.
 #[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders",

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::{parse_body, parse_json, parse_order_id, validated};
 use crate::domain::{
     Command, CommandBody, CommandId, NewOrder, NewOrderInput, OrderId, OrderUpdate,
     OrderUpdateInput, ShippingInfo, ShippingInput, ValidationErrors, parse_cancel_reason,
@@ -25,8 +26,6 @@ use crate::ingress::{idempotency, params, schemas};
 use crate::kafka::order_key;
 use crate::kafka::producer::Outgoing;
 use crate::trace;
-
-use super::{parse_body, parse_json, parse_order_id, validated};
 
 /// Namespace of ids derived from an idempotency key: the same key and request always name
 /// the same command, and for a create without an order id the same key names the same order.

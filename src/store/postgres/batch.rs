@@ -4,10 +4,9 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::{Order, OrderStatus};
-
 use super::offsets::{OffsetMove, move_offsets};
 use super::{COMMANDS_HANDLED, Result, Store};
+use crate::domain::{Order, OrderStatus};
 
 /// An event (or other outbox record) to store and later publish.
 #[derive(Debug, Clone)]

@@ -6,9 +6,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::{CommandId, Order, OrderId, PriorOutcome};
-
 use super::{Result, Store};
+use crate::domain::{CommandId, Order, OrderId, PriorOutcome};
 
 /// Filters of `GET /v1/orders`.
 #[derive(Debug, Clone, Default)]
