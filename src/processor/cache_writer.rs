@@ -1,13 +1,19 @@
 //! Writing orders to Redis after their batch, and repairing what a failed write left behind.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::cache_backlog;
 use super::worker::Worker;
-use super::{CACHE_REPAIR, CACHE_REPAIR_CHUNK, cache_backlog};
 use crate::domain::Order;
 use crate::metrics;
+
+/// Orders of the cache backlog written to Redis at a time once it answers again.
+const CACHE_REPAIR_CHUNK: usize = 1_000;
+/// How often orders whose cache write failed are tried again without a batch.
+const CACHE_REPAIR: Duration = Duration::from_secs(1);
 
 impl Worker {
     /// The cache is an optimisation: a failure is counted and logged, never fatal, and the

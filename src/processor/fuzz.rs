@@ -7,10 +7,10 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 
+use super::Record;
 use super::assignment::Tag;
 use super::batch::{self, Incoming, Outcome, Refused};
-use super::rows::{dead_letter, processed_row};
-use super::{DLQ_KEY_MAX, DLQ_MESSAGE_LEN, DLQ_PAYLOAD_MAX, Record};
+use super::rows::{DLQ_KEY_MAX, DLQ_MESSAGE_LEN, DLQ_PAYLOAD_MAX, dead_letter, processed_row};
 use crate::codec::Codec;
 use crate::domain::samples::create_command;
 use crate::domain::{AddressInput, CommandBody, LineItemInput, NewOrderInput, Rejection};

@@ -129,22 +129,8 @@ const BUFFER_MIN: usize = 30_000;
 /// Consumer group liveness (see `run`); `--kafka-config` overrides either.
 const SESSION_TIMEOUT: (&str, &str) = ("session.timeout.ms", "10000");
 const HEARTBEAT_INTERVAL: (&str, &str) = ("heartbeat.interval.ms", "1000");
-/// Orders of the cache backlog written to Redis at a time once it answers again.
-const CACHE_REPAIR_CHUNK: usize = 1_000;
 /// How often an idle poller checks for partitions whose outbox awaits relay.
 const RELAY_CHECK: Duration = Duration::from_millis(100);
-/// Longest `orderflow.error.message` header of a dead letter, in characters.
-const DLQ_MESSAGE_LEN: usize = 1_000;
-/// Longest payload a dead letter carries: a record near the broker's size limit would not fit
-/// on the DLQ once headers are added. A longer one keeps this prefix, and its header
-/// `orderflow.payload.truncated` gives the original length in bytes.
-const DLQ_PAYLOAD_MAX: usize = 512 * 1024;
-/// Longest key a dead letter carries (`orderflow.key.truncated` as for the payload).
-const DLQ_KEY_MAX: usize = 1024;
-/// How often orders whose cache write failed are tried again without a batch.
-const CACHE_REPAIR: Duration = Duration::from_secs(1);
-/// Outbox rows read and published at once by the relay.
-const RELAY_PAGE: i64 = 1_000;
 
 impl Processor {
     /// Consumes until `shutdown` is cancelled; the in-flight batch drains first.

@@ -4,10 +4,13 @@ use std::collections::HashSet;
 
 use anyhow::Context;
 
+use super::publish;
 use super::publish::Committed;
 use super::worker::Worker;
-use super::{RELAY_PAGE, publish};
 use crate::domain::Order;
+
+/// Outbox rows read and published at once by the relay.
+const RELAY_PAGE: i64 = 1_000;
 
 impl Worker {
     /// Republishes what assigned partitions left unpublished, in outbox order and in pages,

@@ -1,9 +1,18 @@
 //! The rows a batch writes about each record: its dead letter, its processed-command row.
 
+use super::Record;
 use super::batch::Refused;
-use super::{DLQ_KEY_MAX, DLQ_MESSAGE_LEN, DLQ_PAYLOAD_MAX, Record};
 use crate::domain::{Command, Rejection, bounded_echo};
 use crate::store::{DeadLetterRow, ProcessedRow};
+
+/// Longest `orderflow.error.message` header of a dead letter, in characters.
+pub(super) const DLQ_MESSAGE_LEN: usize = 1_000;
+/// Longest payload a dead letter carries: a record near the broker's size limit would not fit
+/// on the DLQ once headers are added. A longer one keeps this prefix, and its header
+/// `orderflow.payload.truncated` gives the original length in bytes.
+pub(super) const DLQ_PAYLOAD_MAX: usize = 512 * 1024;
+/// Longest key a dead letter carries (`orderflow.key.truncated` as for the payload).
+pub(super) const DLQ_KEY_MAX: usize = 1024;
 
 /// The dead-letter row of a refused record from `topic`: bounded and storable whatever the
 /// record held (see `DLQ_*`).
