@@ -266,39 +266,11 @@ async fn a_record_written_with_an_older_registered_schema_is_resolved_to_ours() 
     assert_eq!(read.command_id, original.command_id);
 }
 
-/// One event of every kind, made by the domain from real command sequences.
-fn every_event() -> Vec<orderflow::domain::Event> {
-    use orderflow::domain::{decide, rejected_event};
-    let mut events = Vec::new();
-    let mut run = |bodies: Vec<CommandBody>| {
-        let order_id = OrderId::new_random();
-        let mut order = None;
-        for body in bodies {
-            let mut c = command(body);
-            c.order_id = order_id;
-            c.expected_version = None;
-            match decide(order.as_ref(), &c) {
-                Ok(applied) => {
-                    events.push(applied.event);
-                    order = Some(applied.order);
-                }
-                Err(rejection) => events.push(rejected_event(order.as_ref(), &c, &rejection)),
-            }
-        }
-    };
-    let all = every_body();
-    // create, update, confirm, ship, update shipping, deliver, cancel (refused when delivered)
-    run(all[..7].to_vec());
-    // create, cancel, delete
-    run(vec![all[0].clone(), all[6].clone(), all[7].clone()]);
-    events
-}
-
 #[tokio::test]
 async fn every_event_round_trips_through_the_registry() {
     let (url, _fake) = fake_registry().await;
     let codec = Codec::new(WireFormat::Confluent, Some(Registry::new(&url))).unwrap();
-    let events = every_event();
+    let events = orderflow::domain::samples::every_event();
     let mut kinds: Vec<_> = events.iter().map(|e| e.body.kind()).collect();
     kinds.sort_unstable();
     kinds.dedup();

@@ -7,6 +7,9 @@ pub mod avro;
 pub mod schemas;
 pub mod single_object;
 
+#[cfg(test)]
+mod tests;
+
 /// Why bytes could not be turned into a record. `kind` goes into DLQ headers.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {

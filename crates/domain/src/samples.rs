@@ -4,8 +4,9 @@
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::{
-    AddressInput, Applied, Command, CommandBody, CommandId, LineItemInput, NewOrderInput, Order,
-    OrderId, OrderStatus, OrderUpdateInput, Rejection, ShippingInput, StorefrontId, decide,
+    AddressInput, Applied, Command, CommandBody, CommandId, Event, LineItemInput, NewOrderInput,
+    Order, OrderId, OrderStatus, OrderUpdateInput, Rejection, ShippingInput, StorefrontId, decide,
+    rejected_event,
 };
 
 /// A valid CreateOrder payload.
@@ -85,6 +86,33 @@ pub fn every_command(order_id: OrderId) -> Vec<Command> {
     .into_iter()
     .map(|body| command_for(order_id, body))
     .collect()
+}
+
+/// One event of every kind, as the domain produces them from real command sequences.
+pub fn every_event() -> Vec<Event> {
+    let commands = every_command(OrderId::new_random());
+    let mut order: Option<Order> = None;
+    let mut events = Vec::new();
+    // create, update, confirm, ship, update shipping, deliver
+    for command in &commands[..6] {
+        let applied = decide(order.as_ref(), command).expect("each step is valid");
+        events.push(applied.event);
+        order = Some(applied.order);
+    }
+    // the rejection comes from cancelling a delivered order
+    let rejection = decide(order.as_ref(), &commands[6]).expect_err("a delivered order stays");
+    events.push(rejected_event(order.as_ref(), &commands[6], &rejection));
+    // cancel and delete need another order
+    let mut pending = decide(None, &create_command(sample_input()))
+        .expect("valid")
+        .order;
+    for mut command in every_command(pending.order_id).into_iter().skip(6) {
+        command.order_id = pending.order_id;
+        let applied = decide(Some(&pending), &command).expect("a pending order cancels");
+        events.push(applied.event);
+        pending = applied.order;
+    }
+    events
 }
 
 /// Decides `body` against `order` as a user's command would, issued at the order's version.

@@ -1,0 +1,183 @@
+//! `io.orderflow.order.OrderCommand` <-> `Command`, both ways.
+
+use apache_avro::types::Value;
+
+use orderflow_domain::{
+    AddressInput, LineItemInput, NewOrderInput, OrderUpdateInput, ShippingInput,
+};
+use orderflow_domain::{Command, CommandBody, CommandId, OrderId, StorefrontId};
+
+use super::order::address_to_value;
+use super::value::{
+    Fields, Shape, branch, branch_of, long, optional, record, string, string_map, text, timestamp,
+};
+
+/// Union branches of `OrderCommand.payload`, in schema order.
+pub const COMMAND_BRANCHES: [&str; 8] = [
+    "CreateOrder",
+    "UpdateOrder",
+    "ConfirmOrder",
+    "ShipOrder",
+    "UpdateShipping",
+    "DeliverOrder",
+    "CancelOrder",
+    "DeleteOrder",
+];
+
+pub fn command_to_value(c: &Command) -> Shape<Value> {
+    let payload = match &c.body {
+        CommandBody::CreateOrder(new) => create_order_to_value(new),
+        CommandBody::UpdateOrder(update) => record([
+            (
+                "items",
+                optional(update.items.as_deref().map(line_inputs_to_value)),
+            ),
+            (
+                "shipping_address",
+                optional(update.shipping_address.as_ref().map(address_input_to_value)),
+            ),
+        ]),
+        CommandBody::ShipOrder(s) | CommandBody::UpdateShipping(s) => record([
+            ("carrier", string(&s.carrier)),
+            ("tracking_number", string(&s.tracking_number)),
+        ]),
+        CommandBody::CancelOrder { reason } => record([("reason", string(reason))]),
+        CommandBody::ConfirmOrder | CommandBody::DeliverOrder | CommandBody::DeleteOrder => {
+            record([])
+        }
+    };
+    Ok(record([
+        ("command_id", Value::Uuid(c.command_id.0)),
+        ("order_id", Value::Uuid(c.order_id.0)),
+        ("storefront_id", string(c.storefront_id.as_str())),
+        (
+            "expected_version",
+            optional(c.expected_version.map(long).transpose()?),
+        ),
+        ("issued_at", timestamp(c.issued_at)),
+        ("payload", branch(&COMMAND_BRANCHES, c.body.kind(), payload)),
+        ("issued_by", optional(c.issued_by.as_deref().map(string))),
+    ]))
+}
+
+fn line_inputs_to_value(items: &[LineItemInput]) -> Value {
+    Value::Array(
+        items
+            .iter()
+            .map(|i| {
+                record([
+                    ("sku", string(&i.sku)),
+                    ("quantity", Value::Long(i.quantity)),
+                    ("unit_price", Value::Long(i.unit_price)),
+                ])
+            })
+            .collect(),
+    )
+}
+
+fn create_order_to_value(new: &NewOrderInput) -> Value {
+    record([
+        ("customer_id", string(&new.customer_id)),
+        ("currency", string(&new.currency)),
+        ("items", line_inputs_to_value(&new.items)),
+        (
+            "shipping_address",
+            address_input_to_value(&new.shipping_address),
+        ),
+        ("metadata", string_map(&new.metadata)),
+    ])
+}
+
+fn address_input_to_value(a: &AddressInput) -> Value {
+    address_to_value(
+        &a.name,
+        &a.line1,
+        a.line2.as_deref(),
+        &a.city,
+        &a.postal_code,
+        &a.country,
+    )
+}
+
+pub fn command_from_value(value: Value) -> Shape<Command> {
+    let mut f = Fields::of(value)?;
+    let body = match branch_of(&COMMAND_BRANCHES, f.union("payload")?)? {
+        ("CreateOrder", p) => CommandBody::CreateOrder(create_order_from_fields(p)?),
+        ("UpdateOrder", mut p) => CommandBody::UpdateOrder(OrderUpdateInput {
+            items: match p.take("items")? {
+                Value::Null => None,
+                items => Some(line_inputs_from_value(items)?),
+            },
+            shipping_address: match p.take("shipping_address")? {
+                Value::Null => None,
+                address => Some(address_input_from_fields(Fields::of(address)?)?),
+            },
+        }),
+        ("ConfirmOrder", _) => CommandBody::ConfirmOrder,
+        ("ShipOrder", p) => CommandBody::ShipOrder(shipping_input_from_fields(p)?),
+        ("UpdateShipping", p) => CommandBody::UpdateShipping(shipping_input_from_fields(p)?),
+        ("DeliverOrder", _) => CommandBody::DeliverOrder,
+        ("CancelOrder", mut p) => CommandBody::CancelOrder {
+            reason: p.string("reason")?,
+        },
+        ("DeleteOrder", _) => CommandBody::DeleteOrder,
+        (other, _) => return Err(format!("payload: unhandled command {other}")),
+    };
+    Ok(Command {
+        command_id: CommandId(f.uuid("command_id")?),
+        order_id: OrderId(f.uuid("order_id")?),
+        storefront_id: text(
+            StorefrontId::parse(f.string("storefront_id")?),
+            "storefront_id",
+        )?,
+        expected_version: f.opt_count("expected_version")?,
+        issued_at: f.timestamp("issued_at")?,
+        issued_by: f.opt_string("issued_by")?,
+        body,
+    })
+}
+
+fn line_inputs_from_value(items: Value) -> Shape<Vec<LineItemInput>> {
+    let Value::Array(items) = items else {
+        return Err(format!("items: expected an array, got {items:?}"));
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let mut i = Fields::of(item)?;
+            Ok(LineItemInput {
+                sku: i.string("sku")?,
+                quantity: i.long("quantity")?,
+                unit_price: i.long("unit_price")?,
+            })
+        })
+        .collect()
+}
+
+fn address_input_from_fields(mut a: Fields) -> Shape<AddressInput> {
+    Ok(AddressInput {
+        name: a.string("name")?,
+        line1: a.string("line1")?,
+        line2: a.opt_string("line2")?,
+        city: a.string("city")?,
+        postal_code: a.string("postal_code")?,
+        country: a.string("country")?,
+    })
+}
+
+fn shipping_input_from_fields(mut s: Fields) -> Shape<ShippingInput> {
+    Ok(ShippingInput {
+        carrier: s.string("carrier")?,
+        tracking_number: s.string("tracking_number")?,
+    })
+}
+
+fn create_order_from_fields(mut f: Fields) -> Shape<NewOrderInput> {
+    Ok(NewOrderInput {
+        customer_id: f.string("customer_id")?,
+        currency: f.string("currency")?,
+        items: line_inputs_from_value(f.take("items")?)?,
+        shipping_address: address_input_from_fields(f.record("shipping_address")?)?,
+        metadata: f.string_map("metadata")?,
+    })
+}

@@ -1,0 +1,114 @@
+//! `io.orderflow.order.OrderEvent` <-> `Event`, both ways.
+
+use apache_avro::types::Value;
+
+use orderflow_domain::{Amount, CommandId, Event, EventBody, EventId, OrderId, StorefrontId};
+
+use super::order::{
+    address_from_fields, domain_address_to_value, line_items_from_value, line_items_to_value,
+    order_from_value, order_to_value, shipping_from_fields, shipping_to_value,
+};
+use super::value::{Fields, Shape, branch, branch_of, long, record, string, text, timestamp};
+
+/// Union branches of `OrderEvent.payload`, in schema order.
+pub const EVENT_BRANCHES: [&str; 9] = [
+    "OrderCreated",
+    "OrderUpdated",
+    "OrderConfirmed",
+    "OrderShipped",
+    "ShippingUpdated",
+    "OrderDelivered",
+    "OrderCancelled",
+    "OrderDeleted",
+    "CommandRejected",
+];
+
+pub fn event_to_value(e: &Event) -> Shape<Value> {
+    let payload = match &e.body {
+        EventBody::OrderCreated(order) => record([("order", order_to_value(order)?)]),
+        EventBody::OrderUpdated {
+            items,
+            subtotal,
+            total,
+            shipping_address,
+        } => record([
+            ("items", line_items_to_value(items)),
+            ("subtotal", Value::Long(subtotal.0)),
+            ("total", Value::Long(total.0)),
+            (
+                "shipping_address",
+                domain_address_to_value(shipping_address),
+            ),
+        ]),
+        EventBody::OrderShipped(s) | EventBody::ShippingUpdated(s) => {
+            record([("shipping", shipping_to_value(s))])
+        }
+        EventBody::OrderCancelled { reason } => record([("reason", string(reason))]),
+        EventBody::CommandRejected {
+            command_type,
+            code,
+            message,
+        } => record([
+            ("command_type", string(command_type)),
+            ("code", string(code)),
+            ("message", string(message)),
+        ]),
+        EventBody::OrderConfirmed | EventBody::OrderDelivered | EventBody::OrderDeleted => {
+            record([])
+        }
+    };
+    Ok(record([
+        ("event_id", Value::Uuid(e.event_id.0)),
+        ("order_id", Value::Uuid(e.order_id.0)),
+        ("storefront_id", string(e.storefront_id.as_str())),
+        ("version", long(e.version)?),
+        ("causation_id", Value::Uuid(e.causation_id.0)),
+        ("occurred_at", timestamp(e.occurred_at)),
+        ("payload", branch(&EVENT_BRANCHES, e.body.kind(), payload)),
+    ]))
+}
+
+pub fn event_from_value(value: Value) -> Shape<Event> {
+    let mut f = Fields::of(value)?;
+    let body = match branch_of(&EVENT_BRANCHES, f.union("payload")?)? {
+        ("OrderCreated", mut p) => {
+            EventBody::OrderCreated(Box::new(order_from_value(p.take("order")?)?))
+        }
+        ("OrderUpdated", mut p) => EventBody::OrderUpdated {
+            items: line_items_from_value(p.take("items")?)?,
+            subtotal: Amount(p.long("subtotal")?),
+            total: Amount(p.long("total")?),
+            shipping_address: address_from_fields(p.record("shipping_address")?)?,
+        },
+        ("OrderConfirmed", _) => EventBody::OrderConfirmed,
+        ("OrderShipped", mut p) => {
+            EventBody::OrderShipped(shipping_from_fields(p.record("shipping")?)?)
+        }
+        ("ShippingUpdated", mut p) => {
+            EventBody::ShippingUpdated(shipping_from_fields(p.record("shipping")?)?)
+        }
+        ("OrderDelivered", _) => EventBody::OrderDelivered,
+        ("OrderCancelled", mut p) => EventBody::OrderCancelled {
+            reason: p.string("reason")?,
+        },
+        ("OrderDeleted", _) => EventBody::OrderDeleted,
+        ("CommandRejected", mut p) => EventBody::CommandRejected {
+            command_type: p.string("command_type")?,
+            code: p.string("code")?,
+            message: p.string("message")?,
+        },
+        (other, _) => return Err(format!("payload: unhandled event {other}")),
+    };
+    Ok(Event {
+        event_id: EventId(f.uuid("event_id")?),
+        order_id: OrderId(f.uuid("order_id")?),
+        storefront_id: text(
+            StorefrontId::parse(f.string("storefront_id")?),
+            "storefront_id",
+        )?,
+        version: f.count("version")?,
+        causation_id: CommandId(f.uuid("causation_id")?),
+        occurred_at: f.timestamp("occurred_at")?,
+        body,
+    })
+}
