@@ -18,7 +18,7 @@ use crate::kafka::producer::Producer;
 use crate::loadgen;
 use crate::processor::{Processor, ProcessorConfig};
 use crate::store::{Cache, Store};
-use crate::tail::{self, TailOptions};
+use crate::tail;
 
 /// Runs the command line's command to completion (servers: until a signal).
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -111,18 +111,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Tail(t) => {
-            let options = TailOptions {
-                topic: t.topic,
-                decode: t.decode,
-                follow: t.follow || t.from_end,
-                from_end: t.from_end,
-            };
             let mut stdout = std::io::stdout().lock();
             tail::run(
                 &t.kafka.settings(),
                 &t.kafka.topics(),
                 &t.kafka.codec()?,
-                &options,
+                &t.options,
                 &mut stdout,
             )
             .await?;

@@ -9,12 +9,16 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use std::net::SocketAddr;
+
 use anyhow::Context;
 use chrono::Utc;
+use clap::Subcommand;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
+use crate::cli::{DbArgs, KafkaArgs, ProcessorArgs};
 use crate::codec::Codec;
 use crate::domain::{
     AddressInput, Command, CommandBody, CommandId, LineItemInput, NewOrderInput, OrderId,
@@ -24,6 +28,54 @@ use crate::kafka::producer::{Outgoing, Producer};
 use crate::kafka::{KafkaSettings, Topics, order_key};
 use crate::store::Store;
 use uuid::Uuid;
+
+/// `orderflow loadgen <...>`.
+#[derive(Debug, Subcommand)]
+pub enum LoadgenCommand {
+    /// Produce a realistic mix of commands (all eight kinds, a few invalid) to the commands topic.
+    Preload {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        /// How many commands to produce.
+        #[arg(long, default_value_t = 200_000)]
+        commands: usize,
+        /// Orders in flight at a time (their commands interleave).
+        #[arg(long, default_value_t = 1_000)]
+        concurrent_orders: usize,
+        /// Commands per second at most (a steady load, e.g. for a soak); unset: as fast as
+        /// the broker takes them.
+        #[arg(long)]
+        rate: Option<std::num::NonZeroU32>,
+    },
+    /// Serve a bare HTTP handler that answers at once (the ingress benchmark's HTTP ceiling).
+    HttpCeiling {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3101")]
+        http_addr: SocketAddr,
+    },
+    /// Serve a POST handler that produces one pre-encoded command and awaits the ack (the
+    /// ingress benchmark's I/O ceiling).
+    ProduceCeiling {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3102")]
+        http_addr: SocketAddr,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+    },
+    /// Consume the commands topic and write and produce what the processor would, with no
+    /// decoding, domain or cache: the I/O ceiling the processor is measured against.
+    IoCeiling {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        processor: ProcessorArgs,
+        /// Stop after this many records.
+        #[arg(long)]
+        stop_after: usize,
+    },
+}
 
 /// The commands of one order's life, in order: `step` 0 is its creation.
 fn lifecycle(order_id: OrderId, n: u64, step: usize) -> Option<CommandBody> {

@@ -5,29 +5,48 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context;
+use clap::Args;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
+use crate::cli::KafkaArgs;
 use crate::codec::{Codec, Subject};
 use crate::kafka::{KafkaSettings, Topics};
 
+/// `orderflow tail <topic>`.
+#[derive(Debug, Args)]
+pub struct TailCommand {
+    #[command(flatten)]
+    pub options: TailOptions,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+}
+
 /// How to read values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DecodeAs {
-    /// By topic: commands, events, state; the DLQ's bytes are tried as commands.
+    /// By topic name: commands, events, state; the DLQ's bytes are tried as commands.
     Auto,
-    Subject(Subject),
+    Command,
+    Event,
+    Snapshot,
     /// No decoding: the value as hex.
     Raw,
 }
 
+#[derive(Debug, Args)]
 pub struct TailOptions {
+    /// The topic to read.
     pub topic: String,
+    /// How to decode values.
+    #[arg(long, value_enum, default_value_t = DecodeAs::Auto)]
     pub decode: DecodeAs,
-    /// Keep waiting for records instead of stopping at the end of every partition.
+    /// Keep waiting for new records instead of stopping at the end of every partition.
+    #[arg(long, short)]
     pub follow: bool,
-    /// Start at the end rather than the beginning.
+    /// Start at the end of each partition rather than the beginning (implies --follow).
+    #[arg(long)]
     pub from_end: bool,
 }
 
@@ -41,7 +60,9 @@ pub async fn run(
 ) -> anyhow::Result<u64> {
     let subject = match options.decode {
         DecodeAs::Raw => None,
-        DecodeAs::Subject(subject) => Some(subject),
+        DecodeAs::Command => Some(Subject::Command),
+        DecodeAs::Event => Some(Subject::Event),
+        DecodeAs::Snapshot => Some(Subject::Snapshot),
         DecodeAs::Auto => Some(subject_of(topics, &options.topic)?),
     };
     let group = format!("orderflow-tail-{}", uuid::Uuid::new_v4());
@@ -80,7 +101,8 @@ pub async fn run(
     consumer.assign(&assignment)?;
 
     let mut written = 0;
-    while options.follow || !unfinished.is_empty() {
+    let follow = options.follow || options.from_end;
+    while follow || !unfinished.is_empty() {
         let message = consumer.recv().await.context("reading the topic")?;
         let line = render(&message, subject, codec).await;
         match write_line(out, &line) {

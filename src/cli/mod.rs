@@ -1,0 +1,228 @@
+//! Command line: every option has a flag and an `ORDERFLOW_*` environment variable, with
+//! defaults that find the local services of `scripts/services.sh`.
+
+mod args;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use crate::loadgen::LoadgenCommand;
+pub use crate::tail::TailCommand;
+pub use args::{DbArgs, HttpArgs, KafkaArgs, ProcessorArgs, RedisArgs, TelemetryArgs};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "orderflow",
+    version,
+    about = "Kafka-first order-management service",
+    // A flag given twice takes its last value (repeatable ones like --kafka-config append).
+    args_override_self = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (writes produce commands; reads come from Redis, then PostgreSQL).
+    Ingress(IngressCommand),
+    /// Consume commands, apply them, persist, cache and publish events.
+    Processor(ProcessorCommand),
+    /// Ingress and processor in one process: the local default.
+    All(AllCommand),
+    /// Apply the database migrations embedded in the binary.
+    Migrate(MigrateCommand),
+    /// Manage orderflow's Kafka topics.
+    #[command(subcommand)]
+    Topics(TopicsCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Apikeys(ApikeysCommand),
+    /// Print the OpenAPI 3 document of the HTTP API (as served at /openapi.json).
+    Openapi,
+    /// Load for benchmarks: preload commands, or measure the I/O ceiling.
+    #[command(subcommand)]
+    Loadgen(LoadgenCommand),
+    /// Print the records of an orderflow topic as JSON lines (key, partition, offset,
+    /// headers, decoded value); stops at the end unless --follow.
+    Tail(TailCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApikeysCommand {
+    /// Create an API key for a storefront; the key is printed once and only its hash is kept.
+    Create {
+        /// The storefront every request with this key acts for.
+        #[arg(long)]
+        storefront: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct IngressCommand {
+    #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ProcessorCommand {
+    #[command(flatten)]
+    pub processor: ProcessorArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AllCommand {
+    #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
+    pub processor: ProcessorArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateCommand {
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopicsCommand {
+    /// Create the commands, events, state (compacted) and DLQ topics; existing ones are kept.
+    Create {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+        /// Partitions per topic: the most processor instances that can share the work.
+        #[arg(long, env = "ORDERFLOW_PARTITIONS", default_value_t = 12)]
+        partitions: i32,
+        /// Replicas per partition (3 on a production cluster).
+        #[arg(long, env = "ORDERFLOW_REPLICATION_FACTOR", default_value_t = 1)]
+        replication_factor: i32,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn bare_all_uses_the_local_defaults() {
+        let cli = Cli::try_parse_from(["orderflow", "all"]).unwrap();
+        let Command::All(all) = cli.command else {
+            panic!("parsed another command")
+        };
+        assert_eq!(all.http.http_addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(all.kafka.kafka_brokers, "127.0.0.1:9092");
+        assert_eq!(all.redis.redis_url, "redis://127.0.0.1:6379");
+        assert_eq!(all.processor.batch_max, 1000);
+        assert_eq!(all.processor.batch_linger, Duration::from_millis(10));
+        assert_eq!(cli.telemetry.metrics_addr.to_string(), "127.0.0.1:9464");
+    }
+
+    #[test]
+    fn kafka_config_passes_through_repeated_properties() {
+        let cli = Cli::try_parse_from([
+            "orderflow",
+            "processor",
+            "--kafka-config",
+            "security.protocol=SASL_SSL",
+            "--kafka-config",
+            "sasl.mechanism=SCRAM-SHA-512",
+        ])
+        .unwrap();
+        let Command::Processor(p) = cli.command else {
+            panic!("parsed another command")
+        };
+        let config = p
+            .kafka
+            .settings()
+            .client_config(&[("security.protocol", "PLAINTEXT")]);
+        assert_eq!(config.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(config.get("sasl.mechanism"), Some("SCRAM-SHA-512"));
+    }
+
+    #[test]
+    fn malformed_kafka_config_names_the_setting() {
+        let err = Cli::try_parse_from(["orderflow", "processor", "--kafka-config", "nonsense"])
+            .unwrap_err();
+        assert!(err.to_string().contains("--kafka-config"), "{err}");
+    }
+
+    #[test]
+    fn a_flag_given_twice_takes_its_last_value() {
+        let cli = Cli::try_parse_from([
+            "orderflow",
+            "all",
+            "--redis-url",
+            "redis://a",
+            "--redis-url",
+            "redis://b",
+        ])
+        .unwrap();
+        let Command::All(all) = cli.command else {
+            panic!("parsed another command")
+        };
+        assert_eq!(all.redis.redis_url, "redis://b");
+    }
+
+    #[test]
+    fn the_sasl_password_joins_the_kafka_properties_without_appearing_in_debug_output() {
+        let cli = Cli::try_parse_from([
+            "orderflow",
+            "processor",
+            "--kafka-config",
+            "sasl.username=orderflow",
+            "--kafka-sasl-password",
+            "s3cret",
+        ])
+        .unwrap();
+        let Command::Processor(p) = cli.command else {
+            panic!("parsed another command")
+        };
+        assert!(!format!("{:?}", p.kafka).contains("s3cret"));
+        let config = p.kafka.settings().client_config(&[]);
+        assert_eq!(config.get("sasl.password"), Some("s3cret"));
+        assert_eq!(config.get("sasl.username"), Some("orderflow"));
+    }
+
+    #[test]
+    fn zero_batch_max_is_refused() {
+        assert!(Cli::try_parse_from(["orderflow", "processor", "--batch-max", "0"]).is_err());
+    }
+
+    #[test]
+    fn tail_decodes_as_one_of_the_listed_ways() {
+        let cli = Cli::try_parse_from(["orderflow", "tail", "orders.events", "--decode", "event"])
+            .unwrap();
+        let Command::Tail(t) = cli.command else {
+            panic!("parsed another command")
+        };
+        assert_eq!(t.options.topic, "orders.events");
+        assert_eq!(t.options.decode, crate::tail::DecodeAs::Event);
+        let err = Cli::try_parse_from(["orderflow", "tail", "t", "--decode", "json"]).unwrap_err();
+        let err = err.to_string();
+        assert!(err.contains("auto, command, event, snapshot, raw"), "{err}");
+    }
+}
