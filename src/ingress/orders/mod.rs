@@ -6,11 +6,13 @@
 mod history;
 mod list;
 mod read;
+mod submit;
 mod write;
 
 pub(crate) use history::*;
 pub(crate) use list::*;
 pub(crate) use read::*;
+pub(crate) use submit::Accepted;
 pub(crate) use write::*;
 
 use uuid::Uuid;

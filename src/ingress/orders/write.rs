@@ -1,59 +1,23 @@
-//! The write endpoints, and how a write becomes a command on Kafka (202 Accepted).
-
-use std::time::Duration;
+//! The write endpoints: each one's request, validated into a `CommandBody` and handed to
+//! `submit`.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::Utc;
-use rdkafka::message::{Header, OwnedHeaders};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use serde::Deserialize;
 use uuid::Uuid;
 
+use super::submit::{Accepted, Write, fingerprint, submit};
 use super::{parse_body, parse_json, parse_order_id, validated};
 use crate::domain::{
-    Command, CommandBody, CommandId, NewOrder, NewOrderInput, OrderId, OrderUpdate,
-    OrderUpdateInput, ShippingInfo, ShippingInput, ValidationErrors, parse_cancel_reason,
+    CommandBody, NewOrder, NewOrderInput, OrderId, OrderUpdate, OrderUpdateInput, ShippingInfo,
+    ShippingInput, ValidationErrors, parse_cancel_reason,
 };
 use crate::ingress::auth::Caller;
 use crate::ingress::error::Problem;
+use crate::ingress::schemas;
 use crate::ingress::{ApiError, AppState};
-use crate::ingress::{idempotency, params, schemas};
-use crate::kafka::order_key;
-use crate::kafka::producer::Outgoing;
-use crate::trace;
-
-/// Namespace of ids derived from an idempotency key: the same key and request always name
-/// the same command, and for a create without an order id the same key names the same order.
-/// The same key with another request is another command, which the processor rejects
-/// `idempotency_conflict` (durably: it keeps every key's first fingerprint in PostgreSQL).
-const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x6f72_6465_7266_6c6f_7700_0000_0000_0002);
-const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
-
-/// A write was accepted: its command is on its way to the processor.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub(crate) struct Accepted {
-    #[schema(value_type = schemas::OrderId)]
-    order_id: OrderId,
-    #[schema(value_type = schemas::CommandId)]
-    command_id: CommandId,
-    status_url: String,
-}
-
-/// What a write asks for, before it becomes a command.
-struct Write<'a> {
-    caller: &'a Caller,
-    headers: &'a HeaderMap,
-    /// Identifies the request for the idempotency check (method, path, body).
-    fingerprint: Vec<u8>,
-    order_id: Option<OrderId>,
-    body: CommandBody,
-}
-
 /// Headers every write accepts.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Header)]
@@ -268,141 +232,11 @@ pub(crate) async fn cancel(write: OrderWrite) -> Result<Response, ApiError> {
         .await
 }
 
-fn fingerprint(request: &str, body: &[u8]) -> Vec<u8> {
-    let mut hasher = Sha256::new();
-    hasher.update(request.as_bytes());
-    hasher.update([0]);
-    hasher.update(body);
-    hasher.finalize().to_vec()
-}
-
-/// Turns a validated write into a command, produces it and answers 202.
-async fn submit(state: &AppState, write: Write<'_>) -> Result<Response, ApiError> {
-    let storefront = write.caller.storefront.as_str();
-    let idempotency_key = params::idempotency_key(write.headers)?;
-    let mut idempotency = None;
-    let (command_id, order_id) = match idempotency_key {
-        Some(key) => {
-            let scope = format!("{storefront}\n{key}");
-            let fingerprint = URL_SAFE_NO_PAD.encode(&write.fingerprint);
-            match idempotency::remember(&state.cache, &scope, &fingerprint, IDEMPOTENCY_TTL).await {
-                Ok(Some(earlier)) if earlier != fingerprint => {
-                    return Err(ApiError::IdempotencyConflict);
-                }
-                Ok(_) => {}
-                // Without Redis the ids below still make a repeated request the same command;
-                // only a reused key with another body goes undetected.
-                Err(error) => {
-                    tracing::warn!(%error, "idempotency store unavailable; relying on derived command ids")
-                }
-            }
-            let command_id = CommandId(Uuid::new_v5(
-                &IDEMPOTENCY_NAMESPACE,
-                format!("{scope}\n{fingerprint}").as_bytes(),
-            ));
-            let key_hash: [u8; 32] = Sha256::digest(scope.as_bytes()).into();
-            idempotency = Some((hex::encode(key_hash), hex::encode(&write.fingerprint)));
-            let order_id = write.order_id.unwrap_or_else(|| {
-                OrderId(Uuid::new_v5(
-                    &IDEMPOTENCY_NAMESPACE,
-                    format!("{scope}\norder").as_bytes(),
-                ))
-            });
-            (command_id, order_id)
-        }
-        None => (
-            CommandId::new_random(),
-            write.order_id.unwrap_or_else(OrderId::new_random),
-        ),
-    };
-    let command = Command {
-        command_id,
-        order_id,
-        storefront_id: write.caller.storefront.clone(),
-        expected_version: params::expected_version(write.headers)?,
-        issued_at: Utc::now(),
-        issued_by: Some(write.caller.key_id.clone()),
-        body: write.body,
-    };
-    let traceparent = write
-        .headers
-        .get(trace::HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|parent| trace::child_with_span(parent, &Uuid::new_v4().as_bytes()[..8]));
-    produce(
-        state,
-        &command,
-        traceparent.as_deref(),
-        idempotency.as_ref(),
-    )
-    .await?;
-    let accepted = Accepted {
-        order_id: command.order_id,
-        command_id: command.command_id,
-        status_url: format!("/v1/commands/{}", command.command_id),
-    };
-    let location = HeaderValue::from_str(&format!("/v1/orders/{}", command.order_id))
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    Ok((
-        StatusCode::ACCEPTED,
-        [(header::LOCATION, location)],
-        axum::Json(accepted),
-    )
-        .into_response())
-}
-
 fn prefix_field(field: &str, error: ApiError) -> ApiError {
     match error {
         ApiError::MalformedBody(detail) => ApiError::MalformedBody(format!("{field}: {detail}")),
         other => other,
     }
-}
-
-#[tracing::instrument(skip_all, fields(order_id = %command.order_id, command_id = %command.command_id, kind = command.body.kind(), trace_id = traceparent.and_then(trace::trace_id)))]
-async fn produce(
-    state: &AppState,
-    command: &Command,
-    traceparent: Option<&str>,
-    idempotency: Option<&(String, String)>,
-) -> Result<(), ApiError> {
-    let payload = state
-        .codec
-        .encode_command(&state.topics.commands, command)
-        .await
-        .map_err(|e| ApiError::BrokerUnavailable(e.into()))?;
-    let key = order_key(command.order_id);
-    let mut headers = OwnedHeaders::new();
-    if let Some(t) = traceparent {
-        headers = headers.insert(Header {
-            key: trace::HEADER,
-            value: Some(t),
-        });
-    }
-    if let Some((key, fingerprint)) = idempotency {
-        headers = headers
-            .insert(Header {
-                key: crate::kafka::IDEMPOTENCY_KEY_HEADER,
-                value: Some(key),
-            })
-            .insert(Header {
-                key: crate::kafka::IDEMPOTENCY_FINGERPRINT_HEADER,
-                value: Some(fingerprint),
-            });
-    }
-    let headers = (rdkafka::message::Headers::count(&headers) > 0).then_some(headers);
-    state
-        .producer
-        .send(Outgoing {
-            topic: &state.topics.commands,
-            key: key.as_bytes(),
-            payload: Some(&payload),
-            headers,
-        })
-        .await
-        .map_err(|e| ApiError::BrokerUnavailable(e.into()))?;
-    crate::metrics::command_produced(command.body.kind());
-    tracing::info!("command accepted");
-    Ok(())
 }
 
 /// `POST /v1/orders` body: a CreateOrder payload and an optional client-chosen order id.
