@@ -1,0 +1,66 @@
+//! The HTTP API against the real services: every endpoint, its failures, tenancy,
+//! idempotency, optimistic concurrency.
+
+mod jwt;
+mod lifecycle;
+mod operations;
+mod problems;
+mod tenancy;
+
+use crate::common;
+
+use std::time::{Duration, Instant};
+
+use common::{TestApp, TestEnv, order_body, order_id_of};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+struct Client<'a> {
+    app: &'a TestApp,
+    key: Option<String>,
+}
+
+impl Client<'_> {
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.app.client.request(method, self.app.url(path));
+        match &self.key {
+            Some(key) => request.bearer_auth(key),
+            None => request,
+        }
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.request(method, path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Reads its own write: the command's outcome, waiting for the processor.
+    async fn outcome(&self, accepted: &Value) -> Value {
+        let url = format!("{}?wait=20s", accepted["status_url"].as_str().unwrap());
+        let (status, body) = self.send(Method::GET, &url, None).await;
+        assert_eq!(status, 200, "{body}");
+        assert_ne!(
+            body["status"], "pending",
+            "the processor handled {accepted} within 20 s"
+        );
+        body
+    }
+
+    async fn write(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let (status, accepted) = self.send(method, path, body).await;
+        assert_eq!(status, 202, "{accepted}");
+        self.outcome(&accepted).await
+    }
+}
+
+async fn app_with_keys() -> (TestEnv, TestApp, String, String) {
+    let env = TestEnv::new(3).await;
+    let app = env.start(&["--auth", "api-key"]).await;
+    let (shop_a, shop_b) = (env.api_key("shop-a").await, env.api_key("shop-b").await);
+    (env, app, shop_a, shop_b)
+}
