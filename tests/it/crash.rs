@@ -136,9 +136,17 @@ async fn three_processors_with_one_killed_mid_run_match_the_oracle() {
         };
         tokio::spawn(async move { send(&env, &workload, CHUNKS, CHUNK_GAP).await })
     };
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // Killed mid-run: once the three are applying commands, not after a guessed pause.
     let db = env.db().await;
-    let consumed = oracle::consumed(&db).await;
+    let consumed = eventually(
+        "the processors to make progress",
+        Duration::from_secs(60),
+        || async {
+            let n = oracle::consumed(&db).await;
+            (n > 0).then_some(n)
+        },
+    )
+    .await;
     processors[0].start_kill().unwrap(); // SIGKILL
     processors[0].wait().await.unwrap();
     println!(
@@ -187,11 +195,7 @@ async fn sigterm_drains_the_in_flight_batch_and_exits_cleanly_in_time() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_metrics_endpoint_reports_outcomes_batches_stages_and_the_outbox() {
     let env = TestEnv::new(3).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let addr = format!("127.0.0.1:{port}");
     let mut processor = env.spawn_processor(&["--metrics-addr", &addr]);
     let workload = Workload::generate(seed(), 50, 10);

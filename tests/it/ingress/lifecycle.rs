@@ -354,6 +354,9 @@ async fn a_long_poll_fits_in_the_request_timeout_and_wakes_on_the_commit() {
         let client = app.client.clone();
         async move { client.get(url).send().await.unwrap() }
     });
+    // Time for the waiter to register. Nothing outside shows that it has; a waiter that
+    // registered late finds the command applied and answers at once, which passes too, so
+    // this pause can weaken the check but never make it flaky.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let topic = app.topic("orders.commands");
     let payload = orderflow::codec::Codec::single_object()

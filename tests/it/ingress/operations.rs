@@ -70,11 +70,7 @@ async fn the_callers_traceparent_is_continued_into_the_commands_headers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn http_requests_are_counted_by_matched_route_never_by_raw_path() {
     let env = TestEnv::new(1).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let metrics = format!("127.0.0.1:{port}");
     let (_ingress, url) = env
         .spawn_ingress(&["--auth", "none", "--metrics-addr", &metrics])
