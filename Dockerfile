@@ -25,6 +25,7 @@ RUN mkdir -p src crates/domain/src crates/codec/src \
 COPY crates crates
 COPY src src
 COPY migrations migrations
+COPY .sqlx .sqlx
 COPY schemas schemas
 RUN touch src/main.rs src/lib.rs crates/domain/src/lib.rs crates/codec/src/lib.rs \
  && cargo build --release --locked \

@@ -71,15 +71,18 @@ impl Store {
         topic: &str,
         partitions: &[i32],
     ) -> Result<HashMap<i32, i64>> {
-        let rows: Vec<(i32, i64)> = sqlx::query_as(
+        let rows = sqlx::query!(
             "SELECT partition, next_offset FROM consumer_offsets
              WHERE group_id = $1 AND topic = $2 AND partition = ANY($3)",
+            group_id,
+            topic,
+            partitions,
         )
-        .bind(group_id)
-        .bind(topic)
-        .bind(partitions)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.partition, r.next_offset))
+            .collect())
     }
 }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{Result, Store};
@@ -21,7 +22,7 @@ pub struct OrderFilter {
 }
 
 /// The processed-command record, as `GET /v1/commands/{id}` shows it.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct CommandStatus {
     pub command_id: Uuid,
     pub order_id: Uuid,
@@ -38,41 +39,47 @@ impl Store {
         &self,
         keys: &[&[u8]],
     ) -> Result<HashMap<Vec<u8>, Vec<u8>>> {
-        let rows: Vec<(Vec<u8>, Vec<u8>)> = sqlx::query_as(
+        let keys: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
+        let rows = sqlx::query!(
             "SELECT key_hash, fingerprint FROM idempotency_keys WHERE key_hash = ANY($1)",
+            &keys[..],
         )
-        .bind(keys)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().collect())
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.key_hash, r.fingerprint))
+            .collect())
     }
 
     /// The current state of the given orders (one query).
     pub async fn load_orders(&self, ids: &[Uuid]) -> Result<HashMap<OrderId, Order>> {
-        let rows: Vec<(sqlx::types::Json<Order>,)> =
-            sqlx::query_as("SELECT body FROM orders WHERE order_id = ANY($1)")
-                .bind(ids)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query_scalar!(
+            r#"SELECT body AS "body: Json<Order>" FROM orders WHERE order_id = ANY($1)"#,
+            ids,
+        )
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .into_iter()
-            .map(|(sqlx::types::Json(order),)| (order.order_id, order))
+            .map(|Json(order)| (order.order_id, order))
             .collect())
     }
 
     /// How each of the given commands was handled before, if it was (one query).
     pub async fn prior_outcomes(&self, ids: &[Uuid]) -> Result<HashMap<CommandId, PriorOutcome>> {
-        let rows: Vec<(Uuid, String, Option<i64>, Option<String>)> = sqlx::query_as(
+        let rows = sqlx::query!(
             "SELECT command_id, outcome, version, rejection_code
              FROM processed_commands WHERE command_id = ANY($1)",
+            ids,
         )
-        .bind(ids)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, outcome, version, code)| {
-                let prior = match (outcome.as_str(), version) {
+            .map(|row| {
+                let (id, code) = (row.command_id, row.rejection_code);
+                let prior = match (row.outcome.as_str(), row.version) {
                     ("applied", Some(version)) => PriorOutcome::Applied {
                         version: u64::try_from(version).unwrap_or_default(),
                     },
@@ -92,8 +99,8 @@ impl Store {
         filter: &OrderFilter,
         limit: i64,
     ) -> Result<Vec<Order>> {
-        let rows: Vec<(sqlx::types::Json<Order>,)> = sqlx::query_as(
-            "SELECT body FROM orders
+        let rows = sqlx::query_scalar!(
+            r#"SELECT body AS "body: Json<Order>" FROM orders
              WHERE storefront_id = $1 AND deleted_at IS NULL
                AND ($2::text IS NULL OR status = $2)
                AND ($3::text IS NULL OR customer_id = $3)
@@ -101,39 +108,36 @@ impl Store {
                AND ($5::timestamptz IS NULL OR created_at < $5)
                AND ($6::timestamptz IS NULL OR (created_at, order_id) < ($6, $7))
              ORDER BY created_at DESC, order_id DESC
-             LIMIT $8",
+             LIMIT $8"#,
+            storefront,
+            filter.status.as_deref(),
+            filter.customer_id.as_deref(),
+            filter.created_from,
+            filter.created_before,
+            filter.after.map(|(t, _)| t),
+            filter.after.map(|(_, id)| id),
+            limit,
         )
-        .bind(storefront)
-        .bind(filter.status.as_deref())
-        .bind(filter.customer_id.as_deref())
-        .bind(filter.created_from)
-        .bind(filter.created_before)
-        .bind(filter.after.map(|(t, _)| t))
-        .bind(filter.after.map(|(_, id)| id))
-        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(|(sqlx::types::Json(o),)| o).collect())
+        Ok(rows.into_iter().map(|Json(o)| o).collect())
     }
 
     /// The storefront an order belongs to, deleted or not (its history stays readable).
     pub async fn order_owner(&self, id: OrderId) -> Result<Option<String>> {
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT storefront_id FROM orders WHERE order_id = $1")
-                .bind(id.0)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|(s,)| s))
+        sqlx::query_scalar!("SELECT storefront_id FROM orders WHERE order_id = $1", id.0)
+            .fetch_optional(&self.pool)
+            .await
     }
 
     /// Every event of an order, as published, in order.
     pub async fn order_events(&self, id: OrderId) -> Result<Vec<Vec<u8>>> {
-        let rows: Vec<(Vec<u8>,)> =
-            sqlx::query_as("SELECT payload FROM order_events WHERE order_id = $1 ORDER BY seq")
-                .bind(id.0)
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows.into_iter().map(|(p,)| p).collect())
+        sqlx::query_scalar!(
+            "SELECT payload FROM order_events WHERE order_id = $1 ORDER BY seq",
+            id.0
+        )
+        .fetch_all(&self.pool)
+        .await
     }
 
     /// How a command was handled, if it was, for its storefront.
@@ -142,23 +146,26 @@ impl Store {
         command_id: Uuid,
         storefront: &str,
     ) -> Result<Option<CommandStatus>> {
-        sqlx::query_as(
+        sqlx::query_as!(
+            CommandStatus,
             "SELECT command_id, order_id, command_type, outcome, version, rejection_code, rejection_msg
              FROM processed_commands WHERE command_id = $1 AND storefront_id = $2",
+            command_id,
+            storefront,
         )
-        .bind(command_id)
-        .bind(storefront)
         .fetch_optional(&self.pool)
         .await
     }
 
     /// One order as readers see it, if it exists and is not deleted.
     pub async fn get_order(&self, id: OrderId) -> Result<Option<Order>> {
-        let row: Option<(sqlx::types::Json<Order>,)> =
-            sqlx::query_as("SELECT body FROM orders WHERE order_id = $1 AND deleted_at IS NULL")
-                .bind(id.0)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|(sqlx::types::Json(order),)| order))
+        let row = sqlx::query_scalar!(
+            r#"SELECT body AS "body: Json<Order>" FROM orders
+               WHERE order_id = $1 AND deleted_at IS NULL"#,
+            id.0
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|Json(order)| order))
     }
 }
