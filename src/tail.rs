@@ -77,7 +77,11 @@ pub async fn run(
     let partitions: Vec<i32> = metadata
         .topics()
         .iter()
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .flat_map(|t| {
+            t.partitions()
+                .iter()
+                .map(rdkafka::metadata::MetadataPartition::id)
+        })
         .collect();
     anyhow::ensure!(
         !partitions.is_empty(),

@@ -219,6 +219,6 @@ impl ProcessorContext {
 fn partitions_of(tpl: &TopicPartitionList, topic: &str) -> Vec<i32> {
     tpl.elements_for_topic(topic)
         .iter()
-        .map(|e| e.partition())
+        .map(rdkafka::topic_partition_list::TopicPartitionListElem::partition)
         .collect()
 }

@@ -292,12 +292,10 @@ async fn undecodable_command_goes_to_the_dlq_with_headers_and_the_next_is_applie
     );
     assert_eq!(dead[0].key.as_deref(), Some(poison_key.as_str()));
     let header = |name: &str| {
-        dead[0]
-            .headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("header {name} missing: {:?}", dead[0].headers))
+        dead[0].headers.iter().find(|(k, _)| k == name).map_or_else(
+            || panic!("header {name} missing: {:?}", dead[0].headers),
+            |(_, v)| v.clone(),
+        )
     };
     assert_eq!(header("orderflow.error.kind"), "bad_magic");
     assert_eq!(header("orderflow.source.topic"), topic);

@@ -75,7 +75,7 @@ pub(super) async fn submit(state: &AppState, write: Write<'_>) -> Result<Respons
                 // Without Redis the ids below still make a repeated request the same command;
                 // only a reused key with another body goes undetected.
                 Err(error) => {
-                    tracing::warn!(%error, "idempotency store unavailable; relying on derived command ids")
+                    tracing::warn!(%error, "idempotency store unavailable; relying on derived command ids");
                 }
             }
             let command_id = CommandId(Uuid::new_v5(

@@ -294,7 +294,8 @@ async fn the_list_filters_and_pages_with_a_cursor() {
         })
         .collect();
     assert_eq!(ids.len(), 5);
-    let unique: std::collections::HashSet<_> = ids.iter().map(|v| v.to_string()).collect();
+    let unique: std::collections::HashSet<_> =
+        ids.iter().map(std::string::ToString::to_string).collect();
     assert_eq!(unique.len(), 5, "pages do not overlap");
     assert_eq!(page3["next_cursor"], Value::Null);
     let (_, evens) = c

@@ -34,7 +34,7 @@ fn check(from: OrderStatus, kind: &str, expect: Expect) {
             );
         }
         (Expect::Refused(code), Err(rejection)) => {
-            assert_eq!(rejection.code(), code, "{rejection}")
+            assert_eq!(rejection.code(), code, "{rejection}");
         }
         (Expect::Becomes(to), Err(r)) => {
             panic!("{kind} on {from} should give {to}, was refused: {r}")
