@@ -143,3 +143,42 @@ pub fn rate_limit_fallback() {
 pub fn rate_limited() {
     metrics::counter!(RATE_LIMITED_TOTAL).increment(1);
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn topology_md_documents_every_metric_and_every_stage() {
+        let topology = include_str!("../topology.md");
+        let source = include_str!("metrics.rs");
+        let names: Vec<&str> = source
+            .split('"')
+            .filter(|s| s.len() > "orderflow_".len() && s.starts_with("orderflow_"))
+            .filter(|s| !s.contains(' '))
+            .collect();
+        assert!(names.len() >= 15, "{names:?}");
+        for name in names {
+            assert!(
+                topology.contains(&format!("`{name}`")),
+                "{name} is not in topology.md's metrics table"
+            );
+        }
+        let processor = [
+            include_str!("processor/poller.rs"),
+            include_str!("processor/worker.rs"),
+            include_str!("processor/publish.rs"),
+        ];
+        let stages_row = topology
+            .lines()
+            .find(|l| l.starts_with("| `orderflow_batch_stage_duration_seconds`"))
+            .expect("the stage metric's row");
+        for file in processor {
+            for stage in file.split("metrics::stage(\"").skip(1) {
+                let stage = stage.split('"').next().unwrap();
+                assert!(
+                    stages_row.contains(stage),
+                    "stage {stage} is not documented"
+                );
+            }
+        }
+    }
+}
