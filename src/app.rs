@@ -7,15 +7,13 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{
-    ApikeysCommand, Cli, Command, DbArgs, HttpArgs, KafkaArgs, LoadgenCommand, ProcessorArgs,
-    RedisArgs, TopicsCommand,
-};
+use crate::args::{DbArgs, HttpArgs, KafkaArgs, ProcessorArgs, RedisArgs};
+use crate::cli::{ApikeysCommand, Cli, Command, TopicsCommand};
 use crate::domain::StorefrontId;
 use crate::ingress::{self, AppState, Services};
 use crate::kafka::admin;
 use crate::kafka::producer::Producer;
-use crate::loadgen;
+use crate::loadgen::{self, LoadgenCommand};
 use crate::processor::{Processor, ProcessorConfig};
 use crate::store::{Cache, Store};
 use crate::tail;

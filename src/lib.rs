@@ -1,8 +1,10 @@
 //! orderflow: a Kafka-first order-management service.
 //!
-//! Imports point one way: `cli → processor, ingress → codec, kafka, store → domain`.
+//! Imports point one way: `cli → loadgen, tail → args → processor, ingress → codec, kafka,
+//! store → domain`.
 
 pub mod app;
+pub mod args;
 pub mod cli;
 pub mod codec;
 pub use orderflow_domain as domain;

@@ -18,7 +18,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use crate::cli::{DbArgs, KafkaArgs, ProcessorArgs};
+use crate::args::{DbArgs, KafkaArgs, ProcessorArgs};
 use crate::codec::Codec;
 use crate::domain::{
     AddressInput, Command, CommandBody, CommandId, LineItemInput, NewOrderInput, OrderId,

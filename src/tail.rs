@@ -10,7 +10,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::cli::KafkaArgs;
+use crate::args::KafkaArgs;
 use crate::codec::{Codec, Subject};
 use crate::kafka::{KafkaSettings, Topics};
 

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::offsets::{OffsetMove, move_offsets};
-use super::{COMMANDS_HANDLED, Result, Store};
+use super::{COMMANDS_HANDLED, Result, Store, WriteError};
 use crate::domain::{Order, OrderStatus};
 
 /// An event (or other outbox record) to store and later publish.
@@ -49,24 +49,6 @@ pub struct ProcessedRow {
     pub version: Option<i64>,
     pub rejection_code: Option<&'static str>,
     pub rejection_msg: Option<String>,
-}
-
-/// Why a batch could not be written.
-#[derive(Debug, thiserror::Error)]
-pub enum WriteError {
-    /// A stored offset was not where this consumer left it: another member owns the
-    /// partition now. Nothing was written.
-    #[error("stored offsets moved under this batch: the partition assignment was lost")]
-    Fenced,
-    /// An order's row was not at the version the batch folded from (or a new order's row
-    /// existed already). Nothing was written.
-    #[error("an order's row is not at the version the batch folded from")]
-    StaleOrder,
-    /// An idempotency key of the batch was stored by another batch meanwhile.
-    #[error("an idempotency key was stored by another batch meanwhile")]
-    IdempotencyRace,
-    #[error(transparent)]
-    Db(#[from] sqlx::Error),
 }
 
 /// Everything one batch changes, written in one transaction.

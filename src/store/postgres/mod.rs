@@ -7,7 +7,7 @@ mod offsets;
 mod outbox;
 mod reads;
 
-pub use batch::{BatchWrite, DeadLetterRow, EventRow, ProcessedRow, WriteError};
+pub use batch::{BatchWrite, DeadLetterRow, EventRow, ProcessedRow};
 pub use offsets::OffsetMove;
 pub use outbox::{StoredDeadLetter, StoredEvent};
 pub use reads::{CommandStatus, OrderFilter};
@@ -19,6 +19,24 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub type Result<T, E = sqlx::Error> = std::result::Result<T, E>;
+
+/// Why a batch could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// A stored offset was not where this consumer left it: another member owns the
+    /// partition now. Nothing was written.
+    #[error("stored offsets moved under this batch: the partition assignment was lost")]
+    Fenced,
+    /// An order's row was not at the version the batch folded from (or a new order's row
+    /// existed already). Nothing was written.
+    #[error("an order's row is not at the version the batch folded from")]
+    StaleOrder,
+    /// An idempotency key of the batch was stored by another batch meanwhile.
+    #[error("an idempotency key was stored by another batch meanwhile")]
+    IdempotencyRace,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
 
 /// The LISTEN/NOTIFY channel a batch's commit notifies when it handled commands: long-polls
 /// of `GET /v1/commands/{id}` wake on it instead of polling.

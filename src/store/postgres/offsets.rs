@@ -3,8 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::batch::WriteError;
-use super::{Result, Store};
+use super::{Result, Store, WriteError};
 
 /// Moves a partition's stored offset from `expected` (None: no row yet) to `next`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

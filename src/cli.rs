@@ -1,13 +1,11 @@
 //! Command line: every option has a flag and an `ORDERFLOW_*` environment variable, with
 //! defaults that find the local services of `scripts/services.sh`.
 
-mod args;
-
 use clap::{Args, Parser, Subcommand};
 
-pub use crate::loadgen::LoadgenCommand;
-pub use crate::tail::TailCommand;
-pub use args::{DbArgs, HttpArgs, KafkaArgs, ProcessorArgs, RedisArgs, TelemetryArgs};
+use crate::args::{DbArgs, HttpArgs, KafkaArgs, ProcessorArgs, RedisArgs, TelemetryArgs};
+use crate::loadgen::LoadgenCommand;
+use crate::tail::TailCommand;
 
 #[derive(Debug, Parser)]
 #[command(
