@@ -2,8 +2,9 @@
 //! are kept whole and written as they are; beyond it only their ids are kept (16 bytes each)
 //! and their rows are read from PostgreSQL when Redis is back; beyond ten times the limit
 //! the ids are dropped, counted (`orderflow_processor_faults_total{kind="cache_backlog"}`),
-//! and such an order may be served at an older version until its next write or the entry's
-//! TTL.
+//! and such an order may be served at an older version until its next write or the
+//! partition's next assignment, whose relay rewrites the orders flagged `cache_pending`
+//! (which also covers a backlog lost with its process).
 
 use std::collections::{HashMap, HashSet};
 
@@ -51,6 +52,30 @@ impl CacheBacklog {
             self.ids.remove(id);
         }
         Pending { orders, ids }
+    }
+
+    /// Forgets what Redis now holds at these versions or newer: whole orders at an older or
+    /// equal version, and ids (the batch wrote the newest row this owner committed). Returns
+    /// each forgotten order with the version written.
+    pub(super) fn forget_written(&mut self, written: &[Order]) -> Vec<(OrderId, u64)> {
+        if self.is_empty() {
+            return Vec::new();
+        }
+        let mut forgotten = Vec::new();
+        for order in written {
+            let id = order.order_id;
+            let whole = self
+                .orders
+                .get(&id)
+                .is_some_and(|kept| kept.version <= order.version);
+            if whole {
+                self.orders.remove(&id);
+            }
+            if self.ids.remove(&id) || whole {
+                forgotten.push((id, order.version));
+            }
+        }
+        forgotten
     }
 
     /// Keeps what could not be written; returns how many orders were dropped.
@@ -121,6 +146,28 @@ mod tests {
         let rest = backlog.take_chunk(15);
         assert_eq!((rest.orders.len(), rest.ids.len()), (0, 7));
         assert!(backlog.is_empty());
+    }
+
+    #[test]
+    fn an_order_written_at_a_newer_version_leaves_the_backlog_and_an_older_write_does_not() {
+        let mut backlog = CacheBacklog::new(10);
+        let (a, b) = (order(1), order(0));
+        backlog.keep(pending(&[a.clone(), b.clone()]));
+        let mut a_newer = a.clone();
+        a_newer.version += 1;
+        let mut b_older = b.clone();
+        b_older.version -= 1;
+        let forgotten = backlog.forget_written(&[a_newer.clone(), b_older]);
+        assert_eq!(forgotten, [(a.order_id, a_newer.version)]);
+        let left = backlog.take_chunk(usize::MAX);
+        assert!(
+            !left.orders.contains_key(&a.order_id),
+            "never written after the newer one"
+        );
+        assert_eq!(
+            left.orders[&b.order_id].version, b.version,
+            "still newer than Redis"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::cache_backlog;
 use super::worker::Worker;
-use crate::domain::Order;
+use crate::domain::{Order, OrderId};
 use crate::metrics;
 
 /// Orders of the cache backlog written to Redis at a time once it answers again.
@@ -20,18 +20,27 @@ impl Worker {
     /// orders are rewritten with a later batch or by `repair_cache`, whichever comes first.
     /// The batch's own orders go first, on their own; only once Redis took them is the backlog
     /// written, a chunk at a time (at most `chunks` of them: a batch takes one, `repair_cache`
-    /// the rest), each removed once written.
-    pub(super) async fn write_cache(&self, orders: &[Order], chunks: usize) {
-        if !orders.is_empty()
-            && let Err(error) = self.processor.cache.put_orders(orders).await
-        {
-            let error = anyhow::Error::new(error);
-            let pending = cache_backlog::Pending {
-                orders: orders.iter().map(|o| (o.order_id, o.clone())).collect(),
-                ids: Default::default(),
-            };
-            self.cache_failed(&error, pending);
-            return;
+    /// the rest), each removed once written. Returns whether Redis took `orders`; if not, the
+    /// caller flags their events `cache_pending` (see `Committed::uncached`).
+    pub(super) async fn write_cache(&self, orders: &[Order], chunks: usize) -> bool {
+        if !orders.is_empty() {
+            if let Err(error) = self.processor.cache.put_orders(orders).await {
+                let error = anyhow::Error::new(error);
+                let pending = cache_backlog::Pending {
+                    orders: orders.iter().map(|o| (o.order_id, o.clone())).collect(),
+                    ids: Default::default(),
+                };
+                self.cache_failed(&error, pending);
+                return false;
+            }
+            // An older copy left in the backlog must not be written after this one: Redis
+            // may restart empty in between, and nothing would refuse it then.
+            let superseded = self
+                .cache_backlog
+                .lock()
+                .expect("lock")
+                .forget_written(orders);
+            self.cache_written(&superseded).await;
         }
         for _ in 0..chunks {
             let mut chunk = self
@@ -40,12 +49,35 @@ impl Worker {
                 .expect("lock")
                 .take_chunk(CACHE_REPAIR_CHUNK);
             if chunk.orders.is_empty() && chunk.ids.is_empty() {
-                return;
+                break;
             }
             if let Err(error) = self.write_cache_chunk(&mut chunk).await {
                 self.cache_failed(&error, chunk);
-                return;
+                break;
             }
+            let written: Vec<(OrderId, u64)> = chunk
+                .orders
+                .values()
+                .map(|o| (o.order_id, o.version))
+                .collect();
+            self.cache_written(&written).await;
+        }
+        true
+    }
+
+    /// Clears the `cache_pending` flags these orders' events carry up to the version now in
+    /// Redis (a no-op for orders that never failed). If PostgreSQL does not answer, the
+    /// flags stay and a next owner rewrites these orders once more: harmless.
+    pub(super) async fn cache_written(&self, written: &[(OrderId, u64)]) {
+        if written.is_empty() {
+            return;
+        }
+        let rows: Vec<(uuid::Uuid, i64)> = written
+            .iter()
+            .map(|(id, v)| (id.0, i64::try_from(*v).unwrap_or(i64::MAX)))
+            .collect();
+        if let Err(error) = self.processor.store.clear_cache_pending(&rows).await {
+            tracing::warn!(%error, orders = rows.len(), "clearing cache_pending flags failed; a next owner rewrites these orders again");
         }
     }
 

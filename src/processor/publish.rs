@@ -33,26 +33,27 @@ use crate::trace;
 const QUEUED_BATCHES: usize = 4;
 
 /// What a committed batch (or a relay) has to publish.
+#[derive(Default)]
 pub(super) struct Committed {
     pub events: Vec<StoredEvent>,
     /// Final state of every changed order (a deleted one becomes a tombstone).
     pub orders: Vec<Order>,
     pub dead_letters: Vec<StoredDeadLetter>,
+    /// Orders whose Redis write failed: their events are marked `cache_pending`, so a next
+    /// owner repairs them should this process die before its cache backlog does.
+    pub uncached: Vec<uuid::Uuid>,
 }
 
 impl Committed {
     /// Batches in commit order as one: every event and dead letter in order, and each order's
     /// latest state once.
     fn merge(batches: Vec<Committed>) -> Committed {
-        let mut merged = Committed {
-            events: Vec::new(),
-            orders: Vec::new(),
-            dead_letters: Vec::new(),
-        };
+        let mut merged = Committed::default();
         let mut latest: HashMap<OrderId, Order> = HashMap::new();
         for batch in batches {
             merged.events.extend(batch.events);
             merged.dead_letters.extend(batch.dead_letters);
+            merged.uncached.extend(batch.uncached);
             for order in batch.orders {
                 latest.insert(order.order_id, order);
             }
@@ -245,7 +246,7 @@ pub(super) async fn publish(p: &Processor, committed: &Committed) -> anyhow::Res
     let marked = Instant::now();
     let event_ids: Vec<_> = committed.events.iter().map(|e| e.event_id).collect();
     p.store
-        .mark_published(&event_ids)
+        .mark_published(&event_ids, &committed.uncached)
         .await
         .context("marking events published")?;
     let seqs: Vec<i64> = committed
@@ -294,7 +295,7 @@ mod tests {
             Committed {
                 events: (0..events).map(|_| event(&order, 0)).collect(),
                 orders: vec![order],
-                dead_letters: vec![],
+                ..Committed::default()
             },
             shared.start_batch(),
         )
@@ -350,11 +351,13 @@ mod tests {
                 events: vec![event(&created, 1), event(&other, 2)],
                 orders: vec![created.clone(), other.clone()],
                 dead_letters: vec![letter(7)],
+                uncached: vec![other.order_id.0],
             },
             Committed {
                 events: vec![event(&confirmed, 3)],
                 orders: vec![confirmed.clone()],
                 dead_letters: vec![letter(8)],
+                uncached: vec![confirmed.order_id.0],
             },
         ]);
         let payloads: Vec<u8> = merged.events.iter().map(|e| e.payload[0]).collect();
@@ -370,5 +373,13 @@ mod tests {
         let mut expected = vec![(created.order_id, 2), (other.order_id, 1)];
         expected.sort();
         assert_eq!(versions, expected, "one snapshot per order, the latest");
+        let mut uncached = merged.uncached.clone();
+        uncached.sort();
+        let mut expected = vec![other.order_id.0, confirmed.order_id.0];
+        expected.sort();
+        assert_eq!(
+            uncached, expected,
+            "every batch's uncached orders are flagged"
+        );
     }
 }

@@ -15,7 +15,9 @@ const RELAY_PAGE: i64 = 1_000;
 impl Worker {
     /// Republishes what assigned partitions left unpublished, in outbox order and in pages,
     /// and rewrites the cache with the orders concerned: a member that crashed between its
-    /// commit and its Redis write left both behind.
+    /// commit and its Redis write left both behind. Then rewrites the orders whose events are
+    /// flagged `cache_pending`: a member whose Redis write failed, and that died before its
+    /// cache backlog was written, left Redis at an older version of them.
     pub(super) async fn relay(&self) -> anyhow::Result<()> {
         let pending = self.shared.assignments().relay_pending();
         if pending.is_empty() {
@@ -49,13 +51,38 @@ impl Worker {
                 .collect();
             events_total += events.len();
             letters_total += letters.len();
+            // Cached first, so the mark knows whether to flag them.
+            let uncached = if self.write_cache(&orders, 1).await {
+                Vec::new()
+            } else {
+                order_ids
+            };
             let committed = Committed {
                 events,
                 orders,
                 dead_letters: letters,
+                uncached,
             };
             publish::publish(p, &committed).await?;
-            self.write_cache(&committed.orders, 1).await;
+        }
+        let uncached = p
+            .store
+            .cache_pending_orders(&partitions)
+            .await
+            .context("reading orders flagged cache_pending")?;
+        for ids in uncached.chunks(RELAY_PAGE as usize) {
+            let orders: Vec<Order> = p.store.load_orders(ids).await?.into_values().collect();
+            if self.write_cache(&orders, 1).await {
+                let written: Vec<_> = orders.iter().map(|o| (o.order_id, o.version)).collect();
+                self.cache_written(&written).await;
+            }
+        }
+        if !uncached.is_empty() {
+            tracing::info!(
+                ?partitions,
+                orders = uncached.len(),
+                "rewrote orders a previous owner could not cache"
+            );
         }
         if events_total + letters_total > 0 {
             tracing::info!(

@@ -57,7 +57,7 @@ impl Worker {
         // A failure of one command's own making (its event can never be encoded) is not
         // retried: that command goes to the DLQ and the batch folds again without it.
         let mut incoming = incoming;
-        let (committed, offsets) = loop {
+        let (mut committed, offsets) = loop {
             let step = || async {
                 // A partition revoked (or restarted) since the batch was taken belongs to
                 // another generation now: the batch must not commit (PostgreSQL's fence backs
@@ -90,7 +90,9 @@ impl Worker {
         };
 
         let cache_started = Instant::now();
-        self.write_cache(&committed.orders, 1).await;
+        if !self.write_cache(&committed.orders, 1).await {
+            committed.uncached = committed.orders.iter().map(|o| o.order_id.0).collect();
+        }
         metrics::stage("cache", cache_started.elapsed());
 
         // Publishing overlaps the next batches' work (see `publish`); it counts as work in
@@ -284,6 +286,7 @@ impl Worker {
                     })
                 })
                 .collect(),
+            uncached: Vec::new(),
         };
         Ok(Some((committed, write.offsets)))
     }

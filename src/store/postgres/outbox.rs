@@ -81,11 +81,41 @@ impl Store {
         Ok(())
     }
 
-    /// Marks outbox rows as delivered to Kafka (one statement).
-    pub async fn mark_published(&self, event_ids: &[Uuid]) -> Result<()> {
+    /// Marks outbox rows as delivered to Kafka (one statement); the events of `uncached`
+    /// orders (their Redis write failed) are flagged `cache_pending` at the same time.
+    pub async fn mark_published(&self, event_ids: &[Uuid], uncached: &[Uuid]) -> Result<()> {
         sqlx::query!(
-            "UPDATE order_events SET published_at = now() WHERE event_id = ANY($1) AND published_at IS NULL",
+            "UPDATE order_events SET published_at = now(), cache_pending = (order_id = ANY($2))
+             WHERE event_id = ANY($1) AND published_at IS NULL",
             event_ids,
+            uncached,
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Orders of these partitions with an event flagged `cache_pending`: a processor could
+    /// not write them to Redis and may have died before repairing them.
+    pub async fn cache_pending_orders(&self, partitions: &[i32]) -> Result<Vec<Uuid>> {
+        sqlx::query_scalar!(
+            "SELECT DISTINCT order_id FROM order_events
+             WHERE cache_pending AND source_partition = ANY($1)",
+            partitions,
+        )
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Clears `cache_pending` of each order's events up to the version now in Redis.
+    pub async fn clear_cache_pending(&self, written: &[(Uuid, i64)]) -> Result<()> {
+        let (ids, versions): (Vec<Uuid>, Vec<i64>) = written.iter().copied().unzip();
+        sqlx::query!(
+            "UPDATE order_events e SET cache_pending = false
+             FROM UNNEST($1::uuid[], $2::bigint[]) AS w(order_id, version)
+             WHERE e.cache_pending AND e.order_id = w.order_id AND e.version <= w.version",
+            &ids,
+            &versions,
         )
         .execute(&self.pool)
         .await?;

@@ -327,3 +327,80 @@ async fn a_cache_backlog_beyond_its_whole_orders_still_repairs_every_order() {
     .await;
     app.stop().await;
 }
+
+/// A processor SIGKILLed after its Redis write failed (Redis cut off, its data kept) takes its
+/// in-memory cache backlog with it. The order's event was flagged `cache_pending` when it was
+/// published, so the partition's next owner rewrites the order: Redis must not go on serving
+/// the older version until the entry's TTL.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_processor_killed_before_repairing_the_cache_leaves_the_repair_to_the_next_owner() {
+    let env = TestEnv::new(1).await;
+    let proxy = common::proxy::TcpProxy::start("127.0.0.1:6379").await;
+    let redis_url = format!("redis://{}", proxy.addr);
+    let args = [
+        "--redis-url",
+        &redis_url,
+        "--kafka-config",
+        "session.timeout.ms=6000",
+        "--kafka-config",
+        "heartbeat.interval.ms=500",
+    ];
+    let mut processor = env.spawn_processor(&args);
+    let topic = env.topic("orders.commands");
+    let id = OrderId::new_random();
+    let redis = redis::Client::open(env.redis.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let cached = move || {
+        let mut redis = redis.clone();
+        async move {
+            redis::cmd("HGET")
+                .arg(format!("orderflow:order:{id}"))
+                .arg("v")
+                .query_async::<Option<u64>>(&mut redis)
+                .await
+                .unwrap()
+        }
+    };
+    send(&topic, &[create(id)]).await;
+    eventually("v1 cached", Duration::from_secs(60), || async {
+        (cached().await == Some(1)).then_some(())
+    })
+    .await;
+
+    proxy.cut();
+    send(&topic, &[command(id, CommandBody::ConfirmOrder)]).await;
+    let db = env.db().await;
+    let flagged =
+        || common::oracle::scalar(&db, "SELECT count(*) FROM order_events WHERE cache_pending");
+    eventually(
+        "v2 published, flagged cache_pending",
+        Duration::from_secs(30),
+        || async { (flagged().await == 1).then_some(()) },
+    )
+    .await;
+    processor.start_kill().unwrap();
+    processor.wait().await.unwrap();
+    proxy.restore();
+    assert_eq!(
+        cached().await,
+        Some(1),
+        "Redis still holds v1: the backlog died"
+    );
+
+    let mut next = env.spawn_processor(&args);
+    eventually(
+        "the next owner rewrote v2",
+        Duration::from_secs(60),
+        || async { (cached().await == Some(2)).then_some(()) },
+    )
+    .await;
+    eventually("the flag cleared", Duration::from_secs(10), || async {
+        (flagged().await == 0).then_some(())
+    })
+    .await;
+    next.start_kill().unwrap();
+    next.wait().await.unwrap();
+}
