@@ -79,12 +79,19 @@ pub(crate) async fn consume_from(
         .expect("test consumer");
     consumer.subscribe(&[topic]).expect("subscribe");
     let mut out = Vec::new();
+    // A rebalance of this reader's group (nothing committed) starts it over from the
+    // beginning: a record read twice must not count twice, or the tail would go unread.
+    let (mut read, mut twice) = (std::collections::HashSet::new(), 0);
     let deadline = tokio::time::Instant::now() + timeout;
     while out.len() < want {
         let Ok(message) = tokio::time::timeout_at(deadline, consumer.recv()).await else {
             break;
         };
         let message = message.expect("consume");
+        if !read.insert((message.partition(), message.offset())) {
+            twice += 1;
+            continue;
+        }
         let headers = message
             .headers()
             .map(|h| {
@@ -108,6 +115,9 @@ pub(crate) async fn consume_from(
             offset: message.offset(),
             headers,
         });
+    }
+    if twice > 0 {
+        println!("{topic}: {twice} records delivered twice to the reader (skipped)");
     }
     out
 }
