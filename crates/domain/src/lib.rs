@@ -5,12 +5,14 @@
 //! around. Read `status.rs` for the life of an order and `decide.rs` for what each command does.
 
 // One way, each module importing only those above it:
-// values → input → validation → status → command → order → event → rejection → decide.
+// values → payments → input → validation → status → command → order → event → rejection →
+// decide.
 mod command;
 mod decide;
 mod event;
 mod input;
 mod order;
+pub mod payments;
 mod rejection;
 mod status;
 pub mod validation;

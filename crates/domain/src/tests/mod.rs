@@ -1,5 +1,6 @@
 //! Unit tests of the domain.
 
+mod payments;
 mod properties;
 mod rules;
 

@@ -1,0 +1,403 @@
+//! The payment ledger of an order (ORDER-MODEL.md "Payments"): transactions recorded and
+//! settled as facts, the rules between them, and the amounts and payment status derived from
+//! them. Pure: the same facts in the same order give the same ledger on every replay.
+//!
+//! Rules count succeeded amounts only: a capture never exceeds what its authorization has
+//! left, a void needs an authorization with nothing captured, refunds never exceed what was
+//! captured or sold (per parent and per order). A pending fact is checked again when it
+//! settles. A fact is recognised by its `transaction_id`: the same id with the same content is
+//! a duplicate (nothing changes), with other content it is refused `conflicting_fact`.
+
+use serde::{Deserialize, Serialize};
+
+use super::values::Amount;
+
+/// Largest amount of one transaction, in minor units. With at most [`MAX_TRANSACTIONS`] per
+/// order no sum of a ledger can come near `i64::MAX`; the arithmetic is checked all the same.
+pub const MAX_TRANSACTION_AMOUNT: i64 = 1_000_000_000_000_000;
+/// Most transactions one order's ledger holds.
+pub const MAX_TRANSACTIONS: usize = 256;
+
+/// What a transaction does with money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentKind {
+    /// Money reserved on the customer's instrument, not yet taken.
+    Authorization,
+    /// Money taken against an authorization (names it as parent).
+    Capture,
+    /// Money taken at once, with no authorization.
+    Sale,
+    /// An authorization released (names it as parent) with nothing captured.
+    Void,
+    /// Money given back (names its capture or sale as parent).
+    Refund,
+}
+
+/// Where a transaction is at its provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentState {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+/// One payment fact, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    pub transaction_id: String,
+    pub kind: PaymentKind,
+    pub amount: Amount,
+    pub status: PaymentState,
+    /// `stripe`, `manual`, ...
+    pub provider: String,
+    pub provider_reference: Option<String>,
+    /// The authorization a capture or void concerns, the capture or sale a refund returns.
+    pub parent_id: Option<String>,
+    /// The return a refund pays back.
+    pub return_id: Option<String>,
+}
+
+/// The payment status of an order, derived from its ledger and total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    Unpaid,
+    Authorized,
+    PartiallyPaid,
+    Paid,
+    /// More captured than the total (a provider may do it): shown for a human, not refused.
+    Overpaid,
+    PartiallyRefunded,
+    Refunded,
+    /// Every authorization released, nothing captured.
+    Voided,
+}
+
+/// A payment fact that breaks a rule; each code is part of the public contract (topology.md).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PaymentRejection {
+    #[error("transaction {0:?} was recorded with other content")]
+    ConflictingFact(String),
+    #[error("no transaction {0:?} on this order")]
+    UnknownTransaction(String),
+    #[error("a {kind:?} must name its {wanted}")]
+    MissingParent {
+        kind: PaymentKind,
+        wanted: &'static str,
+    },
+    #[error("a {0:?} names no parent")]
+    UnexpectedParent(PaymentKind),
+    #[error("parent {parent:?} is not a {wanted}")]
+    InvalidParent {
+        parent: String,
+        wanted: &'static str,
+    },
+    #[error("parent {0:?} has not succeeded")]
+    ParentNotSucceeded(String),
+    #[error("capture of {amount} exceeds the {left} authorization {parent:?} has left")]
+    CaptureExceedsAuthorization {
+        parent: String,
+        amount: i64,
+        left: i64,
+    },
+    #[error("authorization {0:?} is voided")]
+    AuthorizationVoided(String),
+    #[error("authorization {0:?} has money captured: it cannot be voided")]
+    VoidAfterCapture(String),
+    #[error("refund of {amount} exceeds the {left} captured and not yet refunded")]
+    RefundExceedsCaptured { amount: i64, left: i64 },
+    #[error("transaction {0:?} is already settled")]
+    AlreadySettled(String),
+    #[error("amount must be between 1 and {MAX_TRANSACTION_AMOUNT} minor units")]
+    InvalidAmount,
+    #[error("an order holds at most {MAX_TRANSACTIONS} transactions")]
+    TooManyTransactions,
+    #[error("a ledger sum does not fit in 64-bit minor units")]
+    AmountOverflow,
+}
+
+impl PaymentRejection {
+    /// Every code, for documentation and tests.
+    pub const CODES: [&'static str; 14] = [
+        "conflicting_fact",
+        "unknown_transaction",
+        "missing_parent",
+        "unexpected_parent",
+        "invalid_parent",
+        "parent_not_succeeded",
+        "capture_exceeds_authorization",
+        "authorization_voided",
+        "void_after_capture",
+        "refund_exceeds_captured",
+        "already_settled",
+        "invalid_amount",
+        "too_many_transactions",
+        "amount_overflow",
+    ];
+
+    /// The stable code of the CommandRejected event.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::ConflictingFact(_) => "conflicting_fact",
+            Self::UnknownTransaction(_) => "unknown_transaction",
+            Self::MissingParent { .. } => "missing_parent",
+            Self::UnexpectedParent(_) => "unexpected_parent",
+            Self::InvalidParent { .. } => "invalid_parent",
+            Self::ParentNotSucceeded(_) => "parent_not_succeeded",
+            Self::CaptureExceedsAuthorization { .. } => "capture_exceeds_authorization",
+            Self::AuthorizationVoided(_) => "authorization_voided",
+            Self::VoidAfterCapture(_) => "void_after_capture",
+            Self::RefundExceedsCaptured { .. } => "refund_exceeds_captured",
+            Self::AlreadySettled(_) => "already_settled",
+            Self::InvalidAmount => "invalid_amount",
+            Self::TooManyTransactions => "too_many_transactions",
+            Self::AmountOverflow => "amount_overflow",
+        }
+    }
+}
+
+/// What a fact did to the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// The ledger changed.
+    Applied,
+    /// The same fact again: nothing changed.
+    Duplicate,
+}
+
+/// The amounts derived from a ledger (with the order's total).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentSummary {
+    /// Succeeded authorizations not voided.
+    pub authorized: Amount,
+    /// Succeeded captures and sales.
+    pub captured: Amount,
+    /// Succeeded refunds.
+    pub refunded: Amount,
+    /// `total − captured + refunded` (negative when overpaid).
+    pub balance_due: Amount,
+    /// `captured − refunded` once the order is cancelled, else 0.
+    pub refund_due: Amount,
+    pub payment_status: PaymentStatus,
+}
+
+/// An order's payment transactions, in the order they were recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PaymentLedger(pub Vec<Transaction>);
+
+fn sum(mut amounts: impl Iterator<Item = i64>) -> Result<i64, PaymentRejection> {
+    amounts
+        .try_fold(0i64, i64::checked_add)
+        .ok_or(PaymentRejection::AmountOverflow)
+}
+
+impl PaymentLedger {
+    pub fn get(&self, id: &str) -> Option<&Transaction> {
+        self.0.iter().find(|t| t.transaction_id == id)
+    }
+
+    fn succeeded(&self) -> impl Iterator<Item = &Transaction> {
+        self.0
+            .iter()
+            .filter(|t| t.status == PaymentState::Succeeded)
+    }
+
+    /// Succeeded amounts of `kinds` whose parent is `parent`.
+    fn children(&self, parent: &str, kinds: &[PaymentKind]) -> Result<i64, PaymentRejection> {
+        sum(self
+            .succeeded()
+            .filter(|t| kinds.contains(&t.kind) && t.parent_id.as_deref() == Some(parent))
+            .map(|t| t.amount.0))
+    }
+
+    fn total_of(&self, kinds: &[PaymentKind]) -> Result<i64, PaymentRejection> {
+        sum(self
+            .succeeded()
+            .filter(|t| kinds.contains(&t.kind))
+            .map(|t| t.amount.0))
+    }
+
+    /// Records a new transaction, or recognises a retried one.
+    pub fn record(&mut self, fact: Transaction) -> Result<Recorded, PaymentRejection> {
+        if let Some(known) = self.get(&fact.transaction_id) {
+            return if *known == fact {
+                Ok(Recorded::Duplicate)
+            } else {
+                Err(PaymentRejection::ConflictingFact(fact.transaction_id))
+            };
+        }
+        if !(1..=MAX_TRANSACTION_AMOUNT).contains(&fact.amount.0) {
+            return Err(PaymentRejection::InvalidAmount);
+        }
+        if self.0.len() >= MAX_TRANSACTIONS {
+            return Err(PaymentRejection::TooManyTransactions);
+        }
+        self.check_parent(&fact)?;
+        if fact.status == PaymentState::Succeeded {
+            self.check_amounts(&fact)?;
+        }
+        self.0.push(fact);
+        Ok(Recorded::Applied)
+    }
+
+    /// Settles a pending transaction. Settling it again the same way is a duplicate.
+    pub fn settle(&mut self, id: &str, to: PaymentState) -> Result<Recorded, PaymentRejection> {
+        let Some(index) = self.0.iter().position(|t| t.transaction_id == id) else {
+            return Err(PaymentRejection::UnknownTransaction(id.to_owned()));
+        };
+        let current = self.0[index].status;
+        match (current, to) {
+            (_, PaymentState::Pending) => return Err(PaymentRejection::AlreadySettled(id.into())),
+            (from, to) if from == to => return Ok(Recorded::Duplicate),
+            (PaymentState::Pending, _) => {}
+            _ => return Err(PaymentRejection::AlreadySettled(id.to_owned())),
+        }
+        if to == PaymentState::Succeeded {
+            let mut settled = self.0[index].clone();
+            settled.status = to;
+            self.check_parent(&settled)?;
+            self.check_amounts(&settled)?;
+        }
+        self.0[index].status = to;
+        Ok(Recorded::Applied)
+    }
+
+    /// The parent a fact names exists and is of the right kind.
+    fn check_parent(&self, fact: &Transaction) -> Result<(), PaymentRejection> {
+        use PaymentKind::{Authorization, Capture, Refund, Sale, Void};
+        let wanted: &[PaymentKind] = match fact.kind {
+            Authorization | Sale => {
+                return match fact.parent_id {
+                    Some(_) => Err(PaymentRejection::UnexpectedParent(fact.kind)),
+                    None => Ok(()),
+                };
+            }
+            Capture | Void => &[Authorization],
+            Refund => &[Capture, Sale],
+        };
+        let name = if fact.kind == Refund {
+            "capture or sale"
+        } else {
+            "authorization"
+        };
+        let Some(parent_id) = fact.parent_id.as_deref() else {
+            return Err(PaymentRejection::MissingParent {
+                kind: fact.kind,
+                wanted: name,
+            });
+        };
+        match self.get(parent_id) {
+            Some(parent) if wanted.contains(&parent.kind) => Ok(()),
+            _ => Err(PaymentRejection::InvalidParent {
+                parent: parent_id.to_owned(),
+                wanted: name,
+            }),
+        }
+    }
+
+    /// The amount rules, for a fact about to count as succeeded (its parent is checked).
+    fn check_amounts(&self, fact: &Transaction) -> Result<(), PaymentRejection> {
+        use PaymentKind::{Capture, Refund, Sale, Void};
+        let Some(parent_id) = fact.parent_id.as_deref() else {
+            return Ok(()); // authorization, sale
+        };
+        let parent = self.get(parent_id).expect("checked by check_parent");
+        if parent.status != PaymentState::Succeeded {
+            return Err(PaymentRejection::ParentNotSucceeded(parent_id.to_owned()));
+        }
+        match fact.kind {
+            Capture => {
+                if self.children(parent_id, &[Void])? > 0 {
+                    return Err(PaymentRejection::AuthorizationVoided(parent_id.to_owned()));
+                }
+                let left = parent.amount.0 - self.children(parent_id, &[Capture])?;
+                if fact.amount.0 > left {
+                    return Err(PaymentRejection::CaptureExceedsAuthorization {
+                        parent: parent_id.to_owned(),
+                        amount: fact.amount.0,
+                        left,
+                    });
+                }
+            }
+            Void => {
+                if self.children(parent_id, &[Void])? > 0 {
+                    return Err(PaymentRejection::AuthorizationVoided(parent_id.to_owned()));
+                }
+                if self.children(parent_id, &[Capture])? > 0 {
+                    return Err(PaymentRejection::VoidAfterCapture(parent_id.to_owned()));
+                }
+            }
+            Refund => {
+                let of_parent = parent.amount.0 - self.children(parent_id, &[Refund])?;
+                let of_order = self.total_of(&[Capture, Sale])? - self.total_of(&[Refund])?;
+                let left = of_parent.min(of_order);
+                if fact.amount.0 > left {
+                    return Err(PaymentRejection::RefundExceedsCaptured {
+                        amount: fact.amount.0,
+                        left,
+                    });
+                }
+            }
+            PaymentKind::Authorization | Sale => {}
+        }
+        Ok(())
+    }
+
+    /// The derived amounts and status, for an order of `total` (cancelled or not).
+    pub fn summary(
+        &self,
+        total: Amount,
+        cancelled: bool,
+    ) -> Result<PaymentSummary, PaymentRejection> {
+        use PaymentKind::{Authorization, Capture, Refund, Sale, Void};
+        let voided: Vec<&str> = self
+            .succeeded()
+            .filter(|t| t.kind == Void)
+            .filter_map(|t| t.parent_id.as_deref())
+            .collect();
+        let authorizations: Vec<&Transaction> = self
+            .succeeded()
+            .filter(|t| t.kind == Authorization)
+            .collect();
+        let authorized = sum(authorizations
+            .iter()
+            .filter(|t| !voided.contains(&t.transaction_id.as_str()))
+            .map(|t| t.amount.0))?;
+        let captured = self.total_of(&[Capture, Sale])?;
+        let refunded = self.total_of(&[Refund])?;
+        let balance_due = total
+            .0
+            .checked_sub(captured)
+            .and_then(|b| b.checked_add(refunded))
+            .ok_or(PaymentRejection::AmountOverflow)?;
+        let refund_due = if cancelled { captured - refunded } else { 0 };
+        let payment_status = if captured > 0 && refunded >= captured {
+            PaymentStatus::Refunded
+        } else if refunded > 0 {
+            PaymentStatus::PartiallyRefunded
+        } else if captured > total.0 {
+            PaymentStatus::Overpaid
+        } else if captured > 0 && captured == total.0 {
+            PaymentStatus::Paid
+        } else if captured > 0 {
+            PaymentStatus::PartiallyPaid
+        } else if authorized > 0 {
+            PaymentStatus::Authorized
+        } else if !authorizations.is_empty() {
+            PaymentStatus::Voided
+        } else {
+            PaymentStatus::Unpaid
+        };
+        Ok(PaymentSummary {
+            authorized: Amount(authorized),
+            captured: Amount(captured),
+            refunded: Amount(refunded),
+            balance_due: Amount(balance_due),
+            refund_due: Amount(refund_due),
+            payment_status,
+        })
+    }
+}
