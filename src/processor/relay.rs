@@ -81,7 +81,7 @@ impl Worker {
             tracing::info!(
                 ?partitions,
                 orders = uncached.len(),
-                "rewrote orders a previous owner could not cache"
+                "orders a previous owner could not cache: rewritten, or kept for the cache repair"
             );
         }
         if events_total + letters_total > 0 {
