@@ -13,6 +13,7 @@ mod params;
 pub mod ratelimit;
 mod schemas;
 mod strict_json;
+pub mod stripe;
 mod wakeups;
 
 use std::net::SocketAddr;
