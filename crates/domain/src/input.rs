@@ -18,6 +18,17 @@ pub struct NewOrderInput {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// An order-level adjustment as it arrives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdjustmentInput {
+    pub kind: String,
+    pub label: String,
+    /// Minor units of the order's currency; a discount is negative.
+    #[serde(deserialize_with = "integer")]
+    pub amount: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LineItemInput {

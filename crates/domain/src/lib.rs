@@ -23,14 +23,16 @@ pub use decide::{
     Applied, Decision, PriorOutcome, belongs_to_another_storefront, decide, handle, rejected_event,
 };
 pub use event::{Event, EventBody, EventId};
-pub use input::{AddressInput, LineItemInput, NewOrderInput, OrderUpdateInput, ShippingInput};
+pub use input::{
+    AddressInput, AdjustmentInput, LineItemInput, NewOrderInput, OrderUpdateInput, ShippingInput,
+};
 pub use order::Order;
 pub use rejection::Rejection;
 pub use status::OrderStatus;
 pub use validation::{FieldError, NewOrder, OrderUpdate, ValidationErrors, parse_cancel_reason};
 pub use values::{
-    Address, Amount, Currency, CustomerId, LineItem, OrderId, ShippingInfo, Sku, StorefrontId,
-    bounded_echo,
+    Address, Adjustment, AdjustmentKind, Amount, Currency, CustomerId, LineItem, OrderId,
+    ShippingInfo, Sku, StorefrontId, bounded_echo,
 };
 
 #[cfg(any(test, feature = "samples"))]

@@ -124,6 +124,39 @@ impl From<Currency> for String {
     }
 }
 
+/// What an order-level adjustment is for (ORDER-MODEL.md "Totals"): the storefront states
+/// it, orderflow keeps the arithmetic honest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdjustmentKind {
+    Shipping,
+    Tax,
+    /// Negative or zero.
+    Discount,
+    Fee,
+}
+
+impl AdjustmentKind {
+    pub const ALL: [Self; 4] = [Self::Shipping, Self::Tax, Self::Discount, Self::Fee];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Shipping => "shipping",
+            Self::Tax => "tax",
+            Self::Discount => "discount",
+            Self::Fee => "fee",
+        }
+    }
+}
+
+/// An order-level amount added to the subtotal (a discount subtracts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adjustment {
+    pub kind: AdjustmentKind,
+    pub label: String,
+    pub amount: Amount,
+}
+
 /// One product line; `line_total` is ours, computed with checked arithmetic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineItem {

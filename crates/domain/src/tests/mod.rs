@@ -3,6 +3,7 @@
 mod payments;
 mod properties;
 mod rules;
+mod totals;
 
 use super::validation::{MAX_LINE_ITEMS, MAX_QUANTITY, MAX_UNIT_PRICE};
 use super::*;

@@ -10,6 +10,9 @@ use super::values::{
     Address, Amount, Currency, CustomerId, LineItem, ShippingInfo, Sku, bounded_echo, bounded_text,
 };
 
+mod adjustments;
+pub use adjustments::parse_adjustments;
+
 pub const MAX_LINE_ITEMS: usize = 500;
 pub const MAX_QUANTITY: i64 = 10_000;
 /// Largest unit price, in minor units: bounded so that no line total or subtotal of a valid
@@ -25,6 +28,11 @@ pub const MAX_POSTAL_CODE_LEN: usize = 20;
 pub const MAX_CARRIER_LEN: usize = 64;
 pub const MAX_TRACKING_NUMBER_LEN: usize = 64;
 pub const MAX_CANCEL_REASON_LEN: usize = 500;
+pub const MAX_ADJUSTMENTS: usize = 50;
+pub const MAX_ADJUSTMENT_LABEL_LEN: usize = 100;
+/// Largest size of one adjustment, in minor units: 50 of them and the largest subtotal stay
+/// far below 2⁶³; the sums are checked all the same.
+pub const MAX_ADJUSTMENT_AMOUNT: i64 = 1_000_000_000_000_000;
 
 /// The reason recorded for a computed amount that does not fit in an i64.
 const OVERFLOW: &str = "amount exceeds the largest representable total";
