@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::oracle::{self, verify};
 use common::workload::Workload;
-use common::{KAFKA, TestEnv, eventually};
+use common::{FAST_GROUP, KAFKA, TestEnv, eventually};
 use orderflow::codec::Codec;
 use rand::{Rng, SeedableRng};
 use rdkafka::ClientConfig;
@@ -22,13 +22,6 @@ const PER_ORDER: usize = 22;
 /// arriving through the kills.
 const CHUNKS: usize = 40;
 const CHUNK_GAP: Duration = Duration::from_millis(900);
-/// Lets the group notice a killed member within seconds rather than the default 45 s.
-const FAST_GROUP: [&str; 4] = [
-    "--kafka-config",
-    "session.timeout.ms=6000",
-    "--kafka-config",
-    "heartbeat.interval.ms=500",
-];
 
 fn seed() -> u64 {
     std::env::var("ORDERFLOW_TEST_SEED")

@@ -226,45 +226,45 @@ impl TestEnv {
         rust_log: &str,
         stderr: std::process::Stdio,
     ) -> tokio::process::Child {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_orderflow"))
-            .arg("ingress")
-            .args([
-                "--http-addr",
-                addr,
-                "--redis-url",
-                &self.redis,
-                "--metrics-addr",
-                "127.0.0.1:0",
-            ])
-            .args(self.args())
-            .args(extra)
-            .env("RUST_LOG", rust_log)
-            .stdout(std::process::Stdio::null())
+        self.child("ingress", &["--http-addr", addr], extra, rust_log)
             .stderr(stderr)
-            .kill_on_drop(true)
             .spawn()
             .expect("spawn orderflow ingress")
     }
 
     /// `orderflow processor` as a child process (killed when dropped).
     pub(crate) fn spawn_processor(&self, extra: &[&str]) -> tokio::process::Child {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_orderflow"))
-            .arg("processor")
-            .args([
-                "--group-id",
-                &self.group(),
-                "--redis-url",
-                &self.redis,
-                "--metrics-addr",
-                "127.0.0.1:0",
-            ])
+        let group = self.group();
+        self.child(
+            "processor",
+            &["--group-id", &group],
+            extra,
+            "warn,librdkafka=error,apache_avro=error",
+        )
+        .spawn()
+        .expect("spawn orderflow processor")
+    }
+
+    /// `orderflow <subcommand>` on this test's resources, its own flags, then `extra` (the
+    /// last flag wins); stdout discarded, killed when dropped.
+    fn child(
+        &self,
+        subcommand: &str,
+        own: &[&str],
+        extra: &[&str],
+        rust_log: &str,
+    ) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_orderflow"));
+        command
+            .arg(subcommand)
+            .args(own)
+            .args(["--redis-url", &self.redis, "--metrics-addr", "127.0.0.1:0"])
             .args(self.args())
             .args(extra)
-            .env("RUST_LOG", "warn,librdkafka=error,apache_avro=error")
+            .env("RUST_LOG", rust_log)
             .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn orderflow processor")
+            .kill_on_drop(true);
+        command
     }
 }
 

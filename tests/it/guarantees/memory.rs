@@ -159,20 +159,13 @@ async fn a_batch_outliving_the_drain_timeout_neither_lands_nor_leaves_stale_memo
         .database_url
         .replace("127.0.0.1:5432", &proxy.addr.to_string());
     let log = std::env::temp_dir().join(format!("orderflow-drain-{}.log", env.suffix));
-    let group = [
-        "--drain-timeout",
-        "2s",
-        "--kafka-config",
-        "session.timeout.ms=6000",
-        "--kafka-config",
-        "heartbeat.interval.ms=500",
-    ];
+    let group = [&["--drain-timeout", "2s"][..], &common::FAST_GROUP].concat();
     let mut a = tokio::process::Command::new(env!("CARGO_BIN_EXE_orderflow"))
         .arg("processor")
         .args(["--group-id", &env.group(), "--redis-url", common::REDIS])
         .args(["--metrics-addr", "127.0.0.1:0"])
         .args(through_proxy.args())
-        .args(group)
+        .args(&group)
         .env("RUST_LOG", "warn,librdkafka=error")
         .stderr(std::fs::File::create(&log).unwrap())
         .kill_on_drop(true)

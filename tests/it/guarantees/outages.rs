@@ -337,14 +337,7 @@ async fn a_processor_killed_before_repairing_the_cache_leaves_the_repair_to_the_
     let env = TestEnv::new(1).await;
     let proxy = common::proxy::TcpProxy::start("127.0.0.1:6379").await;
     let redis_url = format!("redis://{}", proxy.addr);
-    let args = [
-        "--redis-url",
-        &redis_url,
-        "--kafka-config",
-        "session.timeout.ms=6000",
-        "--kafka-config",
-        "heartbeat.interval.ms=500",
-    ];
+    let args = [&["--redis-url", &redis_url][..], &common::FAST_GROUP].concat();
     let mut processor = env.spawn_processor(&args);
     let topic = env.topic("orders.commands");
     let id = OrderId::new_random();
@@ -353,17 +346,7 @@ async fn a_processor_killed_before_repairing_the_cache_leaves_the_repair_to_the_
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let cached = move || {
-        let mut redis = redis.clone();
-        async move {
-            redis::cmd("HGET")
-                .arg(format!("orderflow:order:{id}"))
-                .arg("v")
-                .query_async::<Option<u64>>(&mut redis)
-                .await
-                .unwrap()
-        }
-    };
+    let cached = || common::cached_version(&redis, id);
     send(&topic, &[create(id)]).await;
     eventually("v1 cached", Duration::from_secs(60), || async {
         (cached().await == Some(1)).then_some(())

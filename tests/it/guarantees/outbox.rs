@@ -74,10 +74,7 @@ async fn the_relay_pages_through_a_large_outbox_and_repairs_the_cache_a_crash_le
         assert_eq!((first.version, second.version), (1, 2), "order {id}");
     }
     for (i, id) in ids.iter().enumerate() {
-        let version: Option<u64> =
-            redis::AsyncCommands::hget(&mut redis, format!("orderflow:order:{id}"), "v")
-                .await
-                .unwrap();
+        let version = common::cached_version(&redis, *id).await;
         let want = if i < 10 { 2 } else { 1 };
         assert_eq!(version, Some(want), "order {id} is back in Redis");
     }
