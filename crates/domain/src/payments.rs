@@ -268,20 +268,15 @@ impl PaymentLedger {
     /// The parent a fact names exists and is of the right kind.
     fn check_parent(&self, fact: &Transaction) -> Result<(), PaymentRejection> {
         use PaymentKind::{Authorization, Capture, Refund, Sale, Void};
-        let wanted: &[PaymentKind] = match fact.kind {
+        let (wanted, name): (&[PaymentKind], _) = match fact.kind {
             Authorization | Sale => {
                 return match fact.parent_id {
                     Some(_) => Err(PaymentRejection::UnexpectedParent(fact.kind)),
                     None => Ok(()),
                 };
             }
-            Capture | Void => &[Authorization],
-            Refund => &[Capture, Sale],
-        };
-        let name = if fact.kind == Refund {
-            "capture or sale"
-        } else {
-            "authorization"
+            Capture | Void => (&[Authorization], "authorization"),
+            Refund => (&[Capture, Sale], "capture or sale"),
         };
         let Some(parent_id) = fact.parent_id.as_deref() else {
             return Err(PaymentRejection::MissingParent {

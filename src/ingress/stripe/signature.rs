@@ -50,11 +50,7 @@ pub fn verify(
     if signatures.is_empty() {
         return Err(SignatureError::NoSignature);
     }
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
-        .expect("HMAC takes a key of any length");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
+    let mac = signed_payload_mac(body, secret, timestamp);
     if !signatures
         .iter()
         .any(|signature| mac.clone().verify_slice(signature).is_ok())
@@ -69,13 +65,20 @@ pub fn verify(
     Ok(timestamp)
 }
 
-/// The header Stripe would send for `body` at `timestamp`: for tests, and checked against the
-/// official library's output below.
-pub fn sign(body: &[u8], secret: &SecretString, timestamp: i64) -> String {
+/// The HMAC-SHA256 of Stripe's signed payload, `"<timestamp>.<body>"`, keyed with the whole
+/// endpoint secret.
+fn signed_payload_mac(body: &[u8], secret: &SecretString, timestamp: i64) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
         .expect("HMAC takes a key of any length");
     mac.update(format!("{timestamp}.").as_bytes());
     mac.update(body);
+    mac
+}
+
+/// The header Stripe would send for `body` at `timestamp`: for tests, and checked against the
+/// official library's output below.
+pub fn sign(body: &[u8], secret: &SecretString, timestamp: i64) -> String {
+    let mac = signed_payload_mac(body, secret, timestamp);
     format!(
         "t={timestamp},v1={}",
         hex::encode(mac.finalize().into_bytes())
