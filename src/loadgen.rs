@@ -21,8 +21,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use crate::args::{DbArgs, KafkaArgs, ProcessorArgs};
 use crate::codec::Codec;
 use crate::domain::{
-    AddressInput, Command, CommandBody, CommandId, LineItemInput, NewOrderInput, OrderId,
-    OrderUpdateInput, ShippingInput, StorefrontId,
+    AddressInput, AdjustmentInput, Command, CommandBody, CommandId, LineItemInput, NewOrderInput,
+    OrderId, OrderUpdateInput, ShippingInput, StorefrontId,
 };
 use crate::kafka::producer::{Outgoing, Producer};
 use crate::kafka::{KafkaSettings, Topics, order_key};
@@ -105,10 +105,16 @@ fn lifecycle(order_id: OrderId, n: u64, step: usize) -> Option<CommandBody> {
                 country: "DE".into(),
             },
             metadata: [("channel".to_owned(), "web".to_owned())].into(),
+            adjustments: vec![AdjustmentInput {
+                kind: "shipping".into(),
+                label: "Standard".into(),
+                amount: 495,
+            }],
         }),
         1 => CommandBody::UpdateOrder(OrderUpdateInput {
             items: Some(vec![line(if fate.is_multiple_of(50) { 0 } else { 3 })]),
             shipping_address: None,
+            adjustments: None,
         }),
         2 if fate % 20 == 5 => CommandBody::DeleteOrder,
         2 => CommandBody::ConfirmOrder,

@@ -73,9 +73,9 @@ impl Registry {
             .get_schema(id)
             .await
             .map_err(|e| classify(id, e))?;
-        let reader = super::single_object::reader_for(&writer.parsed, reader)
-            .map_err(|e| DecodeError::Corrupt(e.to_string()))?;
-        super::single_object::read_exactly(&reader, &bytes[HEADER_LEN..])
+        super::single_object::reader_for(&writer.parsed, reader)
+            .map_err(DecodeError::Corrupt)?
+            .read(&bytes[HEADER_LEN..])
     }
 }
 

@@ -106,6 +106,11 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/v1/orders/{id}/shipping", put(orders::update_shipping))
         .route("/v1/orders/{id}/deliver", post(orders::deliver))
         .route("/v1/orders/{id}/cancel", post(orders::cancel))
+        .route("/v1/orders/{id}/payments", post(orders::record_payment))
+        .route(
+            "/v1/orders/{id}/payments/{transaction_id}/settle",
+            post(orders::settle_payment),
+        )
         .route("/v1/orders/{id}/events", get(orders::events))
         .route("/v1/commands/{id}", get(command_status::command))
         .route(

@@ -10,12 +10,18 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::Problem;
 use super::{command_status, orders, params};
+use crate::domain::payments::MAX_TRANSACTION_AMOUNT;
 use crate::domain::validation::{
-    MAX_ADDRESS_LINE_LEN, MAX_CANCEL_REASON_LEN, MAX_CARRIER_LEN, MAX_CITY_LEN, MAX_LINE_ITEMS,
-    MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN, MAX_METADATA_VALUE_LEN, MAX_NAME_LEN,
-    MAX_POSTAL_CODE_LEN, MAX_QUANTITY, MAX_TRACKING_NUMBER_LEN, MAX_UNIT_PRICE,
+    MAX_ADDRESS_LINE_LEN, MAX_ADJUSTMENT_AMOUNT, MAX_ADJUSTMENT_LABEL_LEN, MAX_ADJUSTMENTS,
+    MAX_CANCEL_REASON_LEN, MAX_CARRIER_LEN, MAX_CITY_LEN, MAX_LINE_ITEMS, MAX_METADATA_ENTRIES,
+    MAX_METADATA_KEY_LEN, MAX_METADATA_VALUE_LEN, MAX_NAME_LEN, MAX_POSTAL_CODE_LEN,
+    MAX_PROVIDER_LEN, MAX_QUANTITY, MAX_TRACKING_NUMBER_LEN, MAX_TRANSACTION_ID_LEN,
+    MAX_UNIT_PRICE,
 };
-use crate::domain::{Currency, CustomerId, OrderStatus, Sku};
+use crate::domain::{
+    AdjustmentKind, Currency, CustomerId, OrderStatus, PaymentKind, PaymentState, PaymentStatus,
+    Sku,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,10 +41,16 @@ use crate::domain::{Currency, CustomerId, OrderStatus, Sku};
         orders::update_shipping,
         orders::deliver,
         orders::cancel,
+        orders::record_payment,
+        orders::settle_payment,
         orders::events,
         command_status::command,
     ),
     components(schemas(Problem, orders::Accepted)),
+    tags(
+        (name = "orders", description = "The life of an order."),
+        (name = "payments", description = "The payment ledger of an order (ORDER-MODEL.md \"Payments\")."),
+    ),
     modifiers(&ApiKeyAuth),
     security(("api_key" = []))
 )]
@@ -174,6 +186,33 @@ fn limits(doc: &mut Value) {
             "additionalProperties": text(MAX_METADATA_VALUE_LEN),
         }),
     );
+    // An adjustment's sign follows its kind: a discount takes money off.
+    let adjustment = format!("{schemas}/AdjustmentInput");
+    let others: Vec<&str> = AdjustmentKind::ALL
+        .iter()
+        .filter(|k| **k != AdjustmentKind::Discount)
+        .map(|k| k.as_str())
+        .collect();
+    merge(
+        doc,
+        &format!("{adjustment}/properties/label"),
+        text(MAX_ADJUSTMENT_LABEL_LEN),
+    );
+    merge(
+        doc,
+        &adjustment,
+        json!({ "anyOf": [
+            { "properties": {
+                "kind": { "enum": ["discount"] },
+                "amount": { "minimum": -MAX_ADJUSTMENT_AMOUNT, "maximum": 0 } } },
+            { "properties": {
+                "kind": { "enum": others },
+                "amount": { "minimum": 0, "maximum": MAX_ADJUSTMENT_AMOUNT } } },
+        ] }),
+    );
+    let adjustments = json!({ "maxItems": MAX_ADJUSTMENTS });
+    merge(doc, &format!("{order}/adjustments"), adjustments.clone());
+
     // The create body is the CreateOrder payload plus `order_id`, in one closed object.
     let mut create = doc
         .pointer(&format!("{schemas}/NewOrderInput"))
@@ -189,16 +228,63 @@ fn limits(doc: &mut Value) {
     });
     doc["components"]["schemas"]["CreateOrderRequest"] = create;
 
-    // An update gives items, an address, or both; null is the same as absent.
+    // An update gives items, an address, adjustments, or several; null is the same as absent.
     let update = format!("{schemas}/OrderUpdateInput");
     merge(doc, &format!("{update}/properties/items"), items);
+    merge(
+        doc,
+        &format!("{update}/properties/adjustments"),
+        adjustments,
+    );
     merge(
         doc,
         &update,
         json!({ "anyOf": [
             { "required": ["items"], "properties": { "items": { "type": "array" } } },
             { "required": ["shipping_address"], "properties": { "shipping_address": { "type": "object" } } },
+            { "required": ["adjustments"], "properties": { "adjustments": { "type": "array" } } },
         ] }),
+    );
+
+    let payment = format!("{schemas}/PaymentInput");
+    let names = |all: &[&'static str]| json!({ "type": "string", "enum": all });
+    let kinds: Vec<&str> = PaymentKind::ALL.iter().map(|k| k.as_str()).collect();
+    let states: Vec<&str> = PaymentState::ALL.iter().map(|s| s.as_str()).collect();
+    merge(
+        doc,
+        &format!("{payment}/properties/transaction_id"),
+        text(MAX_TRANSACTION_ID_LEN),
+    );
+    merge(doc, &format!("{payment}/properties/kind"), names(&kinds));
+    merge(
+        doc,
+        &format!("{payment}/properties/amount"),
+        json!({ "minimum": 1, "maximum": MAX_TRANSACTION_AMOUNT }),
+    );
+    merge(doc, &format!("{payment}/properties/status"), names(&states));
+    merge(
+        doc,
+        &format!("{payment}/properties/provider"),
+        text(MAX_PROVIDER_LEN),
+    );
+    for field in ["provider_reference", "parent_id", "return_id"] {
+        let mut optional = text(MAX_TRANSACTION_ID_LEN);
+        optional["type"] = json!(["string", "null"]);
+        merge(doc, &format!("{payment}/properties/{field}"), optional);
+    }
+    // Only a refund names a return.
+    merge(
+        doc,
+        &payment,
+        json!({ "anyOf": [
+            { "properties": { "kind": { "enum": ["refund"] } } },
+            { "properties": { "return_id": { "type": "null" } } },
+        ] }),
+    );
+    merge(
+        doc,
+        &format!("{schemas}/SettleBody/properties/status"),
+        names(&["succeeded", "failed"]),
     );
 
     let shipping = format!("{schemas}/ShippingInput/properties");
@@ -247,4 +333,11 @@ fn limits(doc: &mut Value) {
         .map(OrderStatus::as_str)
         .collect();
     parameter(doc, "status", &json!({ "type": "string", "enum": listed }));
+    let payment_statuses: Vec<&str> = PaymentStatus::ALL.iter().map(|s| s.as_str()).collect();
+    parameter(
+        doc,
+        "payment_status",
+        &json!({ "type": "string", "enum": payment_statuses }),
+    );
+    parameter(doc, "transaction_id", &text(MAX_TRANSACTION_ID_LEN));
 }

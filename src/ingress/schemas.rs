@@ -82,7 +82,84 @@ pub(super) struct ShippingInfo {
     tracking_number: String,
 }
 
+/// What an order-level adjustment is for.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub(super) enum AdjustmentKind {
+    Shipping,
+    Tax,
+    /// Negative or zero.
+    Discount,
+    Fee,
+}
+
+/// An order-level amount added to the subtotal (a discount subtracts).
+#[derive(ToSchema)]
+pub(super) struct Adjustment {
+    kind: AdjustmentKind,
+    label: String,
+    amount: Amount,
+}
+
+/// What a transaction does with money.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub(super) enum PaymentKind {
+    /// Money reserved on the customer's instrument, not yet taken.
+    Authorization,
+    /// Money taken against an authorization (names it as parent).
+    Capture,
+    /// Money taken at once, with no authorization.
+    Sale,
+    /// An authorization released (names it as parent) with nothing captured.
+    Void,
+    /// Money given back (names its capture or sale as parent).
+    Refund,
+}
+
+/// Where a transaction is at its provider.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub(super) enum PaymentState {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+/// One payment fact, as recorded.
+#[derive(ToSchema)]
+pub(super) struct Transaction {
+    transaction_id: String,
+    kind: PaymentKind,
+    amount: Amount,
+    status: PaymentState,
+    /// `stripe`, `manual`, ...
+    provider: String,
+    provider_reference: Option<String>,
+    /// The authorization a capture or void concerns, the capture or sale a refund returns.
+    parent_id: Option<String>,
+    /// The return a refund pays back.
+    return_id: Option<String>,
+}
+
+/// The payment status of an order, derived from its ledger and total.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub(super) enum PaymentStatus {
+    Unpaid,
+    Authorized,
+    PartiallyPaid,
+    Paid,
+    /// More captured than the total: shown for a human, not refused.
+    Overpaid,
+    PartiallyRefunded,
+    Refunded,
+    /// Every authorization released, nothing captured.
+    Voided,
+}
+
 /// The order as every reader sees it (GET response, cache value, state snapshot).
+/// `authorized` to `payment_status` are derived from `payments` and `total`.
 #[derive(ToSchema)]
 pub(super) struct Order {
     order_id: OrderId,
@@ -91,11 +168,28 @@ pub(super) struct Order {
     status: OrderStatus,
     currency: Currency,
     items: Vec<LineItem>,
+    /// Σ line totals.
     subtotal: Amount,
+    /// Shipping, tax, discount and fee on top of the lines.
+    adjustments: Vec<Adjustment>,
+    /// `subtotal + Σ adjustments`.
     total: Amount,
     shipping_address: Address,
     shipping: Option<ShippingInfo>,
     metadata: BTreeMap<String, String>,
+    /// The payment transactions, in the order they were recorded.
+    payments: Vec<Transaction>,
+    /// Succeeded authorizations not voided.
+    authorized: Amount,
+    /// Succeeded captures and sales.
+    captured: Amount,
+    /// Succeeded refunds.
+    refunded: Amount,
+    /// `total − captured + refunded` (negative when overpaid).
+    balance_due: Amount,
+    /// `captured − refunded` once the order is cancelled, else 0.
+    refund_due: Amount,
+    payment_status: PaymentStatus,
     /// Per-order sequence: 1 after creation, +1 per applied command.
     version: u64,
     created_at: DateTime<Utc>,
@@ -119,6 +213,42 @@ pub(super) struct NewOrderInput {
     shipping_address: AddressInput,
     #[serde(default)]
     metadata: BTreeMap<String, String>,
+    /// Shipping, tax, discount and fee; `total = subtotal + Σ amounts` must not be negative.
+    #[serde(default)]
+    adjustments: Vec<AdjustmentInput>,
+}
+
+/// An order-level adjustment as it arrives.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AdjustmentInput {
+    /// shipping, tax, discount or fee.
+    kind: String,
+    label: String,
+    /// Minor units of the order's currency; a discount is <= 0, the others >= 0.
+    amount: i64,
+}
+
+/// A RecordPayment payload: one payment fact, named by its `transaction_id`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PaymentInput {
+    /// The client's id for the fact: a retry sends the same.
+    transaction_id: String,
+    /// authorization, capture, sale, void or refund.
+    kind: String,
+    /// Minor units of the order's currency.
+    amount: i64,
+    /// pending, succeeded or failed.
+    status: String,
+    /// Who moved the money: `stripe`, `manual`, ...
+    provider: String,
+    /// The provider's id for it.
+    provider_reference: Option<String>,
+    /// The authorization a capture or void concerns, the capture or sale a refund returns.
+    parent_id: Option<String>,
+    /// For a refund: the return it pays back.
+    return_id: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -141,12 +271,15 @@ pub(super) struct AddressInput {
     country: String,
 }
 
-/// An UpdateOrder payload as it arrives: new items, a new address, or both.
+/// An UpdateOrder payload as it arrives: new items, a new address, new adjustments, or
+/// several.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct OrderUpdateInput {
     items: Option<Vec<LineItemInput>>,
     shipping_address: Option<AddressInput>,
+    /// Replaces every adjustment (an empty list removes them); absent keeps them.
+    adjustments: Option<Vec<AdjustmentInput>>,
 }
 
 /// Carrier and tracking number as they arrive (ShipOrder, UpdateShipping).

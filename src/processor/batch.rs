@@ -81,6 +81,11 @@ pub enum Outcome {
     /// Refused because the order is another storefront's: recorded for the caller's command
     /// status only, with no event (the order's history and key carry only its own facts).
     RejectedPrivately(Rejection),
+    /// A new command for a payment fact the order holds already: applied at the order's
+    /// `version`, with no change and no event.
+    Unchanged {
+        version: u64,
+    },
     /// Handled before (or earlier in this batch): nothing changes.
     Duplicate(PriorOutcome),
     /// Not decodable: goes to the dead-letter topic.
@@ -92,6 +97,7 @@ impl Outcome {
     pub fn label(&self) -> &'static str {
         match self {
             Outcome::Applied(_) => "applied",
+            Outcome::Unchanged { .. } => "unchanged",
             Outcome::Rejected { .. } | Outcome::RejectedPrivately(_) => "rejected",
             Outcome::Duplicate(_) => "duplicate",
             Outcome::Undecodable => "dlq",
@@ -152,6 +158,10 @@ pub fn fold(
         };
         let outcome = match decision {
             Decision::Duplicate(earlier) => Outcome::Duplicate(earlier),
+            Decision::Unchanged { version } => {
+                prior.insert(command.command_id, PriorOutcome::Applied { version });
+                Outcome::Unchanged { version }
+            }
             Decision::Applied(applied) => {
                 let Applied { order, event } = *applied;
                 prior.insert(

@@ -50,6 +50,11 @@ fn hostile_create() -> impl Strategy<Value = crate::domain::Command> {
                     country: t[8].clone(),
                 },
                 metadata,
+                adjustments: vec![crate::domain::AdjustmentInput {
+                    kind: t[0].clone(),
+                    label: t[1].clone(),
+                    amount: 1,
+                }],
             })
         })
 }
@@ -192,10 +197,16 @@ proptest! {
     ) {
         let created = crate::domain::decide(None, &create_command(crate::domain::samples::sample_input()))
             .unwrap()
+            .unwrap()
             .order;
         for body in [
             CommandBody::CancelOrder { reason: reason.clone() },
             CommandBody::ShipOrder(crate::domain::ShippingInput { carrier: carrier.clone(), tracking_number: tracking.clone() }),
+            CommandBody::RecordPayment(crate::domain::PaymentInput {
+                provider: carrier.clone(),
+                provider_reference: Some(tracking.clone()),
+                ..crate::domain::samples::payment(&reason, "sale", 100, "succeeded", None)
+            }),
         ] {
             let command = crate::domain::samples::command_for(created.order_id, body);
             let folded = batch::fold(

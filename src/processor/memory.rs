@@ -54,9 +54,9 @@ impl OrderMemory {
 /// ~2.2 KB of RSS per remembered order where the sum below gave ~0.9 KB.
 const ENTRY_OVERHEAD: usize = 1_300;
 
-/// Approximate heap bytes of an order: the struct, its items and its strings (each string
-/// and map entry also costs an allocation's bookkeeping, counted as 32 bytes), and the
-/// entry's overhead.
+/// Approximate heap bytes of an order: the struct, its items, adjustments and payments and
+/// their strings (each string and map entry also costs an allocation's bookkeeping, counted
+/// as 32 bytes), and the entry's overhead.
 fn weight(order: &Order) -> u32 {
     const ALLOCATION: usize = 32;
     let a = &order.shipping_address;
@@ -84,5 +84,49 @@ fn weight(order: &Order) -> u32 {
     if let Some(s) = &order.shipping {
         bytes += s.carrier.len() + s.tracking_number.len() + 2 * ALLOCATION;
     }
+    bytes += order
+        .adjustments
+        .iter()
+        .map(|a| std::mem::size_of_val(a) + a.label.len() + ALLOCATION)
+        .sum::<usize>();
+    bytes += order
+        .payments
+        .0
+        .iter()
+        .map(|t| {
+            let optional = [&t.provider_reference, &t.parent_id, &t.return_id]
+                .iter()
+                .filter_map(|s| s.as_ref())
+                .map(|s| s.len() + ALLOCATION)
+                .sum::<usize>();
+            std::mem::size_of_val(t)
+                + t.transaction_id.len()
+                + t.provider.len()
+                + 2 * ALLOCATION
+                + optional
+        })
+        .sum::<usize>();
     u32::try_from(bytes).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::weight;
+    use crate::domain::CommandBody;
+    use crate::domain::samples::{apply, order_in, payment};
+
+    #[test]
+    fn payments_and_adjustments_weigh_what_they_hold() {
+        let order = order_in(crate::domain::OrderStatus::Pending);
+        let mut paid = order.clone();
+        for n in 0..10 {
+            let fact = payment(&format!("t-{n}"), "sale", 1, "succeeded", None);
+            paid = apply(Some(&paid), CommandBody::RecordPayment(fact))
+                .unwrap()
+                .order;
+        }
+        // Ten transactions: each at least its struct and its two strings.
+        let per = std::mem::size_of::<crate::domain::Transaction>() + 2 * 32;
+        assert!(weight(&paid) >= weight(&order) + 10 * per as u32);
+    }
 }

@@ -290,7 +290,10 @@ mod tests {
     }
 
     fn batch_of(events: usize, shared: &std::sync::Arc<super::super::rebalance::Shared>) -> Job {
-        let order = decide(None, &create_command(sample_input())).unwrap().order;
+        let order = decide(None, &create_command(sample_input()))
+            .unwrap()
+            .unwrap()
+            .order;
         Job::Publish(
             Committed {
                 events: (0..events).map(|_| event(&order, 0)).collect(),
@@ -338,14 +341,21 @@ mod tests {
 
     #[test]
     fn merged_batches_keep_every_event_in_order_and_each_orders_latest_state_once() {
-        let created = decide(None, &create_command(sample_input())).unwrap().order;
+        let created = decide(None, &create_command(sample_input()))
+            .unwrap()
+            .unwrap()
+            .order;
         let confirmed = decide(
             Some(&created),
             &command_for(created.order_id, CommandBody::ConfirmOrder),
         )
         .unwrap()
+        .unwrap()
         .order;
-        let other = decide(None, &create_command(sample_input())).unwrap().order;
+        let other = decide(None, &create_command(sample_input()))
+            .unwrap()
+            .unwrap()
+            .order;
         let merged = Committed::merge(vec![
             Committed {
                 events: vec![event(&created, 1), event(&other, 2)],

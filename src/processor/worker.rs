@@ -200,6 +200,10 @@ impl Worker {
                     write.processed.push(processed_row(command, Err(rejection)));
                     continue;
                 }
+                (Ok(command), Outcome::Unchanged { version }) => {
+                    write.processed.push(processed_row(command, Ok(*version)));
+                    continue;
+                }
                 (Ok(_), Outcome::Duplicate(_) | Outcome::Undecodable) => continue,
             };
             let traceparent = record

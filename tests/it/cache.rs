@@ -16,6 +16,7 @@ const WAIT: Duration = Duration::from_secs(5);
 fn apply(order: &Order, body: CommandBody) -> Order {
     decide(Some(order), &command(order.order_id, body))
         .expect("a valid transition")
+        .expect("a change")
         .order
 }
 
@@ -33,7 +34,7 @@ async fn the_local_copy_is_served_without_redis_and_evicted_when_a_processor_wri
     let writer = Cache::connect(REDIS, None, TTL, 0).unwrap();
     assert!(writer.local_statistics().is_none());
     let id = OrderId::new_random();
-    let created = decide(None, &create(id)).unwrap().order;
+    let created = decide(None, &create(id)).unwrap().unwrap().order;
     writer
         .put_orders(std::slice::from_ref(&created))
         .await
@@ -71,7 +72,7 @@ async fn the_local_copy_is_served_without_redis_and_evicted_when_a_processor_wri
 async fn a_late_write_of_an_older_version_cannot_bring_a_deleted_order_back() {
     let cache = Cache::connect(REDIS, None, TTL, 0).unwrap();
     let id = OrderId::new_random();
-    let created = decide(None, &create(id)).unwrap().order;
+    let created = decide(None, &create(id)).unwrap().unwrap().order;
     let deleted = apply(&created, CommandBody::DeleteOrder);
     cache
         .put_orders(std::slice::from_ref(&created))

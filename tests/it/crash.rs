@@ -66,7 +66,11 @@ async fn processor_killed_at_random_moments_matches_the_oracle() {
         workload.commands.len()
     );
     let kinds: HashSet<_> = workload.commands.iter().map(|c| c.body.kind()).collect();
-    assert_eq!(kinds.len(), 8, "all eight command kinds");
+    assert_eq!(
+        kinds.len(),
+        10,
+        "every command kind, payment facts among them"
+    );
     let env = TestEnv::new(6).await;
 
     let started = Instant::now();

@@ -27,6 +27,11 @@ fn the_document_describes_every_route_with_its_problems() {
         ("/v1/orders/{id}/deliver", vec!["post"]),
         ("/v1/orders/{id}/cancel", vec!["post"]),
         ("/v1/orders/{id}/events", vec!["get"]),
+        ("/v1/orders/{id}/payments", vec!["post"]),
+        (
+            "/v1/orders/{id}/payments/{transaction_id}/settle",
+            vec!["post"],
+        ),
         ("/v1/commands/{id}", vec!["get"]),
     ] {
         for method in methods {
@@ -51,6 +56,10 @@ fn the_document_describes_every_route_with_its_problems() {
         "total",
         "version",
         "shipping_address",
+        "adjustments",
+        "payments",
+        "balance_due",
+        "payment_status",
     ] {
         assert!(order[field].is_object(), "Order.{field} is documented");
     }

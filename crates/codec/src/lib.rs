@@ -4,6 +4,7 @@
 //! registry, lives in the service.
 
 pub mod avro;
+pub mod resolve;
 pub mod schemas;
 pub mod single_object;
 

@@ -42,6 +42,11 @@ const SOURCES: &[(Subject, u32, &str)] = &[
         include_str!("../../../schemas/order_command.v2.avsc"),
     ),
     (
+        Subject::Command,
+        3,
+        include_str!("../../../schemas/order_command.v3.avsc"),
+    ),
+    (
         Subject::Event,
         1,
         include_str!("../../../schemas/order_event.v1.avsc"),
@@ -52,9 +57,19 @@ const SOURCES: &[(Subject, u32, &str)] = &[
         include_str!("../../../schemas/order_event.v2.avsc"),
     ),
     (
+        Subject::Event,
+        3,
+        include_str!("../../../schemas/order_event.v3.avsc"),
+    ),
+    (
         Subject::Snapshot,
         1,
         include_str!("../../../schemas/order_snapshot.v1.avsc"),
+    ),
+    (
+        Subject::Snapshot,
+        2,
+        include_str!("../../../schemas/order_snapshot.v2.avsc"),
     ),
 ];
 

@@ -11,6 +11,7 @@ use apache_avro::writer::datum::GenericDatumWriter;
 use super::DecodeError;
 use apache_avro::Schema;
 
+use super::resolve::Resolver;
 use super::schemas::{Catalog, SchemaVersion, Subject, catalog, fingerprint_of};
 
 const MAGIC: [u8; 2] = [0xC3, 0x01];
@@ -20,7 +21,27 @@ const HEADER_LEN: usize = 10;
 /// newest version) pair; resolving a schema is costly, so it happens once per process.
 struct Wire {
     writers: HashMap<u64, (Vec<u8>, GenericDatumWriter<'static>)>,
-    readers: HashMap<u64, GenericDatumReader<'static>>,
+    readers: HashMap<u64, Reader<'static>>,
+}
+
+/// Reads data written with one schema in the shape of the newest: the datum is read with its
+/// writer's schema, then resolved by name (see `resolve`) when the schemas differ.
+pub struct Reader<'s> {
+    datum: GenericDatumReader<'s>,
+    resolution: Option<(Resolver<'s>, &'s Schema, &'s Schema)>,
+}
+
+impl Reader<'_> {
+    /// Reads one datum that must take exactly `body` (see `read_exactly`), resolved.
+    pub fn read(&self, body: &[u8]) -> Result<Value, DecodeError> {
+        let value = read_exactly(&self.datum, body)?;
+        match &self.resolution {
+            None => Ok(value),
+            Some((resolver, writer, reader)) => resolver
+                .resolve(value, writer, reader)
+                .map_err(DecodeError::Corrupt),
+        }
+    }
 }
 
 fn wire() -> &'static Wire {
@@ -51,20 +72,24 @@ fn build(catalog: &'static Catalog) -> Wire {
     Wire { writers, readers }
 }
 
-/// Reads data written with `writer` in the shape of `latest`. Resolution happens only when
-/// the schemas differ: apache-avro resolves a union value into the first reader branch it
-/// fits, not the branch of the same name (an empty record fits any all-optional record), so
-/// resolving a schema against itself can change a command's kind.
-pub fn reader_for<'s>(
-    writer: &'s Schema,
-    latest: &'s SchemaVersion,
-) -> apache_avro::AvroResult<GenericDatumReader<'s>> {
-    let builder = GenericDatumReader::builder(writer);
-    if fingerprint_of(writer) == latest.legacy_fingerprint {
-        builder.build()
+/// Reads data written with `writer` in the shape of `latest`, resolving only when the
+/// schemas differ. Not apache-avro's resolution: it puts a union value into the first reader
+/// branch it fits, not the branch of the same name (an empty `ConfirmOrder` fits an
+/// all-optional `UpdateOrder`); `resolve` matches by name.
+pub fn reader_for<'s>(writer: &'s Schema, latest: &'s SchemaVersion) -> Result<Reader<'s>, String> {
+    let datum = GenericDatumReader::builder(writer)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let resolution = if fingerprint_of(writer) == latest.legacy_fingerprint {
+        None
     } else {
-        builder.reader_schema(&latest.schema).build()
-    }
+        Some((
+            Resolver::new(writer, &latest.schema)?,
+            writer,
+            &latest.schema,
+        ))
+    };
+    Ok(Reader { datum, resolution })
 }
 
 pub fn encode(schema: &SchemaVersion, value: Value) -> Result<Vec<u8>, String> {
@@ -86,7 +111,7 @@ pub fn decode(catalog: &Catalog, subject: Subject, bytes: &[u8]) -> Result<Value
     catalog
         .by_fingerprint(subject, fingerprint)
         .ok_or(DecodeError::UnknownSchema(fingerprint))?;
-    read_exactly(&wire().readers[&fingerprint], &bytes[HEADER_LEN..])
+    wire().readers[&fingerprint].read(&bytes[HEADER_LEN..])
 }
 
 /// Reads one datum that must take exactly `body`: no byte left over, and none missing.

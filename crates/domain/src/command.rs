@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::input::{NewOrderInput, OrderUpdateInput, ShippingInput};
+use super::input::{NewOrderInput, OrderUpdateInput, PaymentInput, SettlementInput, ShippingInput};
 use super::values::{OrderId, StorefrontId};
 
 /// The idempotency key of a command: applying the same id twice changes nothing.
@@ -57,6 +57,10 @@ pub enum CommandBody {
         reason: String,
     },
     DeleteOrder,
+    /// A payment fact (ORDER-MODEL.md "Payments"), named by its transaction id.
+    RecordPayment(PaymentInput),
+    /// A pending transaction succeeded or failed.
+    SettlePayment(SettlementInput),
 }
 
 impl CommandBody {
@@ -71,6 +75,8 @@ impl CommandBody {
             CommandBody::DeliverOrder => "DeliverOrder",
             CommandBody::CancelOrder { .. } => "CancelOrder",
             CommandBody::DeleteOrder => "DeleteOrder",
+            CommandBody::RecordPayment(_) => "RecordPayment",
+            CommandBody::SettlePayment(_) => "SettlePayment",
         }
     }
 }

@@ -3,9 +3,13 @@
 use super::command::{Command, CommandBody};
 use super::event::{Event, EventBody};
 use super::order::Order;
+use super::payments::Recorded;
 use super::rejection::Rejection;
 use super::status::OrderStatus;
-use super::validation::{NewOrder, OrderUpdate, parse_cancel_reason, parse_issued_by};
+use super::validation::{
+    NewOrder, OrderUpdate, order_total, parse_cancel_reason, parse_issued_by, parse_payment,
+    parse_settlement,
+};
 use super::values::ShippingInfo;
 
 /// A command that changed an order: the new state and the event saying so.
@@ -27,6 +31,11 @@ pub enum PriorOutcome {
 pub enum Decision {
     Applied(Box<Applied>),
     Rejected(Rejection),
+    /// A new command id for a payment fact the order holds already (a provider's retry):
+    /// applied, and nothing changes; the order stays at `version`.
+    Unchanged {
+        version: u64,
+    },
     /// The command id was handled before: nothing changes; this was the outcome then.
     Duplicate(PriorOutcome),
 }
@@ -42,7 +51,10 @@ pub fn handle(
         return Decision::Duplicate(prior.clone());
     }
     match decide(current, command) {
-        Ok(applied) => Decision::Applied(Box::new(applied)),
+        Ok(Some(applied)) => Decision::Applied(Box::new(applied)),
+        Ok(None) => Decision::Unchanged {
+            version: current.map_or(0, |o| o.version),
+        },
         Err(rejection) => Decision::Rejected(rejection),
     }
 }
@@ -54,8 +66,9 @@ pub fn belongs_to_another_storefront(current: Option<&Order>, command: &Command)
     current.is_some_and(|order| order.storefront_id != command.storefront_id)
 }
 
-/// The state machine proper: what `command` does to `current`, or why it cannot.
-pub fn decide(current: Option<&Order>, command: &Command) -> Result<Applied, Rejection> {
+/// The state machine proper: what `command` does to `current`, or why it cannot. `None`: a
+/// payment fact the order holds already, with the same content; nothing changes.
+pub fn decide(current: Option<&Order>, command: &Command) -> Result<Option<Applied>, Rejection> {
     parse_issued_by(command.issued_by.as_deref())?;
     let order = match (current, &command.body) {
         (Some(_), CommandBody::CreateOrder(_)) => return Err(Rejection::AlreadyExists),
@@ -67,13 +80,18 @@ pub fn decide(current: Option<&Order>, command: &Command) -> Result<Applied, Rej
                 order.version,
                 EventBody::OrderCreated(Box::new(order.clone())),
             );
-            return Ok(Applied { order, event });
+            return Ok(Some(Applied { order, event }));
         }
         (None, _) => return Err(Rejection::NotFound),
-        (Some(order), _) if order.status == OrderStatus::Deleted => {
+        (Some(_), _) if belongs_to_another_storefront(current, command) => {
             return Err(Rejection::NotFound);
         }
-        (Some(_), _) if belongs_to_another_storefront(current, command) => {
+        (Some(order), CommandBody::RecordPayment(_) | CommandBody::SettlePayment(_))
+            if order.status == OrderStatus::Deleted =>
+        {
+            return Err(Rejection::PaymentOnDeletedOrder);
+        }
+        (Some(order), _) if order.status == OrderStatus::Deleted => {
             return Err(Rejection::NotFound);
         }
         (Some(order), _) => order,
@@ -89,16 +107,22 @@ pub fn decide(current: Option<&Order>, command: &Command) -> Result<Applied, Rej
             if let Some((items, subtotal)) = update.items {
                 next.items = items;
                 next.subtotal = subtotal;
-                next.total = subtotal;
             }
             if let Some(address) = update.shipping_address {
                 next.shipping_address = address;
             }
+            if let Some(adjustments) = update.adjustments {
+                next.adjustments = adjustments;
+            }
+            next.total = order_total(next.subtotal, &next.adjustments)?;
+            next = next.derive()?;
             EventBody::OrderUpdated {
                 items: next.items.clone(),
                 subtotal: next.subtotal,
+                adjustments: next.adjustments.clone(),
                 total: next.total,
                 shipping_address: next.shipping_address.clone(),
+                payment: next.payment,
             }
         }
         CommandBody::ConfirmOrder => {
@@ -131,11 +155,36 @@ pub fn decide(current: Option<&Order>, command: &Command) -> Result<Applied, Rej
             next.status = transition(order, OrderStatus::Deleted)?;
             EventBody::OrderDeleted
         }
+        CommandBody::RecordPayment(input) => {
+            let transaction = parse_payment(input)?;
+            if next.payments.record(transaction.clone())? == Recorded::Duplicate {
+                return Ok(None);
+            }
+            next = next.derive()?;
+            EventBody::PaymentRecorded {
+                transaction,
+                payment: next.payment,
+            }
+        }
+        CommandBody::SettlePayment(input) => {
+            let (transaction_id, status) = parse_settlement(input)?;
+            if next.payments.settle(&transaction_id, status)? == Recorded::Duplicate {
+                return Ok(None);
+            }
+            next = next.derive()?;
+            EventBody::PaymentSettled {
+                transaction_id,
+                status,
+                payment: next.payment,
+            }
+        }
     };
+    // Whatever changed (a cancellation changes what is due back), the derived follows.
+    next = next.derive()?;
     next.version = order.version + 1;
     next.updated_at = command.issued_at;
     let event = Event::caused_by(command, next.version, body);
-    Ok(Applied { order: next, event })
+    Ok(Some(Applied { order: next, event }))
 }
 
 /// The CommandRejected event for a refused command; the order's version does not move.

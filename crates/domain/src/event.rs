@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use super::command::{Command, CommandId};
 use super::order::Order;
-use super::values::{Address, Amount, LineItem, OrderId, ShippingInfo, StorefrontId};
+use super::payments::{PaymentState, PaymentSummary, Transaction};
+use super::values::{Address, Adjustment, Amount, LineItem, OrderId, ShippingInfo, StorefrontId};
 
 /// Namespace of event ids: an event id is UUIDv5(namespace, causing command id), so a
 /// re-published event carries the same id and consumers can deduplicate on it.
@@ -50,8 +51,11 @@ pub enum EventBody {
     OrderUpdated {
         items: Vec<LineItem>,
         subtotal: Amount,
+        adjustments: Vec<Adjustment>,
         total: Amount,
         shipping_address: Address,
+        /// What the new total makes of the payments.
+        payment: PaymentSummary,
     },
     OrderConfirmed,
     OrderShipped(ShippingInfo),
@@ -61,6 +65,17 @@ pub enum EventBody {
         reason: String,
     },
     OrderDeleted,
+    /// A payment transaction was recorded; `payment` is the order's summary after it.
+    PaymentRecorded {
+        transaction: Transaction,
+        payment: PaymentSummary,
+    },
+    /// A pending transaction settled; `payment` is the order's summary after it.
+    PaymentSettled {
+        transaction_id: String,
+        status: PaymentState,
+        payment: PaymentSummary,
+    },
     /// A command was refused; the order did not change (`version` is its current one).
     CommandRejected {
         command_type: String,
@@ -81,6 +96,8 @@ impl EventBody {
             EventBody::OrderDelivered => "OrderDelivered",
             EventBody::OrderCancelled { .. } => "OrderCancelled",
             EventBody::OrderDeleted => "OrderDeleted",
+            EventBody::PaymentRecorded { .. } => "PaymentRecorded",
+            EventBody::PaymentSettled { .. } => "PaymentSettled",
             EventBody::CommandRejected { .. } => "CommandRejected",
         }
     }

@@ -16,6 +16,9 @@ pub struct NewOrderInput {
     pub shipping_address: AddressInput,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// Shipping, tax, discount and fee on top of the line items (ORDER-MODEL.md "Totals").
+    #[serde(default)]
+    pub adjustments: Vec<AdjustmentInput>,
 }
 
 /// An order-level adjustment as it arrives.
@@ -89,6 +92,9 @@ pub struct OrderUpdateInput {
     pub items: Option<Vec<LineItemInput>>,
     #[serde(default)]
     pub shipping_address: Option<AddressInput>,
+    /// Replaces every adjustment (an empty list removes them); absent keeps them.
+    #[serde(default)]
+    pub adjustments: Option<Vec<AdjustmentInput>>,
 }
 
 /// Carrier and tracking number as they arrive (ShipOrder, UpdateShipping).
@@ -97,4 +103,34 @@ pub struct OrderUpdateInput {
 pub struct ShippingInput {
     pub carrier: String,
     pub tracking_number: String,
+}
+
+/// A RecordPayment payload as it arrives: one payment fact, named by its `transaction_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentInput {
+    pub transaction_id: String,
+    /// authorization | capture | sale | void | refund
+    pub kind: String,
+    /// Minor units of the order's currency, > 0.
+    #[serde(deserialize_with = "integer")]
+    pub amount: i64,
+    /// pending | succeeded | failed
+    pub status: String,
+    pub provider: String,
+    #[serde(default)]
+    pub provider_reference: Option<String>,
+    #[serde(default)]
+    pub parent_id: Option<String>,
+    #[serde(default)]
+    pub return_id: Option<String>,
+}
+
+/// A SettlePayment payload as it arrives: where a pending transaction ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementInput {
+    pub transaction_id: String,
+    /// succeeded | failed
+    pub status: String,
 }

@@ -24,12 +24,20 @@ pub use decide::{
 };
 pub use event::{Event, EventBody, EventId};
 pub use input::{
-    AddressInput, AdjustmentInput, LineItemInput, NewOrderInput, OrderUpdateInput, ShippingInput,
+    AddressInput, AdjustmentInput, LineItemInput, NewOrderInput, OrderUpdateInput, PaymentInput,
+    SettlementInput, ShippingInput,
 };
 pub use order::Order;
+pub use payments::{
+    PaymentKind, PaymentLedger, PaymentRejection, PaymentState, PaymentStatus, PaymentSummary,
+    Transaction,
+};
 pub use rejection::Rejection;
 pub use status::OrderStatus;
-pub use validation::{FieldError, NewOrder, OrderUpdate, ValidationErrors, parse_cancel_reason};
+pub use validation::{
+    FieldError, NewOrder, OrderUpdate, ValidationErrors, order_total, parse_cancel_reason,
+    parse_payment, parse_settlement,
+};
 pub use values::{
     Address, Adjustment, AdjustmentKind, Amount, Currency, CustomerId, LineItem, OrderId,
     ShippingInfo, Sku, StorefrontId, bounded_echo,

@@ -6,14 +6,21 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::command::Command;
+use super::payments::{PaymentLedger, PaymentRejection, PaymentSummary};
 use super::status::OrderStatus;
 use super::validation::NewOrder;
 use super::values::{
-    Address, Amount, Currency, CustomerId, LineItem, OrderId, ShippingInfo, StorefrontId,
+    Address, Adjustment, Amount, Currency, CustomerId, LineItem, OrderId, ShippingInfo,
+    StorefrontId,
 };
 
 /// The order as every reader sees it (GET response, cache value, state snapshot).
+///
+/// `payment` is derived from `payments` and `total` (ORDER-MODEL.md "Principles"): it is
+/// written out for readers, and recomputed, never read back, whenever an order is read
+/// (`Deserialize` goes through [`StoredOrder`]) or changed ([`Order::derive`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "StoredOrder")]
 pub struct Order {
     pub order_id: OrderId,
     pub storefront_id: StorefrontId,
@@ -21,11 +28,21 @@ pub struct Order {
     pub status: OrderStatus,
     pub currency: Currency,
     pub items: Vec<LineItem>,
+    /// Σ line totals.
     pub subtotal: Amount,
+    /// Shipping, tax, discount and fee on top of the lines.
+    pub adjustments: Vec<Adjustment>,
+    /// `subtotal + Σ adjustments`.
     pub total: Amount,
     pub shipping_address: Address,
     pub shipping: Option<ShippingInfo>,
     pub metadata: BTreeMap<String, String>,
+    /// The payment transactions, in the order they were recorded.
+    pub payments: PaymentLedger,
+    /// Derived from `payments`: authorized, captured, refunded, balance_due, refund_due,
+    /// payment_status.
+    #[serde(flatten)]
+    pub payment: PaymentSummary,
     /// Per-order sequence: 1 after creation, +1 per applied command.
     pub version: u64,
     pub created_at: DateTime<Utc>,
@@ -42,14 +59,76 @@ impl Order {
             status: OrderStatus::Pending,
             currency: new.currency,
             subtotal: new.subtotal,
-            total: new.subtotal,
+            adjustments: new.adjustments,
+            total: new.total,
             items: new.items,
             shipping_address: new.shipping_address,
             shipping: None,
             metadata: new.metadata,
+            payments: PaymentLedger::default(),
+            payment: PaymentSummary::unpaid(new.total),
             version: 1,
             created_at: command.issued_at,
             updated_at: command.issued_at,
         }
+    }
+
+    /// Recomputes what is derived (`payment`) from the facts; call after changing them.
+    pub fn derive(mut self) -> Result<Self, PaymentRejection> {
+        self.payment = self
+            .payments
+            .summary(self.total, self.status == OrderStatus::Cancelled)?;
+        Ok(self)
+    }
+}
+
+/// An order as stored (JSON body, cache value): every fact of [`Order`]; what is derived is
+/// ignored and recomputed. Orders written before adjustments and payments read with none.
+#[derive(Deserialize)]
+struct StoredOrder {
+    order_id: OrderId,
+    storefront_id: StorefrontId,
+    customer_id: CustomerId,
+    status: OrderStatus,
+    currency: Currency,
+    items: Vec<LineItem>,
+    subtotal: Amount,
+    #[serde(default)]
+    adjustments: Vec<Adjustment>,
+    total: Amount,
+    shipping_address: Address,
+    shipping: Option<ShippingInfo>,
+    metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    payments: PaymentLedger,
+    version: u64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<StoredOrder> for Order {
+    type Error = PaymentRejection;
+
+    fn try_from(s: StoredOrder) -> Result<Self, PaymentRejection> {
+        Order {
+            order_id: s.order_id,
+            storefront_id: s.storefront_id,
+            customer_id: s.customer_id,
+            status: s.status,
+            currency: s.currency,
+            items: s.items,
+            subtotal: s.subtotal,
+            adjustments: s.adjustments,
+            payment: PaymentSummary::unpaid(s.total),
+            total: s.total,
+            shipping_address: s.shipping_address,
+            shipping: s.shipping,
+            metadata: s.metadata,
+            payments: s.payments,
+            version: s.version,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+        .derive()
     }
 }

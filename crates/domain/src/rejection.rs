@@ -1,5 +1,6 @@
 //! Why a command was refused: typed, with a stable code for the CommandRejected event.
 
+use super::payments::PaymentRejection;
 use super::status::OrderStatus;
 use super::validation::ValidationErrors;
 
@@ -35,11 +36,17 @@ pub enum Rejection {
     /// A computed total does not fit in 64-bit minor units.
     #[error("{field}: the amount exceeds the largest representable total")]
     AmountOverflow { field: String },
+    /// A payment fact on an order that was deleted.
+    #[error("the order is deleted: it takes no payment facts")]
+    PaymentOnDeletedOrder,
+    /// A payment fact that breaks a rule of the ledger.
+    #[error("{0}")]
+    Payment(PaymentRejection),
 }
 
 impl Rejection {
-    /// Every code, for documentation and tests.
-    pub const CODES: [&'static str; 8] = [
+    /// Every code of the order's own rules; [`Rejection::codes`] adds the ledger's.
+    const ORDER_CODES: [&'static str; 9] = [
         "invalid_transition",
         "not_allowed_in_status",
         "version_conflict",
@@ -48,7 +55,19 @@ impl Rejection {
         "validation",
         "amount_overflow",
         "idempotency_conflict",
+        "payment_on_deleted_order",
     ];
+
+    /// Every code a rejection can carry, each once, for documentation and tests.
+    pub fn codes() -> Vec<&'static str> {
+        let mut codes = Self::ORDER_CODES.to_vec();
+        for code in PaymentRejection::CODES {
+            if !codes.contains(&code) {
+                codes.push(code);
+            }
+        }
+        codes
+    }
 
     /// Longest message a rejection carries, in characters.
     pub const MAX_MESSAGE_LEN: usize = 1_000;
@@ -70,6 +89,8 @@ impl Rejection {
             Rejection::Validation(_) => "validation",
             Rejection::AmountOverflow { .. } => "amount_overflow",
             Rejection::IdempotencyConflict => "idempotency_conflict",
+            Rejection::PaymentOnDeletedOrder => "payment_on_deleted_order",
+            Rejection::Payment(rejection) => rejection.code(),
         }
     }
 }
@@ -82,6 +103,18 @@ impl From<ValidationErrors> for Rejection {
                 field: field.to_owned(),
             },
             None => Rejection::Validation(errors),
+        }
+    }
+}
+
+impl From<PaymentRejection> for Rejection {
+    /// A ledger sum that overflows is the same `amount_overflow` as an order's.
+    fn from(rejection: PaymentRejection) -> Self {
+        match rejection {
+            PaymentRejection::AmountOverflow => Rejection::AmountOverflow {
+                field: "payments".to_owned(),
+            },
+            other => Rejection::Payment(other),
         }
     }
 }

@@ -4,9 +4,9 @@
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::{
-    AddressInput, Applied, Command, CommandBody, CommandId, Event, LineItemInput, NewOrderInput,
-    Order, OrderId, OrderStatus, OrderUpdateInput, Rejection, ShippingInput, StorefrontId, decide,
-    rejected_event,
+    AddressInput, AdjustmentInput, Applied, Command, CommandBody, CommandId, Event, LineItemInput,
+    NewOrderInput, Order, OrderId, OrderStatus, OrderUpdateInput, PaymentInput, Rejection,
+    SettlementInput, ShippingInput, StorefrontId, decide, rejected_event,
 };
 
 /// A valid CreateOrder payload.
@@ -28,6 +28,44 @@ pub fn sample_input() -> NewOrderInput {
             country: "DE".into(),
         },
         metadata: [("channel".to_owned(), "web".to_owned())].into(),
+        adjustments: Vec::new(),
+    }
+}
+
+/// An adjustment of `kind` ("shipping", "tax", "discount", "fee") as a storefront sends it.
+pub fn adjustment(kind: &str, amount: i64) -> AdjustmentInput {
+    AdjustmentInput {
+        kind: kind.into(),
+        label: format!("{kind} line"),
+        amount,
+    }
+}
+
+/// A RecordPayment payload from the `manual` provider.
+pub fn payment(
+    transaction_id: &str,
+    kind: &str,
+    amount: i64,
+    status: &str,
+    parent_id: Option<&str>,
+) -> PaymentInput {
+    PaymentInput {
+        transaction_id: transaction_id.into(),
+        kind: kind.into(),
+        amount,
+        status: status.into(),
+        provider: "manual".into(),
+        provider_reference: None,
+        parent_id: parent_id.map(Into::into),
+        return_id: None,
+    }
+}
+
+/// A SettlePayment payload.
+pub fn settlement(transaction_id: &str, status: &str) -> SettlementInput {
+    SettlementInput {
+        transaction_id: transaction_id.into(),
+        status: status.into(),
     }
 }
 
@@ -59,10 +97,13 @@ pub fn shipping() -> ShippingInput {
     }
 }
 
-/// One command of every kind, valid, for `order_id`.
+/// One command of every kind, valid in this order, for `order_id`.
 pub fn every_command(order_id: OrderId) -> Vec<Command> {
     [
-        CommandBody::CreateOrder(sample_input()),
+        CommandBody::CreateOrder(NewOrderInput {
+            adjustments: vec![adjustment("shipping", 495), adjustment("discount", -200)],
+            ..sample_input()
+        }),
         CommandBody::UpdateOrder(OrderUpdateInput {
             items: Some(vec![LineItemInput {
                 sku: "SKU-9".into(),
@@ -70,7 +111,13 @@ pub fn every_command(order_id: OrderId) -> Vec<Command> {
                 unit_price: 250,
             }]),
             shipping_address: None,
+            adjustments: Some(vec![adjustment("tax", 143)]),
         }),
+        CommandBody::RecordPayment(PaymentInput {
+            provider_reference: Some("pi_sample".into()),
+            ..payment("auth-1", "authorization", 893, "pending", None)
+        }),
+        CommandBody::SettlePayment(settlement("auth-1", "succeeded")),
         CommandBody::ConfirmOrder,
         CommandBody::ShipOrder(shipping()),
         CommandBody::UpdateShipping(ShippingInput {
@@ -93,26 +140,32 @@ pub fn every_event() -> Vec<Event> {
     let commands = every_command(OrderId::new_random());
     let mut order: Option<Order> = None;
     let mut events = Vec::new();
-    // create, update, confirm, ship, update shipping, deliver
-    for command in &commands[..6] {
-        let applied = decide(order.as_ref(), command).expect("each step is valid");
+    // create, update, record and settle a payment, confirm, ship, update shipping, deliver
+    for command in &commands[..8] {
+        let applied = changed(decide(order.as_ref(), command)).expect("each step is valid");
         events.push(applied.event);
         order = Some(applied.order);
     }
     // the rejection comes from cancelling a delivered order
-    let rejection = decide(order.as_ref(), &commands[6]).expect_err("a delivered order stays");
-    events.push(rejected_event(order.as_ref(), &commands[6], &rejection));
+    let rejection = decide(order.as_ref(), &commands[8]).expect_err("a delivered order stays");
+    events.push(rejected_event(order.as_ref(), &commands[8], &rejection));
     // cancel and delete need another order
-    let mut pending = decide(None, &create_command(sample_input()))
+    let mut pending = changed(decide(None, &create_command(sample_input())))
         .expect("valid")
         .order;
-    for mut command in every_command(pending.order_id).into_iter().skip(6) {
+    for mut command in every_command(pending.order_id).into_iter().skip(8) {
         command.order_id = pending.order_id;
-        let applied = decide(Some(&pending), &command).expect("a pending order cancels");
+        let applied = changed(decide(Some(&pending), &command)).expect("a pending order cancels");
         events.push(applied.event);
         pending = applied.order;
     }
     events
+}
+
+/// What `decide` gave, for a command that must change the order: a known payment fact (no
+/// change) counts as a failure here.
+pub fn changed(decided: Result<Option<Applied>, Rejection>) -> Result<Applied, Rejection> {
+    decided.map(|applied| applied.expect("the command changes the order"))
 }
 
 /// Decides `body` against `order` as a user's command would, issued at the order's version.
@@ -120,7 +173,7 @@ pub fn apply(order: Option<&Order>, body: CommandBody) -> Result<Applied, Reject
     let id = order.map_or_else(OrderId::new_random, |o| o.order_id);
     let mut command = command_for(id, body);
     command.issued_at = at(order.map_or(0, |o| o.version as u32));
-    decide(order, &command)
+    changed(decide(order, &command))
 }
 
 /// An order brought to `status` through the commands a user would send.

@@ -124,6 +124,26 @@ impl From<Currency> for String {
     }
 }
 
+/// `as_str` (the wire name) and `parse` of a field-less enum, over its `ALL`.
+macro_rules! named {
+    ($type:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $type {
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name),+
+                }
+            }
+
+            pub fn parse(name: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == name)
+            }
+        }
+    };
+}
+pub(crate) use named;
+
 /// What an order-level adjustment is for (ORDER-MODEL.md "Totals"): the storefront states
 /// it, orderflow keeps the arithmetic honest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,18 +156,12 @@ pub enum AdjustmentKind {
     Fee,
 }
 
-impl AdjustmentKind {
-    pub const ALL: [Self; 4] = [Self::Shipping, Self::Tax, Self::Discount, Self::Fee];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Shipping => "shipping",
-            Self::Tax => "tax",
-            Self::Discount => "discount",
-            Self::Fee => "fee",
-        }
-    }
-}
+named!(AdjustmentKind {
+    Shipping => "shipping",
+    Tax => "tax",
+    Discount => "discount",
+    Fee => "fee",
+});
 
 /// An order-level amount added to the subtotal (a discount subtracts).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

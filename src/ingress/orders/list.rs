@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::ReadErrors;
-use crate::domain::{CustomerId, OrderStatus};
+use crate::domain::{CustomerId, OrderStatus, PaymentStatus};
 use crate::ingress::auth::Caller;
 use crate::ingress::{ApiError, AppState};
 use crate::ingress::{params, schemas};
@@ -22,6 +22,8 @@ pub(crate) struct ListQuery {
     created_before: Option<DateTime<Utc>>,
     limit: Option<i64>,
     cursor: Option<String>,
+    /// unpaid, authorized, partially_paid, paid, overpaid, partially_refunded, refunded, voided
+    payment_status: Option<String>,
 }
 
 pub(crate) const MAX_PAGE: i64 = 200;
@@ -56,6 +58,15 @@ pub(crate) async fn list(
             "status {status:?} is not one of pending, confirmed, shipped, delivered, cancelled"
         )));
     }
+    if let Some(status) = &query.payment_status
+        && PaymentStatus::parse(status).is_none()
+    {
+        let all: Vec<&str> = PaymentStatus::ALL.iter().map(|s| s.as_str()).collect();
+        return Err(ApiError::BadQuery(format!(
+            "payment_status {status:?} is not one of {}",
+            all.join(", ")
+        )));
+    }
     let after = query
         .cursor
         .as_deref()
@@ -71,6 +82,7 @@ pub(crate) async fn list(
         created_from: query.created_from,
         created_before: query.created_before,
         after,
+        payment_status: query.payment_status,
     };
     let orders = state
         .store

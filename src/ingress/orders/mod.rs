@@ -1,16 +1,18 @@
 //! `/v1/orders`: every write produces one command; reads come from Redis, then PostgreSQL;
 //! everything is scoped to the caller's storefront. One file per job: `write` (the write
-//! endpoints and how a write becomes a command), `read` (one order), `list` (a page of
-//! orders), `history` (an order's events).
+//! endpoints and how a write becomes a command), `payments` (the payment writes), `read` (one
+//! order), `list` (a page of orders), `history` (an order's events).
 
 mod history;
 mod list;
+mod payments;
 mod read;
 mod submit;
 mod write;
 
 pub(crate) use history::*;
 pub(crate) use list::*;
+pub(crate) use payments::*;
 pub(crate) use read::*;
 pub(crate) use submit::Accepted;
 pub(crate) use write::*;

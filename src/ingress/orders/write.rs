@@ -1,6 +1,8 @@
 //! The write endpoints: each one's request, validated into a `CommandBody` and handed to
 //! `submit`.
 
+use std::collections::HashMap;
+
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::HeaderMap;
@@ -97,7 +99,8 @@ pub(crate) async fn create(
 pub(crate) struct OrderWrite {
     state: AppState,
     caller: Caller,
-    id: String,
+    /// The path's parameters: `id`, and `transaction_id` where the path has one.
+    pub(super) path: HashMap<String, String>,
     headers: HeaderMap,
     body: Bytes,
 }
@@ -110,7 +113,7 @@ impl FromRequest<AppState> for OrderWrite {
         let caller = Caller::from_request_parts(&mut parts, state)
             .await
             .map_err(IntoResponse::into_response)?;
-        let Path(id) = Path::<String>::from_request_parts(&mut parts, state)
+        let Path(path) = Path::<HashMap<String, String>>::from_request_parts(&mut parts, state)
             .await
             .map_err(IntoResponse::into_response)?;
         let headers = parts.headers.clone();
@@ -120,7 +123,7 @@ impl FromRequest<AppState> for OrderWrite {
         Ok(Self {
             state: state.clone(),
             caller,
-            id,
+            path,
             headers,
             body,
         })
@@ -130,12 +133,12 @@ impl FromRequest<AppState> for OrderWrite {
 impl OrderWrite {
     /// Parses the body into `T` (an empty body reads as `{}`), checks it at the edge with
     /// `command` and submits the command.
-    async fn submit<T: serde::de::DeserializeOwned>(
+    pub(super) async fn submit<T: serde::de::DeserializeOwned>(
         self,
         action: &str,
         command: impl FnOnce(T) -> Result<CommandBody, ValidationErrors>,
     ) -> Result<Response, ApiError> {
-        let order_id = parse_order_id(&self.id)?;
+        let order_id = parse_order_id(self.path.get("id").map_or("", String::as_str))?;
         let body = &self.body;
         let input: T = parse_body(if body.is_empty() { b"{}" } else { body })?;
         let body_command = validated(command(input))?;

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::offsets::{OffsetMove, move_offsets};
+use super::payments::write_payments;
 use super::{COMMANDS_HANDLED, Result, Store, WriteError};
 use crate::domain::{Order, OrderStatus};
 
@@ -124,9 +125,10 @@ async fn write_orders(
         let rows = OrderColumns::of(new.iter().map(|(o, _)| *o));
         let inserted = sqlx::query(
             "INSERT INTO orders (order_id, storefront_id, customer_id, status, version, created_at,
-                                 updated_at, deleted_at, body)
+                                 updated_at, deleted_at, body, payment_status)
              SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[],
-                                  $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::jsonb[])
+                                  $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::jsonb[],
+                                  $10::text[])
              ON CONFLICT (order_id) DO NOTHING",
         )
         .bind(rows.ids)
@@ -138,6 +140,7 @@ async fn write_orders(
         .bind(rows.updated)
         .bind(rows.deleted)
         .bind(rows.bodies)
+        .bind(rows.payment_statuses)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -151,10 +154,11 @@ async fn write_orders(
         let updated = sqlx::query(
             "UPDATE orders o SET customer_id = m.customer_id, status = m.status,
                  version = m.version, updated_at = m.updated_at, deleted_at = m.deleted_at,
-                 body = m.body
+                 body = m.body, payment_status = m.payment_status
              FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[],
-                         $6::timestamptz[], $7::jsonb[], $8::bigint[])
-                  AS m(order_id, customer_id, status, version, updated_at, deleted_at, body, base)
+                         $6::timestamptz[], $7::jsonb[], $8::bigint[], $9::text[])
+                  AS m(order_id, customer_id, status, version, updated_at, deleted_at, body, base,
+                       payment_status)
              WHERE o.order_id = m.order_id AND o.version = m.base",
         )
         .bind(rows.ids)
@@ -165,6 +169,7 @@ async fn write_orders(
         .bind(rows.deleted)
         .bind(rows.bodies)
         .bind(bases)
+        .bind(rows.payment_statuses)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -186,6 +191,7 @@ struct OrderColumns<'a> {
     updated: Vec<DateTime<Utc>>,
     deleted: Vec<Option<DateTime<Utc>>>,
     bodies: Vec<sqlx::types::Json<&'a Order>>,
+    payment_statuses: Vec<&'static str>,
 }
 
 async fn insert_events(tx: &mut sqlx::PgConnection, events: &[EventRow]) -> Result<()> {
@@ -264,6 +270,7 @@ impl<'a> OrderColumns<'a> {
             updated: Vec::new(),
             deleted: Vec::new(),
             bodies: Vec::new(),
+            payment_statuses: Vec::new(),
         };
         for o in orders {
             c.deleted
@@ -277,6 +284,7 @@ impl<'a> OrderColumns<'a> {
             c.created.push(o.created_at);
             c.updated.push(o.updated_at);
             c.bodies.push(sqlx::types::Json(o));
+            c.payment_statuses.push(o.payment.payment_status.as_str());
         }
         c
     }
@@ -297,6 +305,7 @@ impl Store {
         move_offsets(&mut tx, group_id, topic, &batch.offsets).await?;
         if !batch.orders.is_empty() {
             write_orders(&mut tx, &batch.orders, &batch.base_versions).await?;
+            write_payments(&mut tx, &batch.orders).await?;
         }
         if !batch.events.is_empty() {
             insert_events(&mut tx, &batch.events).await?;

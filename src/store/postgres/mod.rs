@@ -1,10 +1,11 @@
 //! PostgreSQL: the processor's source of truth. Every statement the service runs is in this
-//! folder, one file per job: `batch`, `offsets`, `outbox`, `reads`, `api_keys`.
+//! folder, one file per job: `batch`, `offsets`, `outbox`, `payments`, `reads`, `api_keys`.
 
 mod api_keys;
 mod batch;
 mod offsets;
 mod outbox;
+mod payments;
 mod reads;
 
 pub use batch::{BatchWrite, DeadLetterRow, EventRow, ProcessedRow};

@@ -19,6 +19,7 @@ pub struct OrderFilter {
     pub created_before: Option<DateTime<Utc>>,
     /// Keyset cursor: the (created_at, order_id) of the last order of the previous page.
     pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub payment_status: Option<String>,
 }
 
 /// The processed-command record, as `GET /v1/commands/{id}` shows it.
@@ -108,6 +109,7 @@ impl Store {
                AND ($4::timestamptz IS NULL OR created_at >= $4)
                AND ($5::timestamptz IS NULL OR created_at < $5)
                AND ($6::timestamptz IS NULL OR (created_at, order_id) < ($6, $7))
+               AND ($9::text IS NULL OR payment_status = $9)
              ORDER BY created_at DESC, order_id DESC
              LIMIT $8"#,
             storefront,
@@ -118,6 +120,7 @@ impl Store {
             filter.after.map(|(t, _)| t),
             filter.after.map(|(_, id)| id),
             limit,
+            filter.payment_status.as_deref(),
         )
         .fetch_all(&self.pool)
         .await?;

@@ -156,6 +156,7 @@ pub(crate) fn create(order_id: OrderId) -> Command {
                 country: "DE".into(),
             },
             metadata: Default::default(),
+            adjustments: Vec::new(),
         }),
     )
 }

@@ -4,8 +4,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use orderflow::domain::{
-    AddressInput, Command, CommandBody, CommandId, Decision, EventId, LineItemInput, NewOrderInput,
-    Order, OrderId, OrderUpdateInput, PriorOutcome, ShippingInput, StorefrontId, handle,
+    AddressInput, AdjustmentInput, Command, CommandBody, CommandId, Decision, EventId,
+    LineItemInput, NewOrderInput, Order, OrderId, OrderUpdateInput, PaymentInput, PriorOutcome,
+    SettlementInput, ShippingInput, StorefrontId, handle,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -53,10 +54,16 @@ fn body(rng: &mut StdRng, kind: u32, n: u64) -> CommandBody {
                 country: "DE".into(),
             },
             metadata: Default::default(),
+            adjustments: vec![AdjustmentInput {
+                kind: "shipping".into(),
+                label: "Standard".into(),
+                amount: rng.random_range(0..1_000),
+            }],
         }),
         1 => CommandBody::UpdateOrder(OrderUpdateInput {
             items: Some(lines(rng)),
             shipping_address: None,
+            adjustments: None,
         }),
         2 => CommandBody::ConfirmOrder,
         3 => CommandBody::ShipOrder(ShippingInput {
@@ -71,13 +78,41 @@ fn body(rng: &mut StdRng, kind: u32, n: u64) -> CommandBody {
         6 => CommandBody::CancelOrder {
             reason: text("changed my mind"),
         },
-        _ => CommandBody::DeleteOrder,
+        7 => CommandBody::DeleteOrder,
+        // Payment facts named p0..p5 per order: parents, amounts and statuses at random, so
+        // that some break the ledger's rules.
+        8 => {
+            let kind =
+                ["authorization", "capture", "sale", "void", "refund"][rng.random_range(0..5)];
+            let parent = matches!(kind, "capture" | "void" | "refund")
+                .then(|| format!("p{}", rng.random_range(0..6)));
+            CommandBody::RecordPayment(PaymentInput {
+                transaction_id: format!("p{}", rng.random_range(0..6)),
+                kind: kind.into(),
+                amount: if invalid {
+                    0
+                } else {
+                    rng.random_range(1..60_000)
+                },
+                status: ["pending", "succeeded", "succeeded", "failed"][rng.random_range(0..4)]
+                    .into(),
+                provider: "manual".into(),
+                provider_reference: None,
+                parent_id: parent,
+                return_id: None,
+            })
+        }
+        _ => CommandBody::SettlePayment(SettlementInput {
+            transaction_id: format!("p{}", rng.random_range(0..6)),
+            status: ["succeeded", "failed"][rng.random_range(0..2)].into(),
+        }),
     }
 }
 
 impl Workload {
-    /// `orders` orders with `per_order` commands each on average, all eight kinds, some
-    /// invalid, some with a wrong expected version, some sent twice.
+    /// `orders` orders with `per_order` commands each on average, every kind (payment facts
+    /// among them, some retried under a new command id), some invalid, some with a wrong
+    /// expected version, some sent twice.
     pub(crate) fn generate(seed: u64, orders: usize, per_order: usize) -> Workload {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut n = 0u64;
@@ -99,8 +134,16 @@ impl Workload {
                     } else if rng.random_bool(0.6) {
                         (i as u32).min(5)
                     } else {
-                        rng.random_range(0..8)
+                        rng.random_range(0..10)
                     };
+                    // A payment fact retried by its provider: a new command, the same fact.
+                    let retried = sequence
+                        .iter()
+                        .rev()
+                        .find(|c| matches!(c.body, CommandBody::RecordPayment(_)))
+                        .filter(|_| kind >= 8 && rng.random_bool(0.2))
+                        .map(|c| c.body.clone());
+                    let body = retried.unwrap_or_else(|| body(&mut rng, kind, n));
                     sequence.push(Command {
                         command_id: CommandId(uuid::Uuid::from_u64_pair(seed, n)),
                         order_id,
@@ -108,7 +151,7 @@ impl Workload {
                         expected_version: rng.random_bool(0.1).then(|| rng.random_range(0..4)),
                         issued_at: issued(n),
                         issued_by: None,
-                        body: body(&mut rng, kind, n),
+                        body,
                     });
                 }
                 sequence
@@ -165,6 +208,9 @@ impl Workload {
                     entry
                         .events
                         .push((EventId::caused_by(command.command_id), version));
+                }
+                Decision::Unchanged { version } => {
+                    prior.insert(command.command_id, PriorOutcome::Applied { version });
                 }
                 Decision::Duplicate(_) => {}
             }

@@ -14,7 +14,7 @@ async fn an_order_memory_behind_its_row_never_overwrites_the_row() {
 
     // The row moves on behind the processor's memory (which still holds version 1, pending):
     // as a member that lost the partition and still wrote would leave it.
-    let v1 = decide(None, &created).unwrap().order;
+    let v1 = decide(None, &created).unwrap().unwrap().order;
     let cancelled = decide(
         Some(&v1),
         &command(
@@ -24,6 +24,7 @@ async fn an_order_memory_behind_its_row_never_overwrites_the_row() {
             },
         ),
     )
+    .unwrap()
     .unwrap()
     .order;
     sqlx::query(

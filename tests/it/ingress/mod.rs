@@ -4,6 +4,7 @@
 mod jwt;
 mod lifecycle;
 mod operations;
+mod payments;
 mod problems;
 mod tenancy;
 

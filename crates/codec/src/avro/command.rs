@@ -3,7 +3,8 @@
 use apache_avro::types::Value;
 
 use orderflow_domain::{
-    AddressInput, LineItemInput, NewOrderInput, OrderUpdateInput, ShippingInput,
+    AddressInput, AdjustmentInput, LineItemInput, NewOrderInput, OrderUpdateInput, PaymentInput,
+    SettlementInput, ShippingInput,
 };
 use orderflow_domain::{Command, CommandBody, CommandId, OrderId, StorefrontId};
 
@@ -13,7 +14,7 @@ use super::value::{
 };
 
 /// Union branches of `OrderCommand.payload`, in schema order.
-pub const COMMAND_BRANCHES: [&str; 8] = [
+pub const COMMAND_BRANCHES: [&str; 10] = [
     "CreateOrder",
     "UpdateOrder",
     "ConfirmOrder",
@@ -22,6 +23,8 @@ pub const COMMAND_BRANCHES: [&str; 8] = [
     "DeliverOrder",
     "CancelOrder",
     "DeleteOrder",
+    "RecordPayment",
+    "SettlePayment",
 ];
 
 pub fn command_to_value(c: &Command) -> Shape<Value> {
@@ -36,6 +39,32 @@ pub fn command_to_value(c: &Command) -> Shape<Value> {
                 "shipping_address",
                 optional(update.shipping_address.as_ref().map(address_input_to_value)),
             ),
+            (
+                "adjustments",
+                optional(
+                    update
+                        .adjustments
+                        .as_deref()
+                        .map(adjustment_inputs_to_value),
+                ),
+            ),
+        ]),
+        CommandBody::RecordPayment(p) => record([
+            ("transaction_id", string(&p.transaction_id)),
+            ("kind", string(&p.kind)),
+            ("amount", Value::Long(p.amount)),
+            ("status", string(&p.status)),
+            ("provider", string(&p.provider)),
+            (
+                "provider_reference",
+                optional(p.provider_reference.as_deref().map(string)),
+            ),
+            ("parent_id", optional(p.parent_id.as_deref().map(string))),
+            ("return_id", optional(p.return_id.as_deref().map(string))),
+        ]),
+        CommandBody::SettlePayment(s) => record([
+            ("transaction_id", string(&s.transaction_id)),
+            ("status", string(&s.status)),
         ]),
         CommandBody::ShipOrder(s) | CommandBody::UpdateShipping(s) => record([
             ("carrier", string(&s.carrier)),
@@ -75,6 +104,21 @@ fn line_inputs_to_value(items: &[LineItemInput]) -> Value {
     )
 }
 
+fn adjustment_inputs_to_value(adjustments: &[AdjustmentInput]) -> Value {
+    Value::Array(
+        adjustments
+            .iter()
+            .map(|a| {
+                record([
+                    ("kind", string(&a.kind)),
+                    ("label", string(&a.label)),
+                    ("amount", Value::Long(a.amount)),
+                ])
+            })
+            .collect(),
+    )
+}
+
 fn create_order_to_value(new: &NewOrderInput) -> Value {
     record([
         ("customer_id", string(&new.customer_id)),
@@ -85,6 +129,7 @@ fn create_order_to_value(new: &NewOrderInput) -> Value {
             address_input_to_value(&new.shipping_address),
         ),
         ("metadata", string_map(&new.metadata)),
+        ("adjustments", adjustment_inputs_to_value(&new.adjustments)),
     ])
 }
 
@@ -112,6 +157,16 @@ pub fn command_from_value(value: Value) -> Shape<Command> {
                 Value::Null => None,
                 address => Some(address_input_from_fields(Fields::of(address)?)?),
             },
+            adjustments: match p.take("adjustments")? {
+                Value::Null => None,
+                Value::Array(items) => Some(
+                    items
+                        .into_iter()
+                        .map(|v| adjustment_input_from_fields(Fields::of(v)?))
+                        .collect::<Shape<_>>()?,
+                ),
+                other => return Err(format!("adjustments: expected an array, got {other:?}")),
+            },
         }),
         ("ConfirmOrder", _) => CommandBody::ConfirmOrder,
         ("ShipOrder", p) => CommandBody::ShipOrder(shipping_input_from_fields(p)?),
@@ -121,6 +176,20 @@ pub fn command_from_value(value: Value) -> Shape<Command> {
             reason: p.string("reason")?,
         },
         ("DeleteOrder", _) => CommandBody::DeleteOrder,
+        ("RecordPayment", mut p) => CommandBody::RecordPayment(PaymentInput {
+            transaction_id: p.string("transaction_id")?,
+            kind: p.string("kind")?,
+            amount: p.long("amount")?,
+            status: p.string("status")?,
+            provider: p.string("provider")?,
+            provider_reference: p.opt_string("provider_reference")?,
+            parent_id: p.opt_string("parent_id")?,
+            return_id: p.opt_string("return_id")?,
+        }),
+        ("SettlePayment", mut p) => CommandBody::SettlePayment(SettlementInput {
+            transaction_id: p.string("transaction_id")?,
+            status: p.string("status")?,
+        }),
         (other, _) => return Err(format!("payload: unhandled command {other}")),
     };
     Ok(Command {
@@ -172,6 +241,14 @@ fn shipping_input_from_fields(mut s: Fields) -> Shape<ShippingInput> {
     })
 }
 
+fn adjustment_input_from_fields(mut a: Fields) -> Shape<AdjustmentInput> {
+    Ok(AdjustmentInput {
+        kind: a.string("kind")?,
+        label: a.string("label")?,
+        amount: a.long("amount")?,
+    })
+}
+
 fn create_order_from_fields(mut f: Fields) -> Shape<NewOrderInput> {
     Ok(NewOrderInput {
         customer_id: f.string("customer_id")?,
@@ -179,5 +256,6 @@ fn create_order_from_fields(mut f: Fields) -> Shape<NewOrderInput> {
         items: line_inputs_from_value(f.take("items")?)?,
         shipping_address: address_input_from_fields(f.record("shipping_address")?)?,
         metadata: f.string_map("metadata")?,
+        adjustments: f.records("adjustments", adjustment_input_from_fields)?,
     })
 }

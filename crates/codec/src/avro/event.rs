@@ -2,16 +2,23 @@
 
 use apache_avro::types::Value;
 
-use orderflow_domain::{Amount, CommandId, Event, EventBody, EventId, OrderId, StorefrontId};
+use orderflow_domain::{
+    Amount, CommandId, Event, EventBody, EventId, OrderId, PaymentState, PaymentSummary,
+    StorefrontId,
+};
 
 use super::order::{
-    address_from_fields, domain_address_to_value, line_items_from_value, line_items_to_value,
-    order_from_value, order_to_value, shipping_from_fields, shipping_to_value,
+    PAYMENT_STATES, address_from_fields, adjustment_from_fields, adjustments_to_value,
+    domain_address_to_value, line_items_from_value, line_items_to_value, order_from_value,
+    order_to_value, shipping_from_fields, shipping_to_value, summary_from_fields, summary_to_value,
+    transaction_from_fields, transaction_to_value,
 };
-use super::value::{Fields, Shape, branch, branch_of, long, record, string, text, timestamp};
+use super::value::{
+    Fields, Shape, branch, branch_of, long, optional, record, string, symbol, text, timestamp,
+};
 
 /// Union branches of `OrderEvent.payload`, in schema order.
-pub const EVENT_BRANCHES: [&str; 9] = [
+pub const EVENT_BRANCHES: [&str; 11] = [
     "OrderCreated",
     "OrderUpdated",
     "OrderConfirmed",
@@ -21,6 +28,8 @@ pub const EVENT_BRANCHES: [&str; 9] = [
     "OrderCancelled",
     "OrderDeleted",
     "CommandRejected",
+    "PaymentRecorded",
+    "PaymentSettled",
 ];
 
 pub fn event_to_value(e: &Event) -> Shape<Value> {
@@ -29,8 +38,10 @@ pub fn event_to_value(e: &Event) -> Shape<Value> {
         EventBody::OrderUpdated {
             items,
             subtotal,
+            adjustments,
             total,
             shipping_address,
+            payment,
         } => record([
             ("items", line_items_to_value(items)),
             ("subtotal", Value::Long(subtotal.0)),
@@ -39,6 +50,24 @@ pub fn event_to_value(e: &Event) -> Shape<Value> {
                 "shipping_address",
                 domain_address_to_value(shipping_address),
             ),
+            ("adjustments", adjustments_to_value(adjustments)),
+            ("payment", optional(Some(summary_to_value(payment)))),
+        ]),
+        EventBody::PaymentRecorded {
+            transaction,
+            payment,
+        } => record([
+            ("transaction", transaction_to_value(transaction)),
+            ("payment", summary_to_value(payment)),
+        ]),
+        EventBody::PaymentSettled {
+            transaction_id,
+            status,
+            payment,
+        } => record([
+            ("transaction_id", string(transaction_id)),
+            ("status", symbol(&PAYMENT_STATES, status.as_str())),
+            ("payment", summary_to_value(payment)),
         ]),
         EventBody::OrderShipped(s) | EventBody::ShippingUpdated(s) => {
             record([("shipping", shipping_to_value(s))])
@@ -74,12 +103,21 @@ pub fn event_from_value(value: Value) -> Shape<Event> {
         ("OrderCreated", mut p) => {
             EventBody::OrderCreated(Box::new(order_from_value(p.take("order")?)?))
         }
-        ("OrderUpdated", mut p) => EventBody::OrderUpdated {
-            items: line_items_from_value(p.take("items")?)?,
-            subtotal: Amount(p.long("subtotal")?),
-            total: Amount(p.long("total")?),
-            shipping_address: address_from_fields(p.record("shipping_address")?)?,
-        },
+        ("OrderUpdated", mut p) => {
+            let total = Amount(p.long("total")?);
+            EventBody::OrderUpdated {
+                items: line_items_from_value(p.take("items")?)?,
+                subtotal: Amount(p.long("subtotal")?),
+                adjustments: p.records("adjustments", adjustment_from_fields)?,
+                total,
+                shipping_address: address_from_fields(p.record("shipping_address")?)?,
+                // Written before v3: no payments then, so nothing captured.
+                payment: match p.take("payment")? {
+                    Value::Null => PaymentSummary::unpaid(total),
+                    summary => summary_from_fields(Fields::of(summary)?)?,
+                },
+            }
+        }
         ("OrderConfirmed", _) => EventBody::OrderConfirmed,
         ("OrderShipped", mut p) => {
             EventBody::OrderShipped(shipping_from_fields(p.record("shipping")?)?)
@@ -96,6 +134,15 @@ pub fn event_from_value(value: Value) -> Shape<Event> {
             command_type: p.string("command_type")?,
             code: p.string("code")?,
             message: p.string("message")?,
+        },
+        ("PaymentRecorded", mut p) => EventBody::PaymentRecorded {
+            transaction: transaction_from_fields(p.record("transaction")?)?,
+            payment: summary_from_fields(p.record("payment")?)?,
+        },
+        ("PaymentSettled", mut p) => EventBody::PaymentSettled {
+            transaction_id: p.string("transaction_id")?,
+            status: p.symbol("status", PaymentState::parse)?,
+            payment: summary_from_fields(p.record("payment")?)?,
         },
         (other, _) => return Err(format!("payload: unhandled event {other}")),
     };

@@ -38,6 +38,17 @@ pub(super) fn string_map(map: &BTreeMap<String, String>) -> Value {
     Value::Map(map.iter().map(|(k, v)| (k.clone(), string(v))).collect())
 }
 
+/// The symbol of an enum named `name` (snake case in the domain, upper case in the schema,
+/// whose symbols are `symbols`).
+pub(super) fn symbol(symbols: &[&str], name: &str) -> Value {
+    let symbol = name.to_ascii_uppercase();
+    let index = symbols
+        .iter()
+        .position(|&s| s == symbol)
+        .expect("every domain value has a symbol");
+    Value::Enum(index as u32, symbol)
+}
+
 pub(super) fn branch(branches: &[&str], kind: &str, payload: Value) -> Value {
     let index = branches
         .iter()
@@ -129,6 +140,28 @@ impl Fields {
                 })
                 .collect(),
             other => Err(format!("{name}: expected a map, got {other:?}")),
+        }
+    }
+
+    /// An enum symbol, as the domain names it (snake case), parsed by `parse`.
+    pub(super) fn symbol<T>(&mut self, name: &str, parse: impl Fn(&str) -> Option<T>) -> Shape<T> {
+        match self.take(name)? {
+            Value::Enum(_, symbol) => parse(&symbol.to_ascii_lowercase())
+                .ok_or_else(|| format!("{name}: unsupported symbol {symbol}")),
+            other => Err(format!("{name}: expected an enum, got {other:?}")),
+        }
+    }
+
+    /// An array, each item a record mapped by `item`; absent (written before the field
+    /// existed) reads as empty only through schema resolution's default.
+    pub(super) fn records<T>(
+        &mut self,
+        name: &str,
+        item: impl Fn(Fields) -> Shape<T>,
+    ) -> Shape<Vec<T>> {
+        match self.take(name)? {
+            Value::Array(items) => items.into_iter().map(|v| item(Fields::of(v)?)).collect(),
+            other => Err(format!("{name}: expected an array, got {other:?}")),
         }
     }
 

@@ -100,11 +100,6 @@ fn every_broken_rule_has_its_code() {
         (fact("x", Refund, 10, Some("a")), "invalid_parent"),
         (fact("x", Capture, 10, Some("p")), "parent_not_succeeded"),
         (fact("x", Refund, 301, Some("s")), "refund_exceeds_captured"),
-        (fact("x", Sale, 0, None), "invalid_amount"),
-        (
-            fact("x", Sale, crate::payments::MAX_TRANSACTION_AMOUNT + 1, None),
-            "invalid_amount",
-        ),
     ];
     let mut reached = std::collections::BTreeSet::new();
     for (bad, expected) in cases {

@@ -1,4 +1,5 @@
-//! Random command sequences over a few orders never produce an invalid order.
+//! Random command sequences over a few orders never produce an invalid order: order commands
+//! and payment facts mixed, with replays, retried facts and conflicting retries.
 
 use std::collections::HashMap;
 
@@ -14,23 +15,109 @@ struct Step {
     expected_version: Option<u64>,
     /// Re-send the command of an earlier step instead (same command id).
     replay: Option<prop::sample::Index>,
+    /// For payment facts: which kind, status, size (a percentage of the parent's amount, so
+    /// that some exceed what is left), and which earlier transaction.
+    payment: (usize, usize, i64, prop::sample::Index),
 }
 
 fn step() -> impl Strategy<Value = Step> {
     (
         0..3usize,
-        0..8usize,
+        // Creates often enough that most commands find their order, payments most often.
+        (0..24usize).prop_map(|k| match k {
+            0..3 => 0,
+            3..10 => k - 2,
+            10..14 => 9,
+            14..16 => 10,
+            16 => 11,
+            _ => 12,
+        }),
         prop::bool::weighted(0.85),
         prop::option::weighted(0.15, 0..6u64),
         prop::option::weighted(0.1, any::<prop::sample::Index>()),
+        (
+            0..5usize,
+            0..3usize,
+            1..=130i64,
+            any::<prop::sample::Index>(),
+        ),
     )
-        .prop_map(|(order, kind, valid, expected_version, replay)| Step {
-            order,
-            kind,
-            valid,
-            expected_version,
-            replay,
+        .prop_map(
+            |(order, kind, valid, expected_version, replay, payment)| Step {
+                order,
+                kind,
+                valid,
+                expected_version,
+                replay,
+                payment,
+            },
+        )
+}
+
+/// A payment fact for `order`: a new transaction (its parent one of the order's), a
+/// settlement, a retry of a recorded fact, or a recorded id with other content.
+fn payment_body(kind: usize, step: &Step, n: usize, order: Option<&Order>) -> CommandBody {
+    const KINDS: [&str; 5] = ["authorization", "capture", "sale", "void", "refund"];
+    const STATES: [&str; 3] = ["pending", "succeeded", "failed"];
+    let (payment_kind, state, percent, pick) = &step.payment;
+    let known = order.map_or(&[][..], |o| &o.payments.0[..]);
+    let earlier = (!known.is_empty()).then(|| &known[pick.index(known.len())]);
+    let kind_name = KINDS[*payment_kind];
+    // A capture or void names an authorization, a refund a capture or sale (mostly).
+    let parents: Vec<&crate::Transaction> = known
+        .iter()
+        .filter(|t| match kind_name {
+            "capture" | "void" => t.kind == crate::PaymentKind::Authorization,
+            _ => matches!(
+                t.kind,
+                crate::PaymentKind::Capture | crate::PaymentKind::Sale
+            ),
         })
+        .collect();
+    let parent = match (parents.is_empty(), percent % 10) {
+        (_, 0) => earlier,
+        (true, _) => None,
+        (false, _) => Some(parents[pick.index(parents.len())]),
+    };
+    let as_input = |t: &crate::Transaction| PaymentInput {
+        transaction_id: t.transaction_id.clone(),
+        kind: t.kind.as_str().into(),
+        amount: t.amount.0,
+        status: t.status.as_str().into(),
+        provider: t.provider.clone(),
+        provider_reference: t.provider_reference.clone(),
+        parent_id: t.parent_id.clone(),
+        return_id: t.return_id.clone(),
+    };
+    match (kind, earlier) {
+        (9, Some(t)) => CommandBody::SettlePayment(settlement(
+            &t.transaction_id,
+            if *percent % 3 == 0 {
+                "failed"
+            } else {
+                "succeeded"
+            },
+        )),
+        (10, Some(t)) => CommandBody::RecordPayment(as_input(t)),
+        (11, Some(t)) => CommandBody::RecordPayment(PaymentInput {
+            amount: t.amount.0 % 2_500 + 1,
+            ..as_input(t)
+        }),
+        _ => {
+            let (parent, amount) = match (kind_name, parent) {
+                ("authorization" | "sale", _) | (_, None) => (None, percent * 20),
+                (_, Some(p)) => (
+                    Some(p.transaction_id.as_str()),
+                    (p.amount.0 * percent / 100).max(1),
+                ),
+            };
+            let mut input = payment(&format!("t{n}"), kind_name, amount, STATES[*state], parent);
+            if !step.valid {
+                input.amount = 0;
+            }
+            CommandBody::RecordPayment(input)
+        }
+    }
 }
 
 fn body(kind: usize, valid: bool, n: usize) -> CommandBody {
@@ -51,11 +138,15 @@ fn body(kind: usize, valid: bool, n: usize) -> CommandBody {
     match kind {
         0 => CommandBody::CreateOrder(NewOrderInput {
             items: lines,
+            adjustments: vec![adjustment("shipping", 495)],
             ..sample_input()
         }),
         1 => CommandBody::UpdateOrder(OrderUpdateInput {
             items: Some(lines),
             shipping_address: None,
+            adjustments: n
+                .is_multiple_of(2)
+                .then(|| vec![adjustment("discount", -(n as i64 % 700))]),
         }),
         2 => CommandBody::ConfirmOrder,
         3 => CommandBody::ShipOrder(ShippingInput {
@@ -77,20 +168,107 @@ fn body(kind: usize, valid: bool, n: usize) -> CommandBody {
 fn check_order(order: &Order) {
     let sum = order.items.iter().map(|i| i.line_total.0).sum::<i64>();
     assert_eq!(order.subtotal.0, sum, "subtotal is the sum of the lines");
-    assert_eq!(order.total, order.subtotal);
+    let adjusted = order.adjustments.iter().map(|a| a.amount.0).sum::<i64>();
+    assert_eq!(
+        order.total.0,
+        order.subtotal.0 + adjusted,
+        "total = subtotal + adjustments"
+    );
+    assert!(order.total.0 >= 0);
     for item in &order.items {
         assert_eq!(
             item.line_total.0,
             item.unit_price.0 * i64::from(item.quantity)
         );
     }
+    check_payments(order);
+}
+
+/// The ledger's rules and what is derived from it, recomputed here independently of
+/// `PaymentLedger::summary`.
+fn check_payments(order: &Order) {
+    use crate::{PaymentKind::*, PaymentState, PaymentStatus};
+    let ledger = &order.payments.0;
+    let ok = |t: &&crate::Transaction| t.status == PaymentState::Succeeded;
+    let of = |kind: crate::PaymentKind| -> i64 {
+        ledger
+            .iter()
+            .filter(ok)
+            .filter(|t| t.kind == kind)
+            .map(|t| t.amount.0)
+            .sum()
+    };
+    let voided: Vec<&str> = ledger
+        .iter()
+        .filter(ok)
+        .filter(|t| t.kind == Void)
+        .filter_map(|t| t.parent_id.as_deref())
+        .collect();
+    let authorized: i64 = ledger
+        .iter()
+        .filter(ok)
+        .filter(|t| t.kind == Authorization && !voided.contains(&t.transaction_id.as_str()))
+        .map(|t| t.amount.0)
+        .sum();
+    let (sold, captures, refunded) = (of(Sale), of(Capture), of(Refund));
+    let captured = captures + sold;
+    assert!(
+        captured <= authorized + sold,
+        "captured {captured} > authorized {authorized} + sold {sold}"
+    );
+    assert!(
+        refunded <= captured,
+        "refunded {refunded} > captured {captured}"
+    );
+    for t in ledger.iter().filter(ok).filter(|t| t.kind == Capture) {
+        let parent = t.parent_id.as_deref().unwrap();
+        let taken: i64 = ledger
+            .iter()
+            .filter(ok)
+            .filter(|c| c.kind == Capture && c.parent_id.as_deref() == Some(parent))
+            .map(|c| c.amount.0)
+            .sum();
+        let limit = ledger
+            .iter()
+            .find(|a| a.transaction_id == parent)
+            .unwrap()
+            .amount
+            .0;
+        assert!(taken <= limit, "captures of {parent}: {taken} > {limit}");
+    }
+    let p = &order.payment;
+    assert_eq!(p.authorized.0, authorized);
+    assert_eq!(p.captured.0, captured);
+    assert_eq!(p.refunded.0, refunded);
+    assert_eq!(
+        p.balance_due.0,
+        order.total.0 - captured + refunded,
+        "balance_due"
+    );
+    let cancelled = order.status == OrderStatus::Cancelled;
+    assert_eq!(
+        p.refund_due.0,
+        if cancelled { captured - refunded } else { 0 }
+    );
+    let any_authorization = ledger.iter().filter(ok).any(|t| t.kind == Authorization);
+    let status = match () {
+        () if captured > 0 && refunded == captured => PaymentStatus::Refunded,
+        () if refunded > 0 => PaymentStatus::PartiallyRefunded,
+        () if captured > order.total.0 => PaymentStatus::Overpaid,
+        () if captured > 0 && captured == order.total.0 => PaymentStatus::Paid,
+        () if captured > 0 => PaymentStatus::PartiallyPaid,
+        () if authorized > 0 => PaymentStatus::Authorized,
+        () if any_authorization => PaymentStatus::Voided,
+        () => PaymentStatus::Unpaid,
+    };
+    assert_eq!(p.payment_status, status, "{ledger:?}");
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
-    fn random_command_sequences_keep_every_order_valid(steps in prop::collection::vec(step(), 1..80)) {
+    fn random_command_sequences_keep_every_order_valid(steps in prop::collection::vec(step(), 1..120)) {
         let ids = [OrderId::new_random(), OrderId::new_random(), OrderId::new_random()];
         let mut orders: HashMap<OrderId, Order> = HashMap::new();
         let mut outcomes: HashMap<CommandId, PriorOutcome> = HashMap::new();
@@ -100,7 +278,12 @@ proptest! {
             let command = match (&step.replay, sent.is_empty()) {
                 (Some(index), false) => sent[index.index(sent.len())].clone(),
                 _ => {
-                    let mut c = command_for(ids[step.order], body(step.kind, step.valid, n));
+                    let id = ids[step.order];
+                    let body = match step.kind {
+                        8.. => payment_body(step.kind, step, n, orders.get(&id)),
+                        kind => body(kind, step.valid, n),
+                    };
+                    let mut c = command_for(id, body);
                     c.expected_version = step.expected_version;
                     c.issued_at = at((n % 60) as u32);
                     c
@@ -116,6 +299,7 @@ proptest! {
                     if let Some(before) = &before {
                         prop_assert!(
                             !before.status.is_terminal()
+                                || after.status == before.status
                                 || (before.status == OrderStatus::Cancelled && after.status == OrderStatus::Deleted),
                             "terminal {} became {}", before.status, after.status
                         );
@@ -130,7 +314,7 @@ proptest! {
                     // wrong: a stable code, an event at the order's version, and the same
                     // command handled again is a duplicate of this rejection.
                     let code = rejection.code();
-                    prop_assert!(Rejection::CODES.contains(&code), "unlisted code {}", code);
+                    prop_assert!(Rejection::codes().contains(&code), "unlisted code {}", code);
                     let event = rejected_event(before.as_ref(), &command, &rejection);
                     prop_assert_eq!(event.version, before.as_ref().map_or(0, |b| b.version));
                     let prior = PriorOutcome::Rejected { code: code.into() };
@@ -139,6 +323,23 @@ proptest! {
                         "a rejected command sent again is a duplicate"
                     );
                     outcomes.insert(command.command_id, prior);
+                }
+                Decision::Unchanged { version } => {
+                    // Only a fact the order holds, with the same content, changes nothing.
+                    let before = before.expect("an unchanged order exists");
+                    prop_assert_eq!(version, before.version);
+                    match &command.body {
+                        CommandBody::RecordPayment(input) => {
+                            let fact = crate::parse_payment(input).unwrap();
+                            prop_assert_eq!(before.payments.get(&fact.transaction_id), Some(&fact));
+                        }
+                        CommandBody::SettlePayment(input) => {
+                            let (id, status) = crate::parse_settlement(input).unwrap();
+                            prop_assert_eq!(before.payments.get(&id).map(|t| t.status), Some(status));
+                        }
+                        other => panic!("{} left the order unchanged", other.kind()),
+                    }
+                    outcomes.insert(command.command_id, PriorOutcome::Applied { version });
                 }
                 Decision::Duplicate(prior) => {
                     prop_assert_eq!(Some(&prior), outcomes.get(&command.command_id), "the original outcome");

@@ -192,6 +192,7 @@ fn update_needs_items_or_an_address_and_validates_them() {
     let empty = CommandBody::UpdateOrder(OrderUpdateInput {
         items: None,
         shipping_address: None,
+        adjustments: None,
     });
     assert!(matches!(
         apply(Some(&order), empty),
@@ -200,6 +201,7 @@ fn update_needs_items_or_an_address_and_validates_them() {
     let bad = CommandBody::UpdateOrder(OrderUpdateInput {
         items: Some(vec![]),
         shipping_address: None,
+        adjustments: None,
     });
     assert!(
         matches!(apply(Some(&order), bad), Err(Rejection::Validation(e)) if e.0[0].field == "items")

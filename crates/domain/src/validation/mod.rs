@@ -7,11 +7,15 @@ use serde::{Deserialize, Serialize};
 
 use super::input::{AddressInput, LineItemInput, NewOrderInput, OrderUpdateInput, ShippingInput};
 use super::values::{
-    Address, Amount, Currency, CustomerId, LineItem, ShippingInfo, Sku, bounded_echo, bounded_text,
+    Address, Adjustment, Amount, Currency, CustomerId, LineItem, ShippingInfo, Sku, bounded_echo,
+    bounded_text,
 };
 
 mod adjustments;
-pub use adjustments::parse_adjustments;
+mod payments;
+pub use adjustments::order_total;
+use adjustments::parse_adjustments;
+pub use payments::{MAX_PROVIDER_LEN, MAX_TRANSACTION_ID_LEN, parse_payment, parse_settlement};
 
 pub const MAX_LINE_ITEMS: usize = 500;
 pub const MAX_QUANTITY: i64 = 10_000;
@@ -99,6 +103,9 @@ pub struct NewOrder {
     pub currency: Currency,
     pub items: Vec<LineItem>,
     pub subtotal: Amount,
+    pub adjustments: Vec<Adjustment>,
+    /// `subtotal + Σ adjustments`.
+    pub total: Amount,
     pub shipping_address: Address,
     pub metadata: BTreeMap<String, String>,
 }
@@ -112,6 +119,17 @@ impl NewOrder {
         let shipping_address =
             parse_address(&input.shipping_address, "shipping_address", &mut errors);
         let metadata = parse_metadata(&input.metadata, &mut errors);
+        let adjustments = parse_adjustments(&input.adjustments, &mut errors);
+        let total = match (&lines, &adjustments) {
+            (Some((_, subtotal)), Some(adjustments)) => match order_total(*subtotal, adjustments) {
+                Ok(total) => Some(total),
+                Err(e) => {
+                    errors.0.extend(e.0);
+                    None
+                }
+            },
+            _ => None,
+        };
         errors.into_result(|| {
             let (items, subtotal) = lines?;
             Some(NewOrder {
@@ -119,6 +137,8 @@ impl NewOrder {
                 currency: currency?,
                 items,
                 subtotal,
+                adjustments: adjustments?,
+                total: total?,
                 shipping_address: shipping_address?,
                 metadata: metadata?,
             })
@@ -126,18 +146,24 @@ impl NewOrder {
     }
 }
 
-/// A valid UpdateOrder payload; replaced items come with their new subtotal.
+/// A valid UpdateOrder payload; replaced items come with their new subtotal. The new total
+/// needs the order (kept items or adjustments): see [`order_total`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderUpdate {
     pub items: Option<(Vec<LineItem>, Amount)>,
     pub shipping_address: Option<Address>,
+    pub adjustments: Option<Vec<Adjustment>>,
 }
 
 impl OrderUpdate {
     pub fn parse(input: &OrderUpdateInput) -> Result<OrderUpdate, ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        if input.items.is_none() && input.shipping_address.is_none() {
-            errors.push("items", "give items, shipping_address or both");
+        if input.items.is_none() && input.shipping_address.is_none() && input.adjustments.is_none()
+        {
+            errors.push(
+                "items",
+                "give items, shipping_address, adjustments or several",
+            );
         }
         let items = input
             .items
@@ -147,10 +173,15 @@ impl OrderUpdate {
             .shipping_address
             .as_ref()
             .map(|a| parse_address(a, "shipping_address", &mut errors));
+        let adjustments = input
+            .adjustments
+            .as_ref()
+            .map(|a| parse_adjustments(a, &mut errors));
         errors.into_result(|| {
             Some(OrderUpdate {
                 items: items.map(|i| i.ok_or(())).transpose().ok()?,
                 shipping_address: address.map(|a| a.ok_or(())).transpose().ok()?,
+                adjustments: adjustments.map(|a| a.ok_or(())).transpose().ok()?,
             })
         })
     }

@@ -10,7 +10,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::values::Amount;
+mod rejection;
+pub use rejection::PaymentRejection;
+
+use super::values::{Amount, named};
 
 /// Largest amount of one transaction, in minor units. With at most [`MAX_TRANSACTIONS`] per
 /// order no sum of a ledger can come near `i64::MAX`; the arithmetic is checked all the same.
@@ -34,6 +37,14 @@ pub enum PaymentKind {
     Refund,
 }
 
+named!(PaymentKind {
+    Authorization => "authorization",
+    Capture => "capture",
+    Sale => "sale",
+    Void => "void",
+    Refund => "refund",
+});
+
 /// Where a transaction is at its provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -42,6 +53,12 @@ pub enum PaymentState {
     Succeeded,
     Failed,
 }
+
+named!(PaymentState {
+    Pending => "pending",
+    Succeeded => "succeeded",
+    Failed => "failed",
+});
 
 /// One payment fact, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,88 +92,16 @@ pub enum PaymentStatus {
     Voided,
 }
 
-/// A payment fact that breaks a rule; each code is part of the public contract (topology.md).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PaymentRejection {
-    #[error("transaction {0:?} was recorded with other content")]
-    ConflictingFact(String),
-    #[error("no transaction {0:?} on this order")]
-    UnknownTransaction(String),
-    #[error("a {kind:?} must name its {wanted}")]
-    MissingParent {
-        kind: PaymentKind,
-        wanted: &'static str,
-    },
-    #[error("a {0:?} names no parent")]
-    UnexpectedParent(PaymentKind),
-    #[error("parent {parent:?} is not a {wanted}")]
-    InvalidParent {
-        parent: String,
-        wanted: &'static str,
-    },
-    #[error("parent {0:?} has not succeeded")]
-    ParentNotSucceeded(String),
-    #[error("capture of {amount} exceeds the {left} authorization {parent:?} has left")]
-    CaptureExceedsAuthorization {
-        parent: String,
-        amount: i64,
-        left: i64,
-    },
-    #[error("authorization {0:?} is voided")]
-    AuthorizationVoided(String),
-    #[error("authorization {0:?} has money captured: it cannot be voided")]
-    VoidAfterCapture(String),
-    #[error("refund of {amount} exceeds the {left} captured and not yet refunded")]
-    RefundExceedsCaptured { amount: i64, left: i64 },
-    #[error("transaction {0:?} is already settled")]
-    AlreadySettled(String),
-    #[error("amount must be between 1 and {MAX_TRANSACTION_AMOUNT} minor units")]
-    InvalidAmount,
-    #[error("an order holds at most {MAX_TRANSACTIONS} transactions")]
-    TooManyTransactions,
-    #[error("a ledger sum does not fit in 64-bit minor units")]
-    AmountOverflow,
-}
-
-impl PaymentRejection {
-    /// Every code, for documentation and tests.
-    pub const CODES: [&'static str; 14] = [
-        "conflicting_fact",
-        "unknown_transaction",
-        "missing_parent",
-        "unexpected_parent",
-        "invalid_parent",
-        "parent_not_succeeded",
-        "capture_exceeds_authorization",
-        "authorization_voided",
-        "void_after_capture",
-        "refund_exceeds_captured",
-        "already_settled",
-        "invalid_amount",
-        "too_many_transactions",
-        "amount_overflow",
-    ];
-
-    /// The stable code of the CommandRejected event.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::ConflictingFact(_) => "conflicting_fact",
-            Self::UnknownTransaction(_) => "unknown_transaction",
-            Self::MissingParent { .. } => "missing_parent",
-            Self::UnexpectedParent(_) => "unexpected_parent",
-            Self::InvalidParent { .. } => "invalid_parent",
-            Self::ParentNotSucceeded(_) => "parent_not_succeeded",
-            Self::CaptureExceedsAuthorization { .. } => "capture_exceeds_authorization",
-            Self::AuthorizationVoided(_) => "authorization_voided",
-            Self::VoidAfterCapture(_) => "void_after_capture",
-            Self::RefundExceedsCaptured { .. } => "refund_exceeds_captured",
-            Self::AlreadySettled(_) => "already_settled",
-            Self::InvalidAmount => "invalid_amount",
-            Self::TooManyTransactions => "too_many_transactions",
-            Self::AmountOverflow => "amount_overflow",
-        }
-    }
-}
+named!(PaymentStatus {
+    Unpaid => "unpaid",
+    Authorized => "authorized",
+    PartiallyPaid => "partially_paid",
+    Paid => "paid",
+    Overpaid => "overpaid",
+    PartiallyRefunded => "partially_refunded",
+    Refunded => "refunded",
+    Voided => "voided",
+});
 
 /// What a fact did to the ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +126,20 @@ pub struct PaymentSummary {
     /// `captured − refunded` once the order is cancelled, else 0.
     pub refund_due: Amount,
     pub payment_status: PaymentStatus,
+}
+
+impl PaymentSummary {
+    /// The summary of an empty ledger.
+    pub fn unpaid(total: Amount) -> Self {
+        Self {
+            authorized: Amount(0),
+            captured: Amount(0),
+            refunded: Amount(0),
+            balance_due: total,
+            refund_due: Amount(0),
+            payment_status: PaymentStatus::Unpaid,
+        }
+    }
 }
 
 /// An order's payment transactions, in the order they were recorded.
@@ -220,7 +179,8 @@ impl PaymentLedger {
             .map(|t| t.amount.0))
     }
 
-    /// Records a new transaction, or recognises a retried one.
+    /// Records a new transaction, or recognises a retried one. Its amount comes validated
+    /// (1..=[`MAX_TRANSACTION_AMOUNT`], see `validation::parse_payment`).
     pub fn record(&mut self, fact: Transaction) -> Result<Recorded, PaymentRejection> {
         if let Some(known) = self.get(&fact.transaction_id) {
             return if *known == fact {
@@ -229,9 +189,10 @@ impl PaymentLedger {
                 Err(PaymentRejection::ConflictingFact(fact.transaction_id))
             };
         }
-        if !(1..=MAX_TRANSACTION_AMOUNT).contains(&fact.amount.0) {
-            return Err(PaymentRejection::InvalidAmount);
-        }
+        debug_assert!(
+            (1..=MAX_TRANSACTION_AMOUNT).contains(&fact.amount.0),
+            "amounts come validated (validation::parse_payment)"
+        );
         if self.0.len() >= MAX_TRANSACTIONS {
             return Err(PaymentRejection::TooManyTransactions);
         }
