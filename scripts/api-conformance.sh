@@ -12,6 +12,8 @@
 # document cannot state in JSON Schema). One worker: with two, hypothesis's lambda
 # descriptions call ast.parse from two threads, and CPython 3.11.7 intermittently fails that
 # ("AST constructor recursion depth mismatch") as a runtime error of the run.
+# The Stripe webhook is left out: only a body signed with a storefront's endpoint secret is
+# valid there, which a generator cannot make (tests/it/stripe.rs signs them).
 # ORDERFLOW_CONFORMANCE_EXAMPLES (default 25) bounds the test cases per operation;
 # ORDERFLOW_CONFORMANCE_SEED (default a fixed one) picks the run, `random` for a new one.
 set -euo pipefail
@@ -41,6 +43,7 @@ seed_args=(--seed "$seed")
 [ "$seed" = random ] && seed_args=()
 echo "conformance: schemathesis $("$venv/bin/schemathesis" --version | awk '{print $NF}') against 127.0.0.1:$port (seed $seed)"
 if ! PYTHONPATH="$PWD/scripts" SCHEMATHESIS_HOOKS=conformance_hooks "$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" --wait-for-schema 30 \
+  --exclude-path /v1/providers/stripe/webhook \
   --checks all --exclude-checks use_after_free,ensure_resource_availability --max-examples "${ORDERFLOW_CONFORMANCE_EXAMPLES:-25}" "${seed_args[@]}" \
   --workers 1 --no-color --generation-database none \
   -H "Authorization: Bearer $key"; then

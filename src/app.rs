@@ -254,6 +254,7 @@ async fn start_ingress(
         topics: kafka.topics(),
         commands_handled: std::sync::Arc::new(tokio::sync::Notify::new()),
         max_wait: ingress::max_wait(http.request_timeout),
+        stripe: stripe_webhooks(http)?.map(std::sync::Arc::new),
     });
     running.tasks.spawn(ingress::listen_for_handled_commands(
         state.clone(),
@@ -310,4 +311,16 @@ fn start_processor(
     };
     running.tasks.spawn(processor.run(running.shutdown.clone()));
     Ok(())
+}
+
+/// The Stripe webhook secrets configured, if any (their number is logged, never a secret).
+fn stripe_webhooks(http: &HttpArgs) -> anyhow::Result<Option<ingress::stripe::StripeWebhooks>> {
+    let webhooks = ingress::stripe::StripeWebhooks::from_config(
+        &http.stripe_webhook_secrets,
+        http.stripe_webhook_secrets_file.as_deref(),
+    )?;
+    if let Some(w) = &webhooks {
+        tracing::info!(secrets = w.len(), "Stripe webhook endpoint enabled");
+    }
+    Ok(webhooks)
 }

@@ -64,6 +64,19 @@ pub struct HttpArgs {
     /// Address the HTTP API listens on.
     #[arg(long, env = "ORDERFLOW_HTTP_ADDR", default_value = "127.0.0.1:3000")]
     pub http_addr: SocketAddr,
+    /// A storefront's Stripe webhook endpoint secret, `<storefront>=<whsec_...>`: Stripe's
+    /// notifications to POST /v1/providers/stripe/webhook signed with it record payments
+    /// for that storefront. Repeat (or separate by commas) for several storefronts, or for
+    /// two secrets of one while Stripe rolls its secret. Never logged.
+    #[arg(
+        long = "stripe-webhook-secret",
+        env = "ORDERFLOW_STRIPE_WEBHOOK_SECRETS",
+        value_delimiter = ','
+    )]
+    pub stripe_webhook_secrets: Vec<crate::ingress::stripe::EndpointSecret>,
+    /// A file of such secrets, one `<storefront>=<whsec_...>` per line (`#` comments).
+    #[arg(long, env = "ORDERFLOW_STRIPE_WEBHOOK_SECRETS_FILE")]
+    pub stripe_webhook_secrets_file: Option<std::path::PathBuf>,
     /// Longest a request may take, including the broker's acknowledgement of a write.
     #[arg(long, env = "ORDERFLOW_REQUEST_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
     pub request_timeout: Duration,

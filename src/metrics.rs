@@ -12,6 +12,7 @@ pub const BATCH_RETRIES_TOTAL: &str = "orderflow_batch_retries_total";
 pub const EVENTS_PUBLISHED_TOTAL: &str = "orderflow_events_published_total";
 pub const CACHE_ERRORS_TOTAL: &str = "orderflow_cache_errors_total";
 pub const HTTP_COMMANDS_PRODUCED_TOTAL: &str = "orderflow_http_commands_produced_total";
+pub const STRIPE_EVENTS_TOTAL: &str = "orderflow_stripe_events_total";
 pub const STAGE_DURATION_SECONDS: &str = "orderflow_batch_stage_duration_seconds";
 pub const CONSUMER_LAG: &str = "orderflow_consumer_lag";
 pub const CONSUMER_PAUSES_TOTAL: &str = "orderflow_consumer_pauses_total";
@@ -91,6 +92,12 @@ pub fn cache_error() {
 
 pub fn command_produced(kind: &'static str) {
     metrics::counter!(HTTP_COMMANDS_PRODUCED_TOTAL, "command" => kind).increment(1);
+}
+
+/// What became of a Stripe notification: recorded, ignored, unmatched, retry_later,
+/// unreadable, bad_signature.
+pub fn stripe_event(outcome: &'static str) {
+    metrics::counter!(STRIPE_EVENTS_TOTAL, "outcome" => outcome).increment(1);
 }
 
 /// Time a batch spent in one stage: poll (waiting for its records), decode, load, fold,

@@ -29,6 +29,16 @@ pub enum ApiError {
     },
     #[error("order not found")]
     NotFound,
+    /// A provider's notification whose signature does not verify (or is stale).
+    #[error("{0}")]
+    BadSignature(String),
+    /// A provider's verified notification orderflow cannot read: the provider retries it.
+    #[error("{0}")]
+    UnreadableEvent(String),
+    /// A provider's notification about a payment fact whose parent is not applied yet: the
+    /// provider retries it.
+    #[error("{0}")]
+    NotYetKnown(String),
     #[error("the message broker is unavailable")]
     BrokerUnavailable(#[source] anyhow::Error),
     #[error("the database is unavailable")]
@@ -111,6 +121,21 @@ impl ApiError {
                 "Idempotency key reused",
             ),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::BadSignature(_) => (
+                StatusCode::BAD_REQUEST,
+                "bad-signature",
+                "Invalid signature",
+            ),
+            ApiError::UnreadableEvent(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unreadable-event",
+                "Unreadable event",
+            ),
+            ApiError::NotYetKnown(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not-yet-known",
+                "Not yet known",
+            ),
             ApiError::BrokerUnavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "broker-unavailable",
@@ -175,6 +200,7 @@ impl IntoResponse for ApiError {
             self,
             ApiError::BrokerUnavailable(_)
                 | ApiError::DatabaseUnavailable(_)
+                | ApiError::NotYetKnown(_)
                 | ApiError::Bare(StatusCode::SERVICE_UNAVAILABLE)
         ) {
             headers.insert(

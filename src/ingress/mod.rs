@@ -67,6 +67,8 @@ pub struct Services {
     /// Longest `?wait=` of `GET /v1/commands/{id}`: 30 s, and always inside the request
     /// timeout, so a long-poll answers `pending` rather than being cut off with a 503.
     pub max_wait: std::time::Duration,
+    /// The storefronts' Stripe webhook secrets; None: the Stripe endpoint answers 404.
+    pub stripe: Option<std::sync::Arc<stripe::StripeWebhooks>>,
 }
 
 /// Keeps `Services::commands_handled` notified until `shutdown`.
@@ -111,6 +113,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             "/v1/orders/{id}/payments/{transaction_id}/settle",
             post(orders::settle_payment),
         )
+        .route("/v1/providers/stripe/webhook", post(stripe::webhook))
         .route("/v1/orders/{id}/events", get(orders::events))
         .route("/v1/commands/{id}", get(command_status::command))
         .route(

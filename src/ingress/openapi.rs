@@ -43,6 +43,7 @@ use crate::domain::{
         orders::cancel,
         orders::record_payment,
         orders::settle_payment,
+        super::stripe::webhook,
         orders::events,
         command_status::command,
     ),

@@ -12,5 +12,6 @@ mod ingress;
 mod openapi;
 mod processor;
 mod ratelimit;
+mod stripe;
 mod tail;
 mod walking_skeleton;

@@ -14,7 +14,7 @@ pub(crate) use history::*;
 pub(crate) use list::*;
 pub(crate) use payments::*;
 pub(crate) use read::*;
-pub(crate) use submit::Accepted;
+pub(crate) use submit::{Accepted, produce};
 pub(crate) use write::*;
 
 use uuid::Uuid;

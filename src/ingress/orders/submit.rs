@@ -133,8 +133,10 @@ pub(super) async fn submit(state: &AppState, write: Write<'_>) -> Result<Respons
         .into_response())
 }
 
+/// Produces `command` onto the commands topic (with its trace and idempotency headers) and
+/// waits for the broker's acknowledgement.
 #[tracing::instrument(skip_all, fields(order_id = %command.order_id, command_id = %command.command_id, kind = command.body.kind(), trace_id = traceparent.and_then(trace::trace_id)))]
-async fn produce(
+pub(crate) async fn produce(
     state: &AppState,
     command: &Command,
     traceparent: Option<&str>,

@@ -78,21 +78,25 @@ struct PaymentColumns<'a> {
 }
 
 impl Store {
-    /// The order (and its storefront) a provider's reference belongs to, e.g. the order of a
-    /// Stripe PaymentIntent, once a transaction naming it has been recorded.
-    pub async fn order_of_provider_reference(
+    /// The transactions recorded with a provider's reference (a Stripe PaymentIntent, say):
+    /// (order, its storefront, transaction id). How a notification that does not name its
+    /// order finds it, and a refund its parent.
+    pub async fn payments_of_reference(
         &self,
         provider: &str,
         reference: &str,
-    ) -> Result<Option<(OrderId, String)>> {
-        let row = sqlx::query!(
-            "SELECT order_id, storefront_id FROM order_payments
-             WHERE provider = $1 AND provider_reference = $2 LIMIT 1",
+    ) -> Result<Vec<(OrderId, String, String)>> {
+        let rows = sqlx::query!(
+            "SELECT order_id, storefront_id, transaction_id FROM order_payments
+             WHERE provider = $1 AND provider_reference = $2",
             provider,
             reference,
         )
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(row.map(|r| (OrderId(r.order_id), r.storefront_id)))
+        Ok(rows
+            .into_iter()
+            .map(|r| (OrderId(r.order_id), r.storefront_id, r.transaction_id))
+            .collect())
     }
 }

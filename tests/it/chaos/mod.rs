@@ -76,8 +76,12 @@ async fn chaos_under_http_load_loses_nothing_applies_nothing_twice_and_keeps_ord
     let load_time = load_time();
     let mut rng = StdRng::seed_from_u64(seed);
     let faults = schedule(&mut rng, load_time);
-    let logs = std::env::temp_dir().join(format!("orderflow-chaos-{seed}"));
-    let _ = std::fs::remove_dir_all(&logs);
+    // Named by seed and start, so a re-run of a seed keeps the logs of the run that failed.
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let logs = std::env::temp_dir().join(format!("orderflow-chaos-{seed}-{started}"));
     std::fs::create_dir_all(&logs).unwrap();
     println!(
         "seed {seed}: {load_time:?} of load, faults {faults:?}, logs in {}",

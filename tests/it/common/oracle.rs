@@ -122,10 +122,26 @@ pub(crate) async fn verify(env: &TestEnv, workload: &Workload, seed: u64) {
         let got = seen.get(id).map(Vec::as_slice).unwrap_or_default();
         let ids: HashSet<_> = got.iter().map(|(e, _, _)| *e).collect();
         for (event_id, version) in &expected.events {
-            assert!(
-                ids.contains(event_id),
-                "seed {seed}: order {id} is missing event v{version}"
-            );
+            if !ids.contains(event_id) {
+                // What PostgreSQL says of it, and what the topic holds of the order.
+                let row: Option<(i32, i64, Option<chrono::DateTime<chrono::Utc>>)> = sqlx::query_as(
+                    "SELECT source_partition, seq, published_at FROM order_events WHERE event_id = $1",
+                )
+                .bind(event_id.0)
+                .fetch_optional(&db)
+                .await
+                .unwrap();
+                let on_topic: Vec<(i32, i64)> = records
+                    .iter()
+                    .filter(|r| r.key.as_deref() == Some(id.to_string().as_str()))
+                    .map(|r| (r.partition, r.offset))
+                    .collect();
+                panic!(
+                    "seed {seed}: order {id} is missing event v{version} ({event_id}): its row \
+                     (source partition, seq, published_at) is {row:?}; the topic holds the \
+                     order's records at (partition, offset) {on_topic:?} with versions {got:?}"
+                );
+            }
         }
         // A consumer deduplicating on the stable event id sees every version once, in order.
         // (A batch published but not yet marked when its process died is published again.)

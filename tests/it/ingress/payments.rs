@@ -394,3 +394,87 @@ async fn adjustments_are_validated_and_follow_updates() {
     assert_eq!(order["balance_due"], 4_500);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn payment_writes_keep_every_convention_of_a_write() {
+    let (_env, app, key_a, key_b) = app_with_keys().await;
+    let a = Client {
+        app: &app,
+        key: Some(key_a),
+    };
+    let b = Client {
+        app: &app,
+        key: Some(key_b),
+    };
+    let id = a.create(order_body()).await;
+    let path = format!("/v1/orders/{id}/payments");
+    let post = |client: &Client<'_>, headers: &[(&'static str, &str)], fact: Value| {
+        let mut request = client.request(Method::POST, &path).json(&fact);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send()
+    };
+    // The same Idempotency-Key and body: the same command; another body: 422.
+    let fact = payment("sale-1", "sale", 100, "succeeded", None);
+    let first: Value = post(&a, &[("Idempotency-Key", "pay-1")], fact.clone())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let again: Value = post(&a, &[("Idempotency-Key", "pay-1")], fact.clone())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["command_id"], again["command_id"]);
+    let other = post(
+        &a,
+        &[("Idempotency-Key", "pay-1")],
+        payment("sale-2", "sale", 100, "succeeded", None),
+    )
+    .await
+    .unwrap();
+    assert_eq!(other.status(), 422);
+    assert_eq!(a.outcome(&first).await["version"], 2);
+    // If-Match: only at that version.
+    let stale: Value = post(
+        &a,
+        &[("If-Match", "1")],
+        payment("sale-3", "sale", 1, "succeeded", None),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        a.outcome(&stale).await["rejection"]["code"],
+        "version_conflict"
+    );
+    // Another storefront's order does not exist for the caller, and does not change.
+    let foreign = b
+        .pay(&id, payment("sale-4", "sale", 1, "succeeded", None))
+        .await;
+    assert_eq!(foreign["rejection"]["code"], "not_found", "{foreign}");
+    let order = a.order(&id).await;
+    assert_eq!(
+        (order["captured"].as_i64(), order["version"].as_i64()),
+        (Some(100), Some(2))
+    );
+    // A malformed body names its problem; an unknown field is refused.
+    let (status, problem) = a
+        .send(
+            Method::POST,
+            &path,
+            Some(json!({"transaction_id": "x", "amount": "ten"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{problem}");
+    let mut extra = payment("x", "sale", 1, "succeeded", None);
+    extra["tip"] = json!(5);
+    assert_eq!(a.send(Method::POST, &path, Some(extra)).await.0, 400);
+    app.stop().await;
+}
