@@ -408,48 +408,46 @@ async fn payment_writes_keep_every_convention_of_a_write() {
     };
     let id = a.create(order_body()).await;
     let path = format!("/v1/orders/{id}/payments");
-    let post = |client: &Client<'_>, headers: &[(&'static str, &str)], fact: Value| {
-        let mut request = client.request(Method::POST, &path).json(&fact);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
+    let post = |headers: &[(&'static str, &str)], fact: Value| {
+        let request = headers.iter().fold(
+            a.request(Method::POST, &path).json(&fact),
+            |r, (name, value)| r.header(*name, *value),
+        );
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
         }
-        request.send()
     };
-    // The same Idempotency-Key and body: the same command; another body: 422.
+    // The same Idempotency-Key and body: the same command; another body: 422. (Redis is
+    // shared by every test and run: the key is this run's own.)
+    let key = format!("pay-{}", uuid::Uuid::new_v4());
     let fact = payment("sale-1", "sale", 100, "succeeded", None);
-    let first: Value = post(&a, &[("Idempotency-Key", "pay-1")], fact.clone())
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let again: Value = post(&a, &[("Idempotency-Key", "pay-1")], fact.clone())
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(first["command_id"], again["command_id"]);
-    let other = post(
-        &a,
-        &[("Idempotency-Key", "pay-1")],
+    let (status, first) = post(&[("Idempotency-Key", &key)], fact.clone()).await;
+    assert_eq!(status, 202, "{first}");
+    let (status, again) = post(&[("Idempotency-Key", &key)], fact.clone()).await;
+    assert_eq!(
+        (status.as_u16(), &again["command_id"]),
+        (202, &first["command_id"]),
+        "{again}"
+    );
+    let (status, other) = post(
+        &[("Idempotency-Key", &key)],
         payment("sale-2", "sale", 100, "succeeded", None),
     )
-    .await
-    .unwrap();
-    assert_eq!(other.status(), 422);
+    .await;
+    assert_eq!(status, 422, "{other}");
     assert_eq!(a.outcome(&first).await["version"], 2);
     // If-Match: only at that version.
-    let stale: Value = post(
-        &a,
+    let (status, stale) = post(
         &[("If-Match", "1")],
         payment("sale-3", "sale", 1, "succeeded", None),
     )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    .await;
+    assert_eq!(status, 202, "{stale}");
     assert_eq!(
         a.outcome(&stale).await["rejection"]["code"],
         "version_conflict"
