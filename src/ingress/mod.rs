@@ -113,6 +113,31 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             "/v1/orders/{id}/payments/{transaction_id}/settle",
             post(orders::settle_payment),
         )
+        .route(
+            "/v1/orders/{id}/fulfillments",
+            post(orders::create_fulfillment),
+        )
+        .route(
+            "/v1/orders/{id}/fulfillments/{fulfillment_id}/ship",
+            post(orders::ship_fulfillment),
+        )
+        .route(
+            "/v1/orders/{id}/fulfillments/{fulfillment_id}/deliver",
+            post(orders::deliver_fulfillment),
+        )
+        .route(
+            "/v1/orders/{id}/fulfillments/{fulfillment_id}/cancel",
+            post(orders::cancel_fulfillment),
+        )
+        .route("/v1/orders/{id}/returns", post(orders::request_return))
+        .route(
+            "/v1/orders/{id}/returns/{return_id}/receive",
+            post(orders::receive_return),
+        )
+        .route(
+            "/v1/orders/{id}/returns/{return_id}/cancel",
+            post(orders::cancel_return),
+        )
         .route("/v1/providers/stripe/webhook", post(stripe::webhook))
         .route("/v1/orders/{id}/events", get(orders::events))
         .route("/v1/commands/{id}", get(command_status::command))

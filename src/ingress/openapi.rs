@@ -13,14 +13,14 @@ use super::{command_status, orders, params};
 use crate::domain::payments::MAX_TRANSACTION_AMOUNT;
 use crate::domain::validation::{
     MAX_ADDRESS_LINE_LEN, MAX_ADJUSTMENT_AMOUNT, MAX_ADJUSTMENT_LABEL_LEN, MAX_ADJUSTMENTS,
-    MAX_CANCEL_REASON_LEN, MAX_CARRIER_LEN, MAX_CITY_LEN, MAX_LINE_ITEMS, MAX_METADATA_ENTRIES,
-    MAX_METADATA_KEY_LEN, MAX_METADATA_VALUE_LEN, MAX_NAME_LEN, MAX_POSTAL_CODE_LEN,
-    MAX_PROVIDER_LEN, MAX_QUANTITY, MAX_TRACKING_NUMBER_LEN, MAX_TRANSACTION_ID_LEN,
-    MAX_UNIT_PRICE,
+    MAX_CANCEL_REASON_LEN, MAX_CARRIER_LEN, MAX_CITY_LEN, MAX_FULFILLMENT_ID_LEN, MAX_LINE_ITEMS,
+    MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN, MAX_METADATA_VALUE_LEN, MAX_NAME_LEN,
+    MAX_POSTAL_CODE_LEN, MAX_PROVIDER_LEN, MAX_QUANTITY, MAX_RETURN_REASON_LEN,
+    MAX_TRACKING_NUMBER_LEN, MAX_TRANSACTION_ID_LEN, MAX_UNIT_PRICE,
 };
 use crate::domain::{
-    AdjustmentKind, Currency, CustomerId, OrderStatus, PaymentKind, PaymentState, PaymentStatus,
-    Sku,
+    AdjustmentKind, Currency, CustomerId, FulfillmentStatus, OrderStatus, PaymentKind,
+    PaymentState, PaymentStatus, ReturnStatus, Sku,
 };
 
 #[derive(OpenApi)]
@@ -43,6 +43,13 @@ use crate::domain::{
         orders::cancel,
         orders::record_payment,
         orders::settle_payment,
+        orders::create_fulfillment,
+        orders::ship_fulfillment,
+        orders::deliver_fulfillment,
+        orders::cancel_fulfillment,
+        orders::request_return,
+        orders::receive_return,
+        orders::cancel_return,
         super::stripe::webhook,
         orders::events,
         command_status::command,
@@ -50,6 +57,7 @@ use crate::domain::{
     components(schemas(Problem, orders::Accepted)),
     tags(
         (name = "orders", description = "The life of an order."),
+        (name = "fulfillments", description = "Several shipments per order, and returns (ORDER-MODEL.md \"Fulfillments\", \"Returns\")."),
         (name = "payments", description = "The payment ledger of an order (ORDER-MODEL.md \"Payments\")."),
     ),
     modifiers(&ApiKeyAuth),
@@ -288,6 +296,51 @@ fn limits(doc: &mut Value) {
         names(&["succeeded", "failed"]),
     );
 
+    // Fulfillments and returns: ids, lines of units, a reason, conditions.
+    let units = format!("{schemas}/UnitsInput/properties");
+    merge(doc, &format!("{units}/sku"), text(Sku::MAX_LEN));
+    merge(
+        doc,
+        &format!("{units}/quantity"),
+        json!({ "minimum": 1, "maximum": MAX_QUANTITY }),
+    );
+    let lines = json!({ "minItems": 1, "maxItems": MAX_LINE_ITEMS });
+    for (schema, id) in [
+        ("FulfillmentInput", "fulfillment_id"),
+        ("ReturnInput", "return_id"),
+    ] {
+        merge(
+            doc,
+            &format!("{schemas}/{schema}/properties/{id}"),
+            text(MAX_FULFILLMENT_ID_LEN),
+        );
+        merge(
+            doc,
+            &format!("{schemas}/{schema}/properties/lines"),
+            lines.clone(),
+        );
+    }
+    merge(
+        doc,
+        &format!("{schemas}/ReturnInput/properties/reason"),
+        text(MAX_RETURN_REASON_LEN),
+    );
+    merge(
+        doc,
+        &format!("{schemas}/ReceiveBody/properties/lines"),
+        lines,
+    );
+    merge(
+        doc,
+        &format!("{schemas}/ConditionInput/properties/sku"),
+        text(Sku::MAX_LEN),
+    );
+    merge(
+        doc,
+        &format!("{schemas}/ConditionInput/properties/condition"),
+        names(&["resellable", "damaged"]),
+    );
+
     let shipping = format!("{schemas}/ShippingInput/properties");
     merge(doc, &format!("{shipping}/carrier"), text(MAX_CARRIER_LEN));
     merge(
@@ -341,4 +394,19 @@ fn limits(doc: &mut Value) {
         &json!({ "type": "string", "enum": payment_statuses }),
     );
     parameter(doc, "transaction_id", &text(MAX_TRANSACTION_ID_LEN));
+    parameter(doc, "fulfillment_id", &text(MAX_FULFILLMENT_ID_LEN));
+    parameter(doc, "return_id", &text(MAX_FULFILLMENT_ID_LEN));
+    let fulfillment_statuses: Vec<&str> =
+        FulfillmentStatus::ALL.iter().map(|s| s.as_str()).collect();
+    parameter(
+        doc,
+        "fulfillment_status",
+        &json!({ "type": "string", "enum": fulfillment_statuses }),
+    );
+    let return_statuses: Vec<&str> = ReturnStatus::ALL.iter().map(|s| s.as_str()).collect();
+    parameter(
+        doc,
+        "return_status",
+        &json!({ "type": "string", "enum": return_statuses }),
+    );
 }

@@ -158,6 +158,89 @@ pub(super) enum PaymentStatus {
     Voided,
 }
 
+/// Units of one sku.
+#[derive(ToSchema)]
+pub(super) struct Units {
+    sku: Sku,
+    quantity: u32,
+}
+
+/// Where a fulfillment is.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub(super) enum FulfillmentState {
+    Pending,
+    Shipped,
+    Delivered,
+    Cancelled,
+}
+
+/// One shipment: some units of some lines.
+#[derive(ToSchema)]
+pub(super) struct Fulfillment {
+    fulfillment_id: String,
+    lines: Vec<Units>,
+    status: FulfillmentState,
+    /// Carrier and tracking number, once shipped.
+    shipping: Option<ShippingInfo>,
+}
+
+/// The condition a returned unit arrived in.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub(super) enum Condition {
+    Resellable,
+    Damaged,
+}
+
+/// Units of one sku coming back, with their condition once received.
+#[derive(ToSchema)]
+pub(super) struct ReturnLine {
+    sku: Sku,
+    quantity: u32,
+    condition: Option<Condition>,
+}
+
+/// Where a return is.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub(super) enum ReturnState {
+    Requested,
+    Received,
+    Cancelled,
+}
+
+/// Delivered units a customer sends back.
+#[derive(ToSchema)]
+pub(super) struct Return {
+    return_id: String,
+    lines: Vec<ReturnLine>,
+    reason: String,
+    status: ReturnState,
+}
+
+/// How far an order's units have gone, derived from its fulfillments.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub(super) enum FulfillmentStatus {
+    Unfulfilled,
+    PartiallyFulfilled,
+    Fulfilled,
+    PartiallyDelivered,
+    Delivered,
+}
+
+/// Where an order's returns are, derived from them and the refunds naming them.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub(super) enum ReturnStatus {
+    None,
+    Requested,
+    Received,
+    /// Every received return's value refunded.
+    Refunded,
+}
+
 /// The order as every reader sees it (GET response, cache value, state snapshot).
 /// `authorized` to `payment_status` are derived from `payments` and `total`.
 #[derive(ToSchema)]
@@ -190,6 +273,12 @@ pub(super) struct Order {
     /// `captured − refunded` once the order is cancelled, else 0.
     refund_due: Amount,
     payment_status: PaymentStatus,
+    /// Several shipments, in the order they were created.
+    fulfillments: Vec<Fulfillment>,
+    /// Returns, in the order they were requested.
+    returns: Vec<Return>,
+    fulfillment_status: FulfillmentStatus,
+    return_status: ReturnStatus,
     /// Per-order sequence: 1 after creation, +1 per applied command.
     version: u64,
     created_at: DateTime<Utc>,
@@ -288,4 +377,41 @@ pub(super) struct OrderUpdateInput {
 pub(super) struct ShippingInput {
     carrier: String,
     tracking_number: String,
+}
+
+/// Units of one sku as they arrive (a fulfillment's or a return's line).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UnitsInput {
+    /// A sku of the order's lines.
+    sku: String,
+    quantity: i64,
+}
+
+/// A CreateFulfillment payload.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FulfillmentInput {
+    /// The client's id for the shipment: a retry sends the same.
+    fulfillment_id: String,
+    lines: Vec<UnitsInput>,
+}
+
+/// A RequestReturn payload.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ReturnInput {
+    /// The client's id for the return: a retry sends the same.
+    return_id: String,
+    lines: Vec<UnitsInput>,
+    reason: String,
+}
+
+/// The condition one returned sku arrived in.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConditionInput {
+    sku: String,
+    /// resellable or damaged.
+    condition: String,
 }

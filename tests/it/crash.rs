@@ -68,8 +68,8 @@ async fn processor_killed_at_random_moments_matches_the_oracle() {
     let kinds: HashSet<_> = workload.commands.iter().map(|c| c.body.kind()).collect();
     assert_eq!(
         kinds.len(),
-        10,
-        "every command kind, payment facts among them"
+        17,
+        "every command kind: payments, fulfillments and returns among them"
     );
     let env = TestEnv::new(6).await;
 

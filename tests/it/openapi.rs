@@ -60,6 +60,10 @@ fn the_document_describes_every_route_with_its_problems() {
         "payments",
         "balance_due",
         "payment_status",
+        "fulfillments",
+        "returns",
+        "fulfillment_status",
+        "return_status",
     ] {
         assert!(order[field].is_object(), "Order.{field} is documented");
     }

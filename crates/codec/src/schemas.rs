@@ -47,6 +47,11 @@ const SOURCES: &[(Subject, u32, &str)] = &[
         include_str!("../../../schemas/order_command.v3.avsc"),
     ),
     (
+        Subject::Command,
+        4,
+        include_str!("../../../schemas/order_command.v4.avsc"),
+    ),
+    (
         Subject::Event,
         1,
         include_str!("../../../schemas/order_event.v1.avsc"),
@@ -62,6 +67,11 @@ const SOURCES: &[(Subject, u32, &str)] = &[
         include_str!("../../../schemas/order_event.v3.avsc"),
     ),
     (
+        Subject::Event,
+        4,
+        include_str!("../../../schemas/order_event.v4.avsc"),
+    ),
+    (
         Subject::Snapshot,
         1,
         include_str!("../../../schemas/order_snapshot.v1.avsc"),
@@ -70,6 +80,11 @@ const SOURCES: &[(Subject, u32, &str)] = &[
         Subject::Snapshot,
         2,
         include_str!("../../../schemas/order_snapshot.v2.avsc"),
+    ),
+    (
+        Subject::Snapshot,
+        3,
+        include_str!("../../../schemas/order_snapshot.v3.avsc"),
     ),
 ];
 

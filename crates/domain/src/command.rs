@@ -6,7 +6,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::input::{NewOrderInput, OrderUpdateInput, PaymentInput, SettlementInput, ShippingInput};
+use super::input::{
+    ConditionInput, FulfillmentInput, NewOrderInput, OrderUpdateInput, PaymentInput, ReturnInput,
+    SettlementInput, ShippingInput,
+};
 use super::values::{OrderId, StorefrontId};
 
 /// The idempotency key of a command: applying the same id twice changes nothing.
@@ -61,6 +64,30 @@ pub enum CommandBody {
     RecordPayment(PaymentInput),
     /// A pending transaction succeeded or failed.
     SettlePayment(SettlementInput),
+    /// Some units of a confirmed order, to ship together (ORDER-MODEL.md "Fulfillments").
+    CreateFulfillment(FulfillmentInput),
+    ShipFulfillment {
+        fulfillment_id: String,
+        shipping: ShippingInput,
+    },
+    DeliverFulfillment {
+        fulfillment_id: String,
+    },
+    /// Only while the fulfillment is pending.
+    CancelFulfillment {
+        fulfillment_id: String,
+    },
+    /// Delivered units coming back (ORDER-MODEL.md "Returns").
+    RequestReturn(ReturnInput),
+    /// The return arrived: each of its skus with its condition.
+    ReceiveReturn {
+        return_id: String,
+        lines: Vec<ConditionInput>,
+    },
+    /// Only while the return is requested.
+    CancelReturn {
+        return_id: String,
+    },
 }
 
 impl CommandBody {
@@ -77,6 +104,13 @@ impl CommandBody {
             CommandBody::DeleteOrder => "DeleteOrder",
             CommandBody::RecordPayment(_) => "RecordPayment",
             CommandBody::SettlePayment(_) => "SettlePayment",
+            CommandBody::CreateFulfillment(_) => "CreateFulfillment",
+            CommandBody::ShipFulfillment { .. } => "ShipFulfillment",
+            CommandBody::DeliverFulfillment { .. } => "DeliverFulfillment",
+            CommandBody::CancelFulfillment { .. } => "CancelFulfillment",
+            CommandBody::RequestReturn(_) => "RequestReturn",
+            CommandBody::ReceiveReturn { .. } => "ReceiveReturn",
+            CommandBody::CancelReturn { .. } => "CancelReturn",
         }
     }
 }

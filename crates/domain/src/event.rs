@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::command::{Command, CommandId};
+use super::fulfillments::{Fulfillment, Progress, Return, ReturnLine};
 use super::order::Order;
 use super::payments::{PaymentState, PaymentSummary, Transaction};
+use super::status::OrderStatus;
 use super::values::{Address, Adjustment, Amount, LineItem, OrderId, ShippingInfo, StorefrontId};
 
 /// Namespace of event ids: an event id is UUIDv5(namespace, causing command id), so a
@@ -76,6 +78,42 @@ pub enum EventBody {
         status: PaymentState,
         payment: PaymentSummary,
     },
+    /// A fulfillment was created (pending); `progress` is the order's after it.
+    FulfillmentCreated {
+        fulfillment: Fulfillment,
+        progress: Progress,
+    },
+    /// A fulfillment shipped; `status` is the order's after it (shipped once every unit is).
+    FulfillmentShipped {
+        fulfillment_id: String,
+        shipping: ShippingInfo,
+        status: OrderStatus,
+        progress: Progress,
+    },
+    /// A fulfillment was delivered (the order is delivered once every unit is).
+    FulfillmentDelivered {
+        fulfillment_id: String,
+        status: OrderStatus,
+        progress: Progress,
+    },
+    FulfillmentCancelled {
+        fulfillment_id: String,
+        progress: Progress,
+    },
+    ReturnRequested {
+        ret: Return,
+        progress: Progress,
+    },
+    /// A return arrived; `lines` carry each sku's condition.
+    ReturnReceived {
+        return_id: String,
+        lines: Vec<ReturnLine>,
+        progress: Progress,
+    },
+    ReturnCancelled {
+        return_id: String,
+        progress: Progress,
+    },
     /// A command was refused; the order did not change (`version` is its current one).
     CommandRejected {
         command_type: String,
@@ -98,6 +136,13 @@ impl EventBody {
             EventBody::OrderDeleted => "OrderDeleted",
             EventBody::PaymentRecorded { .. } => "PaymentRecorded",
             EventBody::PaymentSettled { .. } => "PaymentSettled",
+            EventBody::FulfillmentCreated { .. } => "FulfillmentCreated",
+            EventBody::FulfillmentShipped { .. } => "FulfillmentShipped",
+            EventBody::FulfillmentDelivered { .. } => "FulfillmentDelivered",
+            EventBody::FulfillmentCancelled { .. } => "FulfillmentCancelled",
+            EventBody::ReturnRequested { .. } => "ReturnRequested",
+            EventBody::ReturnReceived { .. } => "ReturnReceived",
+            EventBody::ReturnCancelled { .. } => "ReturnCancelled",
             EventBody::CommandRejected { .. } => "CommandRejected",
         }
     }

@@ -134,3 +134,38 @@ pub struct SettlementInput {
     /// succeeded | failed
     pub status: String,
 }
+
+/// Units of one sku as they arrive (a fulfillment's or a return's line).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitsInput {
+    pub sku: String,
+    #[serde(deserialize_with = "integer")]
+    pub quantity: i64,
+}
+
+/// A CreateFulfillment payload: the client's id for the shipment and its units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FulfillmentInput {
+    pub fulfillment_id: String,
+    pub lines: Vec<UnitsInput>,
+}
+
+/// A RequestReturn payload: the client's id for the return, its units and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnInput {
+    pub return_id: String,
+    pub lines: Vec<UnitsInput>,
+    pub reason: String,
+}
+
+/// The condition one returned sku arrived in, as it arrives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionInput {
+    pub sku: String,
+    /// resellable | damaged
+    pub condition: String,
+}

@@ -5,11 +5,12 @@
 //! around. Read `status.rs` for the life of an order and `decide.rs` for what each command does.
 
 // One way, each module importing only those above it:
-// values → payments → input → validation → status → command → order → event → rejection →
+// values → payments → fulfillments → input → validation → status → command → order → event → rejection →
 // decide.
 mod command;
 mod decide;
 mod event;
+pub mod fulfillments;
 mod input;
 mod order;
 pub mod payments;
@@ -23,9 +24,13 @@ pub use decide::{
     Applied, Decision, PriorOutcome, belongs_to_another_storefront, decide, handle, rejected_event,
 };
 pub use event::{Event, EventBody, EventId};
+pub use fulfillments::{
+    Condition, Fulfillment, FulfillmentRejection, FulfillmentState, FulfillmentStatus, Progress,
+    Return, ReturnLine, ReturnState, ReturnStatus, Shipments, Units,
+};
 pub use input::{
-    AddressInput, AdjustmentInput, LineItemInput, NewOrderInput, OrderUpdateInput, PaymentInput,
-    SettlementInput, ShippingInput,
+    AddressInput, AdjustmentInput, ConditionInput, FulfillmentInput, LineItemInput, NewOrderInput,
+    OrderUpdateInput, PaymentInput, ReturnInput, SettlementInput, ShippingInput, UnitsInput,
 };
 pub use order::Order;
 pub use payments::{
@@ -36,7 +41,7 @@ pub use rejection::Rejection;
 pub use status::OrderStatus;
 pub use validation::{
     FieldError, NewOrder, OrderUpdate, ValidationErrors, order_total, parse_cancel_reason,
-    parse_payment, parse_settlement,
+    parse_fact_id, parse_fulfillment, parse_payment, parse_receipt, parse_return, parse_settlement,
 };
 pub use values::{
     Address, Adjustment, AdjustmentKind, Amount, Currency, CustomerId, LineItem, OrderId,

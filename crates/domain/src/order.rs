@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::command::Command;
+use super::fulfillments::{Fulfillment, FulfillmentState, Progress, Return, Shipments, Units};
 use super::payments::{PaymentLedger, PaymentRejection, PaymentSummary};
 use super::status::OrderStatus;
 use super::validation::NewOrder;
@@ -43,6 +44,13 @@ pub struct Order {
     /// payment_status.
     #[serde(flatten)]
     pub payment: PaymentSummary,
+    /// The fulfillments (several shipments) and returns, in the order they were created.
+    #[serde(flatten)]
+    pub shipments: Shipments,
+    /// Derived from `shipments` (and the refunds that name a return): fulfillment_status,
+    /// return_status.
+    #[serde(flatten)]
+    pub progress: Progress,
     /// Per-order sequence: 1 after creation, +1 per applied command.
     pub version: u64,
     pub created_at: DateTime<Utc>,
@@ -67,18 +75,50 @@ impl Order {
             metadata: new.metadata,
             payments: PaymentLedger::default(),
             payment: PaymentSummary::unpaid(new.total),
+            shipments: Shipments::default(),
+            progress: Progress::NONE,
             version: 1,
             created_at: command.issued_at,
             updated_at: command.issued_at,
         }
     }
 
-    /// Recomputes what is derived (`payment`) from the facts; call after changing them.
+    /// Recomputes what is derived (`payment`, `progress`) from the facts; call after
+    /// changing them. An order shipped before fulfillments existed (read from an older body or
+    /// snapshot) is given the one fulfillment of everything that ShipOrder now makes, id
+    /// `legacy`, so that its fulfillment status says what its status does.
     pub fn derive(mut self) -> Result<Self, PaymentRejection> {
         self.payment = self
             .payments
             .summary(self.total, self.status == OrderStatus::Cancelled)?;
+        let shipped = match self.status {
+            OrderStatus::Shipped => Some(FulfillmentState::Shipped),
+            OrderStatus::Delivered => Some(FulfillmentState::Delivered),
+            _ => None,
+        };
+        if let Some(status) = shipped
+            && self.shipments.fulfillments.is_empty()
+        {
+            self.shipments.fulfillments.push(Fulfillment {
+                fulfillment_id: "legacy".to_owned(),
+                lines: self.shipments.unfulfilled(&self.items),
+                status,
+                shipping: self.shipping.clone(),
+            });
+        }
+        let ledger = &self.payments;
+        self.progress = Progress {
+            fulfillment_status: self.shipments.fulfillment_status(&self.items),
+            return_status: self
+                .shipments
+                .return_status(&self.items, |id| ledger.refunded_for(id)),
+        };
         Ok(self)
+    }
+
+    /// Every unit of the order not yet in a fulfillment that is not cancelled.
+    pub fn unfulfilled(&self) -> Vec<Units> {
+        self.shipments.unfulfilled(&self.items)
     }
 }
 
@@ -101,6 +141,10 @@ struct StoredOrder {
     metadata: BTreeMap<String, String>,
     #[serde(default)]
     payments: PaymentLedger,
+    #[serde(default)]
+    fulfillments: Vec<Fulfillment>,
+    #[serde(default)]
+    returns: Vec<Return>,
     version: u64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -125,6 +169,11 @@ impl TryFrom<StoredOrder> for Order {
             shipping: s.shipping,
             metadata: s.metadata,
             payments: s.payments,
+            shipments: Shipments {
+                fulfillments: s.fulfillments,
+                returns: s.returns,
+            },
+            progress: Progress::NONE,
             version: s.version,
             created_at: s.created_at,
             updated_at: s.updated_at,

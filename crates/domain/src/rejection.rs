@@ -1,5 +1,6 @@
 //! Why a command was refused: typed, with a stable code for the CommandRejected event.
 
+use super::fulfillments::FulfillmentRejection;
 use super::payments::PaymentRejection;
 use super::status::OrderStatus;
 use super::validation::ValidationErrors;
@@ -42,6 +43,9 @@ pub enum Rejection {
     /// A payment fact that breaks a rule of the ledger.
     #[error("{0}")]
     Payment(PaymentRejection),
+    /// A fulfillment or return fact that breaks a rule.
+    #[error("{0}")]
+    Fulfillment(FulfillmentRejection),
 }
 
 impl Rejection {
@@ -61,7 +65,10 @@ impl Rejection {
     /// Every code a rejection can carry, each once, for documentation and tests.
     pub fn codes() -> Vec<&'static str> {
         let mut codes = Self::ORDER_CODES.to_vec();
-        for code in PaymentRejection::CODES {
+        for code in PaymentRejection::CODES
+            .into_iter()
+            .chain(FulfillmentRejection::CODES)
+        {
             if !codes.contains(&code) {
                 codes.push(code);
             }
@@ -91,6 +98,7 @@ impl Rejection {
             Rejection::IdempotencyConflict => "idempotency_conflict",
             Rejection::PaymentOnDeletedOrder => "payment_on_deleted_order",
             Rejection::Payment(rejection) => rejection.code(),
+            Rejection::Fulfillment(rejection) => rejection.code(),
         }
     }
 }
@@ -116,5 +124,11 @@ impl From<PaymentRejection> for Rejection {
             },
             other => Rejection::Payment(other),
         }
+    }
+}
+
+impl From<FulfillmentRejection> for Rejection {
+    fn from(rejection: FulfillmentRejection) -> Self {
+        Rejection::Fulfillment(rejection)
     }
 }

@@ -4,9 +4,10 @@
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::{
-    AddressInput, AdjustmentInput, Applied, Command, CommandBody, CommandId, Event, LineItemInput,
-    NewOrderInput, Order, OrderId, OrderStatus, OrderUpdateInput, PaymentInput, Rejection,
-    SettlementInput, ShippingInput, StorefrontId, decide, rejected_event,
+    AddressInput, AdjustmentInput, Applied, Command, CommandBody, CommandId, ConditionInput, Event,
+    FulfillmentInput, LineItemInput, NewOrderInput, Order, OrderId, OrderStatus, OrderUpdateInput,
+    PaymentInput, Rejection, ReturnInput, SettlementInput, ShippingInput, StorefrontId, UnitsInput,
+    decide, rejected_event,
 };
 
 /// A valid CreateOrder payload.
@@ -97,7 +98,7 @@ pub fn shipping() -> ShippingInput {
     }
 }
 
-/// One command of every kind, valid in this order, for `order_id`.
+/// One command of every kind for `order_id` (`every_event` shows a valid order of them).
 pub fn every_command(order_id: OrderId) -> Vec<Command> {
     [
         CommandBody::CreateOrder(NewOrderInput {
@@ -106,7 +107,7 @@ pub fn every_command(order_id: OrderId) -> Vec<Command> {
         }),
         CommandBody::UpdateOrder(OrderUpdateInput {
             items: Some(vec![LineItemInput {
-                sku: "SKU-9".into(),
+                sku: "SKU-1".into(),
                 quantity: 3,
                 unit_price: 250,
             }]),
@@ -129,32 +130,109 @@ pub fn every_command(order_id: OrderId) -> Vec<Command> {
             reason: "customer asked".into(),
         },
         CommandBody::DeleteOrder,
+        CommandBody::CreateFulfillment(fulfillment("f-1", 1)),
+        CommandBody::ShipFulfillment {
+            fulfillment_id: "f-1".into(),
+            shipping: shipping(),
+        },
+        CommandBody::DeliverFulfillment {
+            fulfillment_id: "f-1".into(),
+        },
+        CommandBody::CancelFulfillment {
+            fulfillment_id: "f-2".into(),
+        },
+        CommandBody::RequestReturn(return_of("r-1", 1)),
+        CommandBody::ReceiveReturn {
+            return_id: "r-1".into(),
+            lines: vec![ConditionInput {
+                sku: "SKU-1".into(),
+                condition: "damaged".into(),
+            }],
+        },
+        CommandBody::CancelReturn {
+            return_id: "r-2".into(),
+        },
     ]
     .into_iter()
     .map(|body| command_for(order_id, body))
     .collect()
 }
 
+/// A CreateFulfillment payload of `quantity` units of SKU-1.
+pub fn fulfillment(id: &str, quantity: i64) -> FulfillmentInput {
+    FulfillmentInput {
+        fulfillment_id: id.into(),
+        lines: vec![UnitsInput {
+            sku: "SKU-1".into(),
+            quantity,
+        }],
+    }
+}
+
+/// A RequestReturn payload of `quantity` units of SKU-1.
+pub fn return_of(id: &str, quantity: i64) -> ReturnInput {
+    ReturnInput {
+        return_id: id.into(),
+        lines: vec![UnitsInput {
+            sku: "SKU-1".into(),
+            quantity,
+        }],
+        reason: "does not fit".into(),
+    }
+}
+
 /// One event of every kind, as the domain produces them from real command sequences.
 pub fn every_event() -> Vec<Event> {
-    let commands = every_command(OrderId::new_random());
+    let id = OrderId::new_random();
+    let commands = every_command(id);
+    let kind = |kind: &str| {
+        let mut c = commands
+            .iter()
+            .find(|c| c.body.kind() == kind)
+            .unwrap()
+            .clone();
+        c.command_id = CommandId::new_random();
+        c
+    };
+    let extra = |body| command_for(id, body);
+    let steps = [
+        kind("CreateOrder"),
+        kind("UpdateOrder"),
+        kind("RecordPayment"),
+        kind("SettlePayment"),
+        kind("ConfirmOrder"),
+        kind("CreateFulfillment"),
+        extra(CommandBody::CreateFulfillment(fulfillment("f-2", 1))),
+        kind("CancelFulfillment"),
+        kind("ShipFulfillment"),
+        kind("DeliverFulfillment"),
+        extra(CommandBody::RequestReturn(return_of("r-2", 1))),
+        kind("CancelReturn"),
+        kind("RequestReturn"),
+        kind("ReceiveReturn"),
+        // the two units left, shipped at once
+        kind("ShipOrder"),
+        kind("UpdateShipping"),
+        kind("DeliverOrder"),
+    ];
     let mut order: Option<Order> = None;
     let mut events = Vec::new();
-    // create, update, record and settle a payment, confirm, ship, update shipping, deliver
-    for command in &commands[..8] {
-        let applied = changed(decide(order.as_ref(), command)).expect("each step is valid");
+    for command in &steps {
+        let applied = changed(decide(order.as_ref(), command))
+            .unwrap_or_else(|r| panic!("{}: {r}", command.body.kind()));
         events.push(applied.event);
         order = Some(applied.order);
     }
     // the rejection comes from cancelling a delivered order
-    let rejection = decide(order.as_ref(), &commands[8]).expect_err("a delivered order stays");
-    events.push(rejected_event(order.as_ref(), &commands[8], &rejection));
+    let cancel = kind("CancelOrder");
+    let rejection = decide(order.as_ref(), &cancel).expect_err("a delivered order stays");
+    events.push(rejected_event(order.as_ref(), &cancel, &rejection));
     // cancel and delete need another order
     let mut pending = changed(decide(None, &create_command(sample_input())))
         .expect("valid")
         .order;
-    for mut command in every_command(pending.order_id).into_iter().skip(8) {
-        command.order_id = pending.order_id;
+    for body in [kind("CancelOrder").body, kind("DeleteOrder").body] {
+        let command = command_for(pending.order_id, body);
         let applied = changed(decide(Some(&pending), &command)).expect("a pending order cancels");
         events.push(applied.event);
         pending = applied.order;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::ReadErrors;
-use crate::domain::{CustomerId, OrderStatus, PaymentStatus};
+use crate::domain::{CustomerId, FulfillmentStatus, OrderStatus, PaymentStatus, ReturnStatus};
 use crate::ingress::auth::Caller;
 use crate::ingress::{ApiError, AppState};
 use crate::ingress::{params, schemas};
@@ -24,6 +24,10 @@ pub(crate) struct ListQuery {
     cursor: Option<String>,
     /// unpaid, authorized, partially_paid, paid, overpaid, partially_refunded, refunded, voided
     payment_status: Option<String>,
+    /// unfulfilled, partially_fulfilled, fulfilled, partially_delivered, delivered
+    fulfillment_status: Option<String>,
+    /// none, requested, received, refunded
+    return_status: Option<String>,
 }
 
 pub(crate) const MAX_PAGE: i64 = 200;
@@ -58,15 +62,24 @@ pub(crate) async fn list(
             "status {status:?} is not one of pending, confirmed, shipped, delivered, cancelled"
         )));
     }
-    if let Some(status) = &query.payment_status
-        && PaymentStatus::parse(status).is_none()
-    {
-        let all: Vec<&str> = PaymentStatus::ALL.iter().map(|s| s.as_str()).collect();
-        return Err(ApiError::BadQuery(format!(
-            "payment_status {status:?} is not one of {}",
-            all.join(", ")
-        )));
-    }
+    one_of(
+        "payment_status",
+        query.payment_status.as_deref(),
+        PaymentStatus::ALL,
+        PaymentStatus::as_str,
+    )?;
+    one_of(
+        "fulfillment_status",
+        query.fulfillment_status.as_deref(),
+        FulfillmentStatus::ALL,
+        FulfillmentStatus::as_str,
+    )?;
+    one_of(
+        "return_status",
+        query.return_status.as_deref(),
+        ReturnStatus::ALL,
+        ReturnStatus::as_str,
+    )?;
     let after = query
         .cursor
         .as_deref()
@@ -83,6 +96,8 @@ pub(crate) async fn list(
         created_before: query.created_before,
         after,
         payment_status: query.payment_status,
+        fulfillment_status: query.fulfillment_status,
+        return_status: query.return_status,
     };
     let orders = state
         .store
@@ -97,4 +112,23 @@ pub(crate) async fn list(
         axum::Json(serde_json::json!({ "items": orders, "next_cursor": next_cursor }))
             .into_response(),
     )
+}
+
+/// A filter's value, if given, must be one of `all` by name.
+fn one_of<T: Copy>(
+    name: &str,
+    value: Option<&str>,
+    all: &[T],
+    as_str: impl Fn(T) -> &'static str,
+) -> Result<(), ApiError> {
+    match value {
+        Some(v) if !all.iter().any(|s| as_str(*s) == v) => {
+            let names: Vec<&str> = all.iter().map(|s| as_str(*s)).collect();
+            Err(ApiError::BadQuery(format!(
+                "{name} {v:?} is not one of {}",
+                names.join(", ")
+            )))
+        }
+        _ => Ok(()),
+    }
 }

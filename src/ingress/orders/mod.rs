@@ -1,12 +1,13 @@
 //! `/v1/orders`: every write produces one command; reads come from Redis, then PostgreSQL;
 //! everything is scoped to the caller's storefront. One file per job: `write` (the write
-//! endpoints and how a write becomes a command), `payments` (the payment writes), `read` (one
+//! endpoints and how a write becomes a command), `payments` (the payment writes), `shipments` (fulfillments and returns), `read` (one
 //! order), `list` (a page of orders), `history` (an order's events).
 
 mod history;
 mod list;
 mod payments;
 mod read;
+mod shipments;
 mod submit;
 mod write;
 
@@ -14,6 +15,7 @@ pub(crate) use history::*;
 pub(crate) use list::*;
 pub(crate) use payments::*;
 pub(crate) use read::*;
+pub(crate) use shipments::*;
 pub(crate) use submit::{Accepted, produce};
 pub(crate) use write::*;
 

@@ -155,7 +155,7 @@ impl OrderWrite {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EmptyBody {}
+pub(super) struct EmptyBody {}
 
 /// Replace items and/or the shipping address while pending (UpdateOrder).
 #[utoipa::path(patch, path = "/v1/orders/{id}", tag = "orders", request_body = schemas::OrderUpdateInput,

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::offsets::{OffsetMove, move_offsets};
 use super::payments::write_payments;
+use super::shipments::write_shipments;
 use super::{COMMANDS_HANDLED, Result, Store, WriteError};
 use crate::domain::{Order, OrderStatus};
 
@@ -125,10 +126,11 @@ async fn write_orders(
         let rows = OrderColumns::of(new.iter().map(|(o, _)| *o));
         let inserted = sqlx::query(
             "INSERT INTO orders (order_id, storefront_id, customer_id, status, version, created_at,
-                                 updated_at, deleted_at, body, payment_status)
+                                 updated_at, deleted_at, body, payment_status, fulfillment_status,
+                                 return_status)
              SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[],
                                   $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::jsonb[],
-                                  $10::text[])
+                                  $10::text[], $11::text[], $12::text[])
              ON CONFLICT (order_id) DO NOTHING",
         )
         .bind(rows.ids)
@@ -141,6 +143,8 @@ async fn write_orders(
         .bind(rows.deleted)
         .bind(rows.bodies)
         .bind(rows.payment_statuses)
+        .bind(rows.fulfillment_statuses)
+        .bind(rows.return_statuses)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -154,11 +158,13 @@ async fn write_orders(
         let updated = sqlx::query(
             "UPDATE orders o SET customer_id = m.customer_id, status = m.status,
                  version = m.version, updated_at = m.updated_at, deleted_at = m.deleted_at,
-                 body = m.body, payment_status = m.payment_status
+                 body = m.body, payment_status = m.payment_status,
+                 fulfillment_status = m.fulfillment_status, return_status = m.return_status
              FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[],
-                         $6::timestamptz[], $7::jsonb[], $8::bigint[], $9::text[])
+                         $6::timestamptz[], $7::jsonb[], $8::bigint[], $9::text[], $10::text[],
+                         $11::text[])
                   AS m(order_id, customer_id, status, version, updated_at, deleted_at, body, base,
-                       payment_status)
+                       payment_status, fulfillment_status, return_status)
              WHERE o.order_id = m.order_id AND o.version = m.base",
         )
         .bind(rows.ids)
@@ -170,6 +176,8 @@ async fn write_orders(
         .bind(rows.bodies)
         .bind(bases)
         .bind(rows.payment_statuses)
+        .bind(rows.fulfillment_statuses)
+        .bind(rows.return_statuses)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -192,6 +200,8 @@ struct OrderColumns<'a> {
     deleted: Vec<Option<DateTime<Utc>>>,
     bodies: Vec<sqlx::types::Json<&'a Order>>,
     payment_statuses: Vec<&'static str>,
+    fulfillment_statuses: Vec<&'static str>,
+    return_statuses: Vec<&'static str>,
 }
 
 async fn insert_events(tx: &mut sqlx::PgConnection, events: &[EventRow]) -> Result<()> {
@@ -271,6 +281,8 @@ impl<'a> OrderColumns<'a> {
             deleted: Vec::new(),
             bodies: Vec::new(),
             payment_statuses: Vec::new(),
+            fulfillment_statuses: Vec::new(),
+            return_statuses: Vec::new(),
         };
         for o in orders {
             c.deleted
@@ -285,6 +297,9 @@ impl<'a> OrderColumns<'a> {
             c.updated.push(o.updated_at);
             c.bodies.push(sqlx::types::Json(o));
             c.payment_statuses.push(o.payment.payment_status.as_str());
+            c.fulfillment_statuses
+                .push(o.progress.fulfillment_status.as_str());
+            c.return_statuses.push(o.progress.return_status.as_str());
         }
         c
     }
@@ -306,6 +321,7 @@ impl Store {
         if !batch.orders.is_empty() {
             write_orders(&mut tx, &batch.orders, &batch.base_versions).await?;
             write_payments(&mut tx, &batch.orders).await?;
+            write_shipments(&mut tx, &batch.orders).await?;
         }
         if !batch.events.is_empty() {
             insert_events(&mut tx, &batch.events).await?;

@@ -1,5 +1,6 @@
 //! PostgreSQL: the processor's source of truth. Every statement the service runs is in this
-//! folder, one file per job: `batch`, `offsets`, `outbox`, `payments`, `reads`, `api_keys`.
+//! folder, one file per job: `batch`, `offsets`, `outbox`, `payments`, `shipments`, `reads`,
+//! `api_keys`.
 
 mod api_keys;
 mod batch;
@@ -7,6 +8,7 @@ mod offsets;
 mod outbox;
 mod payments;
 mod reads;
+mod shipments;
 
 pub use batch::{BatchWrite, DeadLetterRow, EventRow, ProcessedRow};
 pub use offsets::OffsetMove;

@@ -20,6 +20,8 @@ pub struct OrderFilter {
     /// Keyset cursor: the (created_at, order_id) of the last order of the previous page.
     pub after: Option<(DateTime<Utc>, Uuid)>,
     pub payment_status: Option<String>,
+    pub fulfillment_status: Option<String>,
+    pub return_status: Option<String>,
 }
 
 /// The processed-command record, as `GET /v1/commands/{id}` shows it.
@@ -110,6 +112,8 @@ impl Store {
                AND ($5::timestamptz IS NULL OR created_at < $5)
                AND ($6::timestamptz IS NULL OR (created_at, order_id) < ($6, $7))
                AND ($9::text IS NULL OR payment_status = $9)
+               AND ($10::text IS NULL OR fulfillment_status = $10)
+               AND ($11::text IS NULL OR return_status = $11)
              ORDER BY created_at DESC, order_id DESC
              LIMIT $8"#,
             storefront,
@@ -121,6 +125,8 @@ impl Store {
             filter.after.map(|(_, id)| id),
             limit,
             filter.payment_status.as_deref(),
+            filter.fulfillment_status.as_deref(),
+            filter.return_status.as_deref(),
         )
         .fetch_all(&self.pool)
         .await?;

@@ -4,9 +4,10 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use orderflow::domain::{
-    AddressInput, AdjustmentInput, Command, CommandBody, CommandId, Decision, EventId,
-    LineItemInput, NewOrderInput, Order, OrderId, OrderUpdateInput, PaymentInput, PriorOutcome,
-    SettlementInput, ShippingInput, StorefrontId, handle,
+    AddressInput, AdjustmentInput, Command, CommandBody, CommandId, ConditionInput, Decision,
+    EventId, FulfillmentInput, LineItemInput, NewOrderInput, Order, OrderId, OrderUpdateInput,
+    PaymentInput, PriorOutcome, ReturnInput, SettlementInput, ShippingInput, StorefrontId,
+    UnitsInput, handle,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -102,10 +103,50 @@ fn body(rng: &mut StdRng, kind: u32, n: u64) -> CommandBody {
                 return_id: None,
             })
         }
-        _ => CommandBody::SettlePayment(SettlementInput {
+        9 => CommandBody::SettlePayment(SettlementInput {
             transaction_id: format!("p{}", rng.random_range(0..6)),
             status: ["succeeded", "failed"][rng.random_range(0..2)].into(),
         }),
+        // Fulfillments f0..f3 and returns r0..r2 per order, of SKU-0 (every order's first
+        // line): some exceed what is ordered or delivered, some name nothing.
+        10 => CommandBody::CreateFulfillment(FulfillmentInput {
+            fulfillment_id: format!("f{}", rng.random_range(0..4)),
+            lines: vec![UnitsInput {
+                sku: "SKU-0".into(),
+                quantity: if invalid { 0 } else { rng.random_range(1..6) },
+            }],
+        }),
+        11 => CommandBody::ShipFulfillment {
+            fulfillment_id: format!("f{}", rng.random_range(0..4)),
+            shipping: ShippingInput {
+                carrier: "DHL".into(),
+                tracking_number: format!("F{n}"),
+            },
+        },
+        12 => CommandBody::DeliverFulfillment {
+            fulfillment_id: format!("f{}", rng.random_range(0..4)),
+        },
+        13 => CommandBody::CancelFulfillment {
+            fulfillment_id: format!("f{}", rng.random_range(0..4)),
+        },
+        14 => CommandBody::RequestReturn(ReturnInput {
+            return_id: format!("r{}", rng.random_range(0..3)),
+            lines: vec![UnitsInput {
+                sku: "SKU-0".into(),
+                quantity: rng.random_range(1..4),
+            }],
+            reason: text("too small"),
+        }),
+        15 => CommandBody::ReceiveReturn {
+            return_id: format!("r{}", rng.random_range(0..3)),
+            lines: vec![ConditionInput {
+                sku: "SKU-0".into(),
+                condition: ["resellable", "damaged"][rng.random_range(0..2)].into(),
+            }],
+        },
+        _ => CommandBody::CancelReturn {
+            return_id: format!("r{}", rng.random_range(0..3)),
+        },
     }
 }
 
@@ -134,14 +175,14 @@ impl Workload {
                     } else if rng.random_bool(0.6) {
                         (i as u32).min(5)
                     } else {
-                        rng.random_range(0..10)
+                        rng.random_range(0..17)
                     };
                     // A payment fact retried by its provider: a new command, the same fact.
                     let retried = sequence
                         .iter()
                         .rev()
                         .find(|c| matches!(c.body, CommandBody::RecordPayment(_)))
-                        .filter(|_| kind >= 8 && rng.random_bool(0.2))
+                        .filter(|_| (8..10).contains(&kind) && rng.random_bool(0.2))
                         .map(|c| c.body.clone());
                     let body = retried.unwrap_or_else(|| body(&mut rng, kind, n));
                     sequence.push(Command {

@@ -6,6 +6,7 @@ mod lifecycle;
 mod operations;
 mod payments;
 mod problems;
+mod shipments;
 mod tenancy;
 
 use crate::common;
@@ -52,10 +53,35 @@ impl Client<'_> {
         body
     }
 
+    /// Writes, waits for the command's outcome, and then until a read shows it: the
+    /// processor writes Redis just after its commit, so a read right after `applied` may
+    /// still see the version before.
     async fn write(&self, method: Method, path: &str, body: Option<Value>) -> Value {
         let (status, accepted) = self.send(method, path, body).await;
         assert_eq!(status, 202, "{accepted}");
-        self.outcome(&accepted).await
+        let outcome = self.outcome(&accepted).await;
+        if let (Some("applied"), Some(version), Some(id)) = (
+            outcome["status"].as_str(),
+            outcome["version"].as_i64(),
+            accepted["order_id"].as_str(),
+        ) {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let (status, order) = self
+                    .send(Method::GET, &format!("/v1/orders/{id}"), None)
+                    .await;
+                let seen = order["version"].as_i64().unwrap_or(0);
+                if status == StatusCode::NOT_FOUND || seen >= version {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "v{version} never read back: {order}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        outcome
     }
 }
 

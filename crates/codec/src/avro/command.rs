@@ -3,8 +3,8 @@
 use apache_avro::types::Value;
 
 use orderflow_domain::{
-    AddressInput, AdjustmentInput, LineItemInput, NewOrderInput, OrderUpdateInput, PaymentInput,
-    SettlementInput, ShippingInput,
+    AddressInput, AdjustmentInput, ConditionInput, FulfillmentInput, LineItemInput, NewOrderInput,
+    OrderUpdateInput, PaymentInput, ReturnInput, SettlementInput, ShippingInput, UnitsInput,
 };
 use orderflow_domain::{Command, CommandBody, CommandId, OrderId, StorefrontId};
 
@@ -14,7 +14,7 @@ use super::value::{
 };
 
 /// Union branches of `OrderCommand.payload`, in schema order.
-pub const COMMAND_BRANCHES: [&str; 10] = [
+pub const COMMAND_BRANCHES: [&str; 17] = [
     "CreateOrder",
     "UpdateOrder",
     "ConfirmOrder",
@@ -25,6 +25,13 @@ pub const COMMAND_BRANCHES: [&str; 10] = [
     "DeleteOrder",
     "RecordPayment",
     "SettlePayment",
+    "CreateFulfillment",
+    "ShipFulfillment",
+    "DeliverFulfillment",
+    "CancelFulfillment",
+    "RequestReturn",
+    "ReceiveReturn",
+    "CancelReturn",
 ];
 
 pub fn command_to_value(c: &Command) -> Shape<Value> {
@@ -66,6 +73,42 @@ pub fn command_to_value(c: &Command) -> Shape<Value> {
             ("transaction_id", string(&s.transaction_id)),
             ("status", string(&s.status)),
         ]),
+        CommandBody::CreateFulfillment(f) => record([
+            ("fulfillment_id", string(&f.fulfillment_id)),
+            ("lines", units_inputs_to_value(&f.lines)),
+        ]),
+        CommandBody::ShipFulfillment {
+            fulfillment_id,
+            shipping,
+        } => record([
+            ("fulfillment_id", string(fulfillment_id)),
+            ("carrier", string(&shipping.carrier)),
+            ("tracking_number", string(&shipping.tracking_number)),
+        ]),
+        CommandBody::DeliverFulfillment { fulfillment_id }
+        | CommandBody::CancelFulfillment { fulfillment_id } => {
+            record([("fulfillment_id", string(fulfillment_id))])
+        }
+        CommandBody::RequestReturn(r) => record([
+            ("return_id", string(&r.return_id)),
+            ("lines", units_inputs_to_value(&r.lines)),
+            ("reason", string(&r.reason)),
+        ]),
+        CommandBody::ReceiveReturn { return_id, lines } => record([
+            ("return_id", string(return_id)),
+            (
+                "lines",
+                Value::Array(
+                    lines
+                        .iter()
+                        .map(|l| {
+                            record([("sku", string(&l.sku)), ("condition", string(&l.condition))])
+                        })
+                        .collect(),
+                ),
+            ),
+        ]),
+        CommandBody::CancelReturn { return_id } => record([("return_id", string(return_id))]),
         CommandBody::ShipOrder(s) | CommandBody::UpdateShipping(s) => record([
             ("carrier", string(&s.carrier)),
             ("tracking_number", string(&s.tracking_number)),
@@ -102,6 +145,27 @@ fn line_inputs_to_value(items: &[LineItemInput]) -> Value {
             })
             .collect(),
     )
+}
+
+fn units_inputs_to_value(lines: &[UnitsInput]) -> Value {
+    Value::Array(
+        lines
+            .iter()
+            .map(|u| {
+                record([
+                    ("sku", string(&u.sku)),
+                    ("quantity", Value::Long(u.quantity)),
+                ])
+            })
+            .collect(),
+    )
+}
+
+fn units_input_from_fields(mut u: Fields) -> Shape<UnitsInput> {
+    Ok(UnitsInput {
+        sku: u.string("sku")?,
+        quantity: u.long("quantity")?,
+    })
 }
 
 fn adjustment_inputs_to_value(adjustments: &[AdjustmentInput]) -> Value {
@@ -190,6 +254,37 @@ pub fn command_from_value(value: Value) -> Shape<Command> {
             transaction_id: p.string("transaction_id")?,
             status: p.string("status")?,
         }),
+        ("CreateFulfillment", mut p) => CommandBody::CreateFulfillment(FulfillmentInput {
+            fulfillment_id: p.string("fulfillment_id")?,
+            lines: p.records("lines", units_input_from_fields)?,
+        }),
+        ("ShipFulfillment", mut p) => CommandBody::ShipFulfillment {
+            fulfillment_id: p.string("fulfillment_id")?,
+            shipping: shipping_input_from_fields(p)?,
+        },
+        ("DeliverFulfillment", mut p) => CommandBody::DeliverFulfillment {
+            fulfillment_id: p.string("fulfillment_id")?,
+        },
+        ("CancelFulfillment", mut p) => CommandBody::CancelFulfillment {
+            fulfillment_id: p.string("fulfillment_id")?,
+        },
+        ("RequestReturn", mut p) => CommandBody::RequestReturn(ReturnInput {
+            return_id: p.string("return_id")?,
+            lines: p.records("lines", units_input_from_fields)?,
+            reason: p.string("reason")?,
+        }),
+        ("ReceiveReturn", mut p) => CommandBody::ReceiveReturn {
+            return_id: p.string("return_id")?,
+            lines: p.records("lines", |mut l| {
+                Ok(ConditionInput {
+                    sku: l.string("sku")?,
+                    condition: l.string("condition")?,
+                })
+            })?,
+        },
+        ("CancelReturn", mut p) => CommandBody::CancelReturn {
+            return_id: p.string("return_id")?,
+        },
         (other, _) => return Err(format!("payload: unhandled command {other}")),
     };
     Ok(Command {

@@ -3,22 +3,24 @@
 use apache_avro::types::Value;
 
 use orderflow_domain::{
-    Amount, CommandId, Event, EventBody, EventId, OrderId, PaymentState, PaymentSummary,
-    StorefrontId,
+    Amount, CommandId, Event, EventBody, EventId, OrderId, OrderStatus, PaymentState,
+    PaymentSummary, StorefrontId,
 };
 
 use super::order::{
-    PAYMENT_STATES, address_from_fields, adjustment_from_fields, adjustments_to_value,
-    domain_address_to_value, line_items_from_value, line_items_to_value, order_from_value,
-    order_to_value, shipping_from_fields, shipping_to_value, summary_from_fields, summary_to_value,
-    transaction_from_fields, transaction_to_value,
+    PAYMENT_STATES, STATUS_SYMBOLS, address_from_fields, adjustment_from_fields,
+    adjustments_to_value, domain_address_to_value, fulfillment_from_fields, fulfillment_to_value,
+    line_items_from_value, line_items_to_value, order_from_value, order_to_value,
+    progress_from_fields, progress_to_value, return_from_fields, return_line_from_fields,
+    return_lines_to_value, return_to_value, shipping_from_fields, shipping_to_value,
+    summary_from_fields, summary_to_value, transaction_from_fields, transaction_to_value,
 };
 use super::value::{
     Fields, Shape, branch, branch_of, long, optional, record, string, symbol, text, timestamp,
 };
 
 /// Union branches of `OrderEvent.payload`, in schema order.
-pub const EVENT_BRANCHES: [&str; 11] = [
+pub const EVENT_BRANCHES: [&str; 18] = [
     "OrderCreated",
     "OrderUpdated",
     "OrderConfirmed",
@@ -30,6 +32,13 @@ pub const EVENT_BRANCHES: [&str; 11] = [
     "CommandRejected",
     "PaymentRecorded",
     "PaymentSettled",
+    "FulfillmentCreated",
+    "FulfillmentShipped",
+    "FulfillmentDelivered",
+    "FulfillmentCancelled",
+    "ReturnRequested",
+    "ReturnReceived",
+    "ReturnCancelled",
 ];
 
 pub fn event_to_value(e: &Event) -> Shape<Value> {
@@ -68,6 +77,60 @@ pub fn event_to_value(e: &Event) -> Shape<Value> {
             ("transaction_id", string(transaction_id)),
             ("status", symbol(&PAYMENT_STATES, status.as_str())),
             ("payment", summary_to_value(payment)),
+        ]),
+        EventBody::FulfillmentCreated {
+            fulfillment,
+            progress,
+        } => record([
+            ("fulfillment", fulfillment_to_value(fulfillment)),
+            ("progress", progress_to_value(progress)),
+        ]),
+        EventBody::FulfillmentShipped {
+            fulfillment_id,
+            shipping,
+            status,
+            progress,
+        } => record([
+            ("fulfillment_id", string(fulfillment_id)),
+            ("shipping", shipping_to_value(shipping)),
+            ("status", symbol(&STATUS_SYMBOLS, status.as_str())),
+            ("progress", progress_to_value(progress)),
+        ]),
+        EventBody::FulfillmentDelivered {
+            fulfillment_id,
+            status,
+            progress,
+        } => record([
+            ("fulfillment_id", string(fulfillment_id)),
+            ("status", symbol(&STATUS_SYMBOLS, status.as_str())),
+            ("progress", progress_to_value(progress)),
+        ]),
+        EventBody::FulfillmentCancelled {
+            fulfillment_id,
+            progress,
+        } => record([
+            ("fulfillment_id", string(fulfillment_id)),
+            ("progress", progress_to_value(progress)),
+        ]),
+        EventBody::ReturnRequested { ret, progress } => record([
+            ("return", return_to_value(ret)),
+            ("progress", progress_to_value(progress)),
+        ]),
+        EventBody::ReturnReceived {
+            return_id,
+            lines,
+            progress,
+        } => record([
+            ("return_id", string(return_id)),
+            ("lines", return_lines_to_value(lines)),
+            ("progress", progress_to_value(progress)),
+        ]),
+        EventBody::ReturnCancelled {
+            return_id,
+            progress,
+        } => record([
+            ("return_id", string(return_id)),
+            ("progress", progress_to_value(progress)),
         ]),
         EventBody::OrderShipped(s) | EventBody::ShippingUpdated(s) => {
             record([("shipping", shipping_to_value(s))])
@@ -143,6 +206,38 @@ pub fn event_from_value(value: Value) -> Shape<Event> {
             transaction_id: p.string("transaction_id")?,
             status: p.symbol("status", PaymentState::parse)?,
             payment: summary_from_fields(p.record("payment")?)?,
+        },
+        ("FulfillmentCreated", mut p) => EventBody::FulfillmentCreated {
+            fulfillment: fulfillment_from_fields(p.record("fulfillment")?)?,
+            progress: progress_from_fields(p.record("progress")?)?,
+        },
+        ("FulfillmentShipped", mut p) => EventBody::FulfillmentShipped {
+            fulfillment_id: p.string("fulfillment_id")?,
+            shipping: shipping_from_fields(p.record("shipping")?)?,
+            status: p.symbol("status", OrderStatus::parse)?,
+            progress: progress_from_fields(p.record("progress")?)?,
+        },
+        ("FulfillmentDelivered", mut p) => EventBody::FulfillmentDelivered {
+            fulfillment_id: p.string("fulfillment_id")?,
+            status: p.symbol("status", OrderStatus::parse)?,
+            progress: progress_from_fields(p.record("progress")?)?,
+        },
+        ("FulfillmentCancelled", mut p) => EventBody::FulfillmentCancelled {
+            fulfillment_id: p.string("fulfillment_id")?,
+            progress: progress_from_fields(p.record("progress")?)?,
+        },
+        ("ReturnRequested", mut p) => EventBody::ReturnRequested {
+            ret: return_from_fields(p.record("return")?)?,
+            progress: progress_from_fields(p.record("progress")?)?,
+        },
+        ("ReturnReceived", mut p) => EventBody::ReturnReceived {
+            return_id: p.string("return_id")?,
+            lines: p.records("lines", return_line_from_fields)?,
+            progress: progress_from_fields(p.record("progress")?)?,
+        },
+        ("ReturnCancelled", mut p) => EventBody::ReturnCancelled {
+            return_id: p.string("return_id")?,
+            progress: progress_from_fields(p.record("progress")?)?,
         },
         (other, _) => return Err(format!("payload: unhandled event {other}")),
     };

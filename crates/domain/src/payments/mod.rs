@@ -179,6 +179,13 @@ impl PaymentLedger {
             .map(|t| t.amount.0))
     }
 
+    /// Succeeded refunds that name return `return_id`.
+    pub fn refunded_for(&self, return_id: &str) -> i64 {
+        self.succeeded()
+            .filter(|t| t.kind == PaymentKind::Refund && t.return_id.as_deref() == Some(return_id))
+            .fold(0i64, |sum, t| sum.saturating_add(t.amount.0))
+    }
+
     /// Records a new transaction, or recognises a retried one. Its amount comes validated
     /// (1..=[`MAX_TRANSACTION_AMOUNT`], see `validation::parse_payment`).
     pub fn record(&mut self, fact: Transaction) -> Result<Recorded, PaymentRejection> {

@@ -1,10 +1,12 @@
 //! Unit tests of the domain.
 
+mod fulfillments;
 mod payment_commands;
 mod payments;
 mod properties;
 mod rules;
 mod totals;
+mod v2_replay;
 
 use super::validation::{MAX_LINE_ITEMS, MAX_QUANTITY, MAX_UNIT_PRICE};
 use super::*;
@@ -38,8 +40,9 @@ fn check(from: OrderStatus, kind: &str, expect: Expect) {
             assert_eq!(applied.event.version, order.version + 1);
             let kind = applied.event.body.kind();
             assert!(
-                kind.starts_with("Order")
-                    || kind.starts_with("Payment")
+                ["Order", "Payment", "Fulfillment", "Return"]
+                    .iter()
+                    .any(|p| kind.starts_with(p))
                     || kind == "ShippingUpdated",
                 "{kind}"
             );
@@ -147,6 +150,50 @@ transitions! {
     cancelled_settle_unknown_payment_is_refused: Cancelled, "SettlePayment" => Refused("unknown_transaction");
     deleted_record_payment_is_refused: Deleted, "RecordPayment" => Refused("payment_on_deleted_order");
     deleted_settle_payment_is_refused: Deleted, "SettlePayment" => Refused("payment_on_deleted_order");
+
+    // Fulfillments only while confirmed; returns of delivered units.
+    pending_create_fulfillment_is_refused: Pending, "CreateFulfillment" => Refused("not_allowed_in_status");
+    pending_ship_fulfillment_is_refused: Pending, "ShipFulfillment" => Refused("not_allowed_in_status");
+    pending_deliver_fulfillment_is_refused: Pending, "DeliverFulfillment" => Refused("not_allowed_in_status");
+    pending_cancel_fulfillment_is_refused: Pending, "CancelFulfillment" => Refused("not_allowed_in_status");
+    pending_request_return_is_refused: Pending, "RequestReturn" => Refused("exceeds_delivered");
+    pending_receive_return_is_refused: Pending, "ReceiveReturn" => Refused("unknown_return");
+    pending_cancel_return_is_refused: Pending, "CancelReturn" => Refused("unknown_return");
+    confirmed_create_fulfillment_stays_confirmed: Confirmed, "CreateFulfillment" => Becomes(Confirmed);
+    confirmed_ship_fulfillment_is_refused: Confirmed, "ShipFulfillment" => Refused("unknown_fulfillment");
+    confirmed_deliver_fulfillment_is_refused: Confirmed, "DeliverFulfillment" => Refused("unknown_fulfillment");
+    confirmed_cancel_fulfillment_is_refused: Confirmed, "CancelFulfillment" => Refused("unknown_fulfillment");
+    confirmed_request_return_is_refused: Confirmed, "RequestReturn" => Refused("exceeds_delivered");
+    confirmed_receive_return_is_refused: Confirmed, "ReceiveReturn" => Refused("unknown_return");
+    confirmed_cancel_return_is_refused: Confirmed, "CancelReturn" => Refused("unknown_return");
+    shipped_create_fulfillment_is_refused: Shipped, "CreateFulfillment" => Refused("not_allowed_in_status");
+    shipped_ship_fulfillment_is_refused: Shipped, "ShipFulfillment" => Refused("not_allowed_in_status");
+    shipped_deliver_fulfillment_is_refused: Shipped, "DeliverFulfillment" => Refused("unknown_fulfillment");
+    shipped_cancel_fulfillment_is_refused: Shipped, "CancelFulfillment" => Refused("not_allowed_in_status");
+    shipped_request_return_is_refused: Shipped, "RequestReturn" => Refused("exceeds_delivered");
+    shipped_receive_return_is_refused: Shipped, "ReceiveReturn" => Refused("unknown_return");
+    shipped_cancel_return_is_refused: Shipped, "CancelReturn" => Refused("unknown_return");
+    delivered_create_fulfillment_is_refused: Delivered, "CreateFulfillment" => Refused("not_allowed_in_status");
+    delivered_ship_fulfillment_is_refused: Delivered, "ShipFulfillment" => Refused("not_allowed_in_status");
+    delivered_deliver_fulfillment_is_refused: Delivered, "DeliverFulfillment" => Refused("not_allowed_in_status");
+    delivered_cancel_fulfillment_is_refused: Delivered, "CancelFulfillment" => Refused("not_allowed_in_status");
+    delivered_request_return_stays_delivered: Delivered, "RequestReturn" => Becomes(Delivered);
+    delivered_receive_return_is_refused: Delivered, "ReceiveReturn" => Refused("unknown_return");
+    delivered_cancel_return_is_refused: Delivered, "CancelReturn" => Refused("unknown_return");
+    cancelled_create_fulfillment_is_refused: Cancelled, "CreateFulfillment" => Refused("not_allowed_in_status");
+    cancelled_ship_fulfillment_is_refused: Cancelled, "ShipFulfillment" => Refused("not_allowed_in_status");
+    cancelled_deliver_fulfillment_is_refused: Cancelled, "DeliverFulfillment" => Refused("not_allowed_in_status");
+    cancelled_cancel_fulfillment_is_refused: Cancelled, "CancelFulfillment" => Refused("not_allowed_in_status");
+    cancelled_request_return_is_refused: Cancelled, "RequestReturn" => Refused("exceeds_delivered");
+    cancelled_receive_return_is_refused: Cancelled, "ReceiveReturn" => Refused("unknown_return");
+    cancelled_cancel_return_is_refused: Cancelled, "CancelReturn" => Refused("unknown_return");
+    deleted_create_fulfillment_is_refused: Deleted, "CreateFulfillment" => Refused("not_found");
+    deleted_ship_fulfillment_is_refused: Deleted, "ShipFulfillment" => Refused("not_found");
+    deleted_deliver_fulfillment_is_refused: Deleted, "DeliverFulfillment" => Refused("not_found");
+    deleted_cancel_fulfillment_is_refused: Deleted, "CancelFulfillment" => Refused("not_found");
+    deleted_request_return_is_refused: Deleted, "RequestReturn" => Refused("not_found");
+    deleted_receive_return_is_refused: Deleted, "ReceiveReturn" => Refused("not_found");
+    deleted_cancel_return_is_refused: Deleted, "CancelReturn" => Refused("not_found");
 }
 
 /// Every (from, to) that `can_become` allows.

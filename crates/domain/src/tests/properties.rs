@@ -1,5 +1,6 @@
-//! Random command sequences over a few orders never produce an invalid order: order commands
-//! and payment facts mixed, with replays, retried facts and conflicting retries.
+//! Random command sequences over a few orders never produce an invalid order: order commands,
+//! payment facts, fulfillments and returns mixed, with replays, retried facts and conflicting
+//! retries.
 
 use std::collections::HashMap;
 
@@ -24,13 +25,21 @@ fn step() -> impl Strategy<Value = Step> {
     (
         0..3usize,
         // Creates often enough that most commands find their order, payments most often.
-        (0..24usize).prop_map(|k| match k {
+        // Then fulfillments and returns (13..=19).
+        (0..36usize).prop_map(|k| match k {
             0..3 => 0,
             3..10 => k - 2,
             10..14 => 9,
             14..16 => 10,
             16 => 11,
-            _ => 12,
+            17..24 => 12,
+            24..27 => 13,
+            27..30 => 14,
+            30..32 => 15,
+            32 => 16,
+            33 => 17,
+            34 => 18,
+            _ => 19,
         }),
         prop::bool::weighted(0.85),
         prop::option::weighted(0.15, 0..6u64),
@@ -120,6 +129,75 @@ fn payment_body(kind: usize, step: &Step, n: usize, order: Option<&Order>) -> Co
     }
 }
 
+/// A fulfillment or return command for `order`: of its first line's sku, naming one of its
+/// fulfillments or returns (or a new one).
+fn shipment_body(kind: usize, step: &Step, n: usize, order: Option<&Order>) -> CommandBody {
+    let (_, _, percent, pick) = &step.payment;
+    let sku = order.map_or_else(|| "SKU-X".to_owned(), |o| o.items[0].sku.to_string());
+    let quantity = percent % 3 + 1;
+    let units = vec![UnitsInput {
+        sku: sku.clone(),
+        quantity,
+    }];
+    let fulfillments = order.map_or(&[][..], |o| &o.shipments.fulfillments[..]);
+    let returns = order.map_or(&[][..], |o| &o.shipments.returns[..]);
+    let fulfillment_id = if fulfillments.is_empty() {
+        format!("f{n}")
+    } else {
+        fulfillments[pick.index(fulfillments.len())]
+            .fulfillment_id
+            .clone()
+    };
+    let return_id = if returns.is_empty() {
+        format!("r{n}")
+    } else {
+        returns[pick.index(returns.len())].return_id.clone()
+    };
+    match kind {
+        // Half of them: everything not yet fulfilled, so that whole orders ship this way too.
+        13 => CommandBody::CreateFulfillment(FulfillmentInput {
+            fulfillment_id: format!("f{n}"),
+            lines: match order.map(Order::unfulfilled) {
+                Some(rest) if percent % 2 == 0 && !rest.is_empty() => rest
+                    .into_iter()
+                    .map(|u| UnitsInput {
+                        sku: u.sku.to_string(),
+                        quantity: i64::from(u.quantity),
+                    })
+                    .collect(),
+                _ => units,
+            },
+        }),
+        14 => CommandBody::ShipFulfillment {
+            fulfillment_id,
+            shipping: ShippingInput {
+                carrier: "DHL".into(),
+                tracking_number: format!("T{n}"),
+            },
+        },
+        15 => CommandBody::DeliverFulfillment { fulfillment_id },
+        16 => CommandBody::CancelFulfillment { fulfillment_id },
+        17 => CommandBody::RequestReturn(ReturnInput {
+            return_id: format!("r{n}"),
+            lines: units,
+            reason: "damaged in transit".into(),
+        }),
+        18 => CommandBody::ReceiveReturn {
+            return_id,
+            lines: vec![ConditionInput {
+                sku,
+                condition: if percent % 2 == 0 {
+                    "damaged"
+                } else {
+                    "resellable"
+                }
+                .into(),
+            }],
+        },
+        _ => CommandBody::CancelReturn { return_id },
+    }
+}
+
 fn body(kind: usize, valid: bool, n: usize) -> CommandBody {
     let quantity = if valid { 1 + (n as i64 % 5) } else { 0 };
     let lines = vec![
@@ -182,6 +260,72 @@ fn check_order(order: &Order) {
         );
     }
     check_payments(order);
+    check_shipments(order);
+}
+
+/// Per sku, fulfilled ≤ ordered and returned ≤ delivered; the lifecycle status agrees with
+/// the fulfillments.
+fn check_shipments(order: &Order) {
+    use FulfillmentState::*;
+    let sh = &order.shipments;
+    let units = |sku: &crate::Sku, states: &[FulfillmentState]| -> u64 {
+        sh.fulfillments
+            .iter()
+            .filter(|f| states.contains(&f.status))
+            .flat_map(|f| &f.lines)
+            .filter(|l| &l.sku == sku)
+            .map(|l| u64::from(l.quantity))
+            .sum()
+    };
+    let (mut ordered_all, mut shipped_all, mut delivered_all) = (0, 0, 0);
+    let mut skus: Vec<&crate::Sku> = order.items.iter().map(|i| &i.sku).collect();
+    skus.dedup();
+    for sku in skus {
+        let ordered: u64 = order
+            .items
+            .iter()
+            .filter(|i| &i.sku == sku)
+            .map(|i| u64::from(i.quantity))
+            .sum();
+        assert!(
+            units(sku, &[Pending, Shipped, Delivered]) <= ordered,
+            "{sku} over-fulfilled"
+        );
+        let returned: u64 = sh
+            .returns
+            .iter()
+            .filter(|r| r.status != crate::ReturnState::Cancelled)
+            .flat_map(|r| &r.lines)
+            .filter(|l| &l.sku == sku)
+            .map(|l| u64::from(l.quantity))
+            .sum();
+        assert!(
+            returned <= units(sku, &[Delivered]),
+            "{sku}: returned more than delivered"
+        );
+        ordered_all += ordered;
+        shipped_all += units(sku, &[Shipped, Delivered]);
+        delivered_all += units(sku, &[Delivered]);
+    }
+    match order.status {
+        OrderStatus::Shipped => assert_eq!(shipped_all, ordered_all, "shipped, every unit"),
+        OrderStatus::Delivered => assert_eq!(delivered_all, ordered_all, "delivered, every unit"),
+        OrderStatus::Pending | OrderStatus::Cancelled => {
+            assert_eq!(shipped_all, 0, "{}: nothing shipped", order.status);
+        }
+        OrderStatus::Confirmed => {
+            assert!(shipped_all < ordered_all, "all shipped, still confirmed");
+        }
+        OrderStatus::Deleted => {}
+    }
+    let status = match () {
+        () if delivered_all == ordered_all => crate::FulfillmentStatus::Delivered,
+        () if delivered_all > 0 => crate::FulfillmentStatus::PartiallyDelivered,
+        () if shipped_all == ordered_all => crate::FulfillmentStatus::Fulfilled,
+        () if shipped_all > 0 => crate::FulfillmentStatus::PartiallyFulfilled,
+        () => crate::FulfillmentStatus::Unfulfilled,
+    };
+    assert_eq!(order.progress.fulfillment_status, status);
 }
 
 /// The ledger's rules and what is derived from it, recomputed here independently of
@@ -273,6 +417,8 @@ proptest! {
         let mut orders: HashMap<OrderId, Order> = HashMap::new();
         let mut outcomes: HashMap<CommandId, PriorOutcome> = HashMap::new();
         let mut sent: Vec<Command> = Vec::new();
+        // Every fulfillment ever seen shipped: it is never cancelled afterwards.
+        let mut shipped: std::collections::HashSet<(OrderId, String)> = Default::default();
 
         for (n, step) in steps.iter().enumerate() {
             let command = match (&step.replay, sent.is_empty()) {
@@ -280,6 +426,7 @@ proptest! {
                 _ => {
                     let id = ids[step.order];
                     let body = match step.kind {
+                        13.. => shipment_body(step.kind, step, n, orders.get(&id)),
                         8.. => payment_body(step.kind, step, n, orders.get(&id)),
                         kind => body(kind, step.valid, n),
                     };
@@ -306,6 +453,20 @@ proptest! {
                         prop_assert_eq!(after.created_at, before.created_at);
                     }
                     check_order(&after);
+                    for f in &after.shipments.fulfillments {
+                        let key = (after.order_id, f.fulfillment_id.clone());
+                        match f.status {
+                            FulfillmentState::Shipped | FulfillmentState::Delivered => {
+                                shipped.insert(key);
+                            }
+                            FulfillmentState::Cancelled => {
+                                prop_assert!(!shipped.contains(&key), "shipped {} was cancelled", f.fulfillment_id);
+                            }
+                            FulfillmentState::Pending => {
+                                prop_assert!(!shipped.contains(&key), "shipped {} went back", f.fulfillment_id);
+                            }
+                        }
+                    }
                     outcomes.insert(command.command_id, PriorOutcome::Applied { version: after.version });
                     orders.insert(after.order_id, after);
                 }
@@ -337,6 +498,13 @@ proptest! {
                             let (id, status) = crate::parse_settlement(input).unwrap();
                             prop_assert_eq!(before.payments.get(&id).map(|t| t.status), Some(status));
                         }
+                        CommandBody::CreateFulfillment(_)
+                        | CommandBody::ShipFulfillment { .. }
+                        | CommandBody::DeliverFulfillment { .. }
+                        | CommandBody::CancelFulfillment { .. }
+                        | CommandBody::RequestReturn(_)
+                        | CommandBody::ReceiveReturn { .. }
+                        | CommandBody::CancelReturn { .. } => {}
                         other => panic!("{} left the order unchanged", other.kind()),
                     }
                     outcomes.insert(command.command_id, PriorOutcome::Applied { version });

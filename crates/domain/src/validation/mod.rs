@@ -12,9 +12,14 @@ use super::values::{
 };
 
 mod adjustments;
+mod fulfillments;
 mod payments;
 pub use adjustments::order_total;
 use adjustments::parse_adjustments;
+pub use fulfillments::{
+    MAX_FULFILLMENT_ID_LEN, MAX_RETURN_REASON_LEN, parse_fact_id, parse_fulfillment, parse_receipt,
+    parse_return,
+};
 pub use payments::{MAX_PROVIDER_LEN, MAX_TRANSACTION_ID_LEN, parse_payment, parse_settlement};
 
 pub const MAX_LINE_ITEMS: usize = 500;

@@ -1,7 +1,10 @@
 //! What each command does to an order: the whole state machine as one pure function.
 
+mod shipments;
+
 use super::command::{Command, CommandBody};
 use super::event::{Event, EventBody};
+use super::fulfillments::{FulfillmentRejection, ReturnState};
 use super::order::Order;
 use super::payments::Recorded;
 use super::rejection::Rejection;
@@ -132,24 +135,30 @@ pub fn decide(current: Option<&Order>, command: &Command) -> Result<Option<Appli
         CommandBody::ShipOrder(input) => {
             next.status = transition(order, OrderStatus::Shipped)?;
             let shipping = ShippingInfo::parse(input)?;
+            shipments::ship_everything(&mut next, command, &shipping)?;
             next.shipping = Some(shipping.clone());
             EventBody::OrderShipped(shipping)
         }
         CommandBody::UpdateShipping(input) => {
             require_status(order, OrderStatus::Shipped, command)?;
             let shipping = ShippingInfo::parse(input)?;
+            shipments::reship(&mut next, &shipping);
             next.shipping = Some(shipping.clone());
             EventBody::ShippingUpdated(shipping)
         }
         CommandBody::DeliverOrder => {
             next.status = transition(order, OrderStatus::Delivered)?;
+            shipments::deliver_everything(&mut next);
             EventBody::OrderDelivered
         }
         CommandBody::CancelOrder { reason } => {
             next.status = transition(order, OrderStatus::Cancelled)?;
-            EventBody::OrderCancelled {
-                reason: parse_cancel_reason(reason)?,
+            let reason = parse_cancel_reason(reason)?;
+            if order.shipments.any_shipped() {
+                return Err(FulfillmentRejection::UnitsShipped.into());
             }
+            next.shipments.cancel_pending();
+            EventBody::OrderCancelled { reason }
         }
         CommandBody::DeleteOrder => {
             next.status = transition(order, OrderStatus::Deleted)?;
@@ -157,6 +166,14 @@ pub fn decide(current: Option<&Order>, command: &Command) -> Result<Option<Appli
         }
         CommandBody::RecordPayment(input) => {
             let transaction = parse_payment(input)?;
+            if let Some(id) = &transaction.return_id
+                && next
+                    .shipments
+                    .return_of(id)
+                    .is_none_or(|r| r.status == ReturnState::Cancelled)
+            {
+                return Err(FulfillmentRejection::UnknownReturn(id.clone()).into());
+            }
             if next.payments.record(transaction.clone())? == Recorded::Duplicate {
                 return Ok(None);
             }
@@ -178,6 +195,16 @@ pub fn decide(current: Option<&Order>, command: &Command) -> Result<Option<Appli
                 payment: next.payment,
             }
         }
+        CommandBody::CreateFulfillment(_)
+        | CommandBody::ShipFulfillment { .. }
+        | CommandBody::DeliverFulfillment { .. }
+        | CommandBody::CancelFulfillment { .. }
+        | CommandBody::RequestReturn(_)
+        | CommandBody::ReceiveReturn { .. }
+        | CommandBody::CancelReturn { .. } => match shipments::fact(order, &mut next, command)? {
+            Some(body) => body,
+            None => return Ok(None),
+        },
     };
     // Whatever changed (a cancellation changes what is due back), the derived follows.
     next = next.derive()?;
