@@ -9,11 +9,13 @@ use orderflow_domain::{
 
 use super::order::{
     PAYMENT_STATES, STATUS_SYMBOLS, address_from_fields, adjustment_from_fields,
-    adjustments_to_value, domain_address_to_value, fulfillment_from_fields, fulfillment_to_value,
-    line_items_from_value, line_items_to_value, order_from_value, order_to_value,
-    progress_from_fields, progress_to_value, return_from_fields, return_line_from_fields,
-    return_lines_to_value, return_to_value, shipping_from_fields, shipping_to_value,
-    summary_from_fields, summary_to_value, transaction_from_fields, transaction_to_value,
+    adjustments_to_value, domain_address_to_value, line_items_from_value, line_items_to_value,
+    order_from_value, order_to_value, shipping_from_fields, shipping_to_value, summary_from_fields,
+    summary_to_value, transaction_from_fields, transaction_to_value,
+};
+use super::shipments::{
+    fulfillment_from_fields, fulfillment_to_value, progress_from_fields, progress_to_value,
+    return_from_fields, return_line_from_fields, return_lines_to_value, return_to_value,
 };
 use super::value::{
     Fields, Shape, branch, branch_of, long, optional, record, string, symbol, text, timestamp,

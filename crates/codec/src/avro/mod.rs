@@ -7,6 +7,7 @@ mod command;
 mod event;
 mod json;
 mod order;
+mod shipments;
 mod value;
 
 pub use command::{COMMAND_BRANCHES, command_from_value, command_to_value};

@@ -91,7 +91,8 @@ pub(super) fn fact(
             }
             next.shipping = Some(shipping.clone());
             *next = next.clone().derive()?;
-            if next.progress.fulfillment_status == FulfillmentStatus::Fulfilled {
+            // Every unit shipped (some may be delivered already): the order is shipped.
+            if next.shipments.all_shipped(&next.items) {
                 next.status = OrderStatus::Shipped;
             }
             EventBody::FulfillmentShipped {

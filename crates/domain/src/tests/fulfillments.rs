@@ -224,3 +224,21 @@ fn a_return_of_delivered_units_received_damaged_and_refunded() {
         Some(crate::Condition::Damaged)
     );
 }
+
+#[test]
+fn an_order_is_shipped_when_its_last_unit_ships_even_after_a_delivery() {
+    // Found by the proptest: the first fulfillment delivered before the second shipped.
+    let order = order_in(OrderStatus::Confirmed);
+    let first = step(
+        &step(&step(&order, create("a", 1)), ship("a")),
+        deliver("a"),
+    );
+    assert_eq!(first.status, OrderStatus::Confirmed);
+    let last = step(&step(&first, create("b", 1)), ship("b"));
+    assert_eq!(last.status, OrderStatus::Shipped);
+    assert_eq!(
+        last.progress.fulfillment_status,
+        FulfillmentStatus::PartiallyDelivered
+    );
+    assert_eq!(step(&last, deliver("b")).status, OrderStatus::Delivered);
+}

@@ -1,6 +1,7 @@
 //! Unit tests of the domain.
 
 mod fulfillments;
+mod invariants;
 mod payment_commands;
 mod payments;
 mod properties;

@@ -5,6 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
+mod rejection;
+mod returns;
+
+pub use rejection::FulfillmentRejection;
+
 use super::values::{LineItem, ShippingInfo, Sku, named};
 
 /// Most fulfillments (and, apart, most returns) one order holds.
@@ -149,77 +154,6 @@ impl Progress {
     };
 }
 
-/// A fulfillment or return fact that breaks a rule; each code is in topology.md.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FulfillmentRejection {
-    #[error("{0:?} was recorded with other content")]
-    ConflictingFact(String),
-    #[error("no fulfillment {0:?} on this order")]
-    UnknownFulfillment(String),
-    #[error("no return {0:?} on this order")]
-    UnknownReturn(String),
-    #[error("{0} is not a line of this order")]
-    UnknownSku(String),
-    #[error("{sku}: {wanted} units would be fulfilled, {ordered} are ordered")]
-    ExceedsOrdered {
-        sku: String,
-        wanted: u64,
-        ordered: u64,
-    },
-    #[error("{sku}: {wanted} units would be returned, {delivered} are delivered")]
-    ExceedsDelivered {
-        sku: String,
-        wanted: u64,
-        delivered: u64,
-    },
-    #[error("fulfillment {id:?} is {status}, not {wanted}")]
-    FulfillmentNotInState {
-        id: String,
-        status: &'static str,
-        wanted: &'static str,
-    },
-    #[error("return {id:?} is {status}, not requested")]
-    ReturnNotRequested { id: String, status: &'static str },
-    #[error("units of the order are shipped: it cannot be cancelled (a return is the way back)")]
-    UnitsShipped,
-    #[error("a return's receipt names every line once, with its condition")]
-    ConditionsMismatch,
-    #[error("an order holds at most {MAX_FULFILLMENTS} fulfillments and as many returns")]
-    TooMany,
-}
-
-impl FulfillmentRejection {
-    pub const CODES: [&'static str; 11] = [
-        "conflicting_fact",
-        "unknown_fulfillment",
-        "unknown_return",
-        "unknown_sku",
-        "exceeds_ordered",
-        "exceeds_delivered",
-        "fulfillment_not_in_state",
-        "return_not_requested",
-        "units_shipped",
-        "conditions_mismatch",
-        "too_many",
-    ];
-
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::ConflictingFact(_) => "conflicting_fact",
-            Self::UnknownFulfillment(_) => "unknown_fulfillment",
-            Self::UnknownReturn(_) => "unknown_return",
-            Self::UnknownSku(_) => "unknown_sku",
-            Self::ExceedsOrdered { .. } => "exceeds_ordered",
-            Self::ExceedsDelivered { .. } => "exceeds_delivered",
-            Self::FulfillmentNotInState { .. } => "fulfillment_not_in_state",
-            Self::ReturnNotRequested { .. } => "return_not_requested",
-            Self::UnitsShipped => "units_shipped",
-            Self::ConditionsMismatch => "conditions_mismatch",
-            Self::TooMany => "too_many",
-        }
-    }
-}
-
 /// What a fact did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Changed {
@@ -229,7 +163,7 @@ pub enum Changed {
 }
 
 /// Units per sku of `lines` (a sku may appear on several).
-fn per_sku<'a>(lines: impl Iterator<Item = (&'a Sku, u32)>) -> Vec<(&'a Sku, u64)> {
+pub(super) fn per_sku<'a>(lines: impl Iterator<Item = (&'a Sku, u32)>) -> Vec<(&'a Sku, u64)> {
     let mut out: Vec<(&Sku, u64)> = Vec::new();
     for (sku, quantity) in lines {
         match out.iter_mut().find(|(s, _)| *s == sku) {
@@ -400,6 +334,14 @@ impl Shipments {
         self.transition(id, Pending, Cancelled, None)
     }
 
+    /// Whether every unit of `items` is in a shipped (or delivered) fulfillment.
+    pub fn all_shipped(&self, items: &[LineItem]) -> bool {
+        use FulfillmentState::*;
+        per_sku(items.iter().map(|i| (&i.sku, i.quantity)))
+            .into_iter()
+            .all(|(sku, ordered)| self.units(sku, &[Shipped, Delivered]) >= ordered)
+    }
+
     /// Whether any unit is shipped (or delivered).
     pub fn any_shipped(&self) -> bool {
         use FulfillmentState::*;
@@ -433,137 +375,6 @@ impl Shipments {
             () if ordered > 0 && shipped == ordered => FulfillmentStatus::Fulfilled,
             () if shipped > 0 => FulfillmentStatus::PartiallyFulfilled,
             () => FulfillmentStatus::Unfulfilled,
-        }
-    }
-
-    /// A new return (requested), or the same one again.
-    pub fn request_return(&mut self, ret: Return) -> Result<Changed, FulfillmentRejection> {
-        if let Some(known) = self.return_of(&ret.return_id) {
-            return if known.lines == ret.lines && known.reason == ret.reason {
-                Ok(Changed::Duplicate)
-            } else {
-                Err(FulfillmentRejection::ConflictingFact(ret.return_id))
-            };
-        }
-        if self.returns.len() >= MAX_FULFILLMENTS {
-            return Err(FulfillmentRejection::TooMany);
-        }
-        for (sku, wanted) in per_sku(ret.lines.iter().map(|l| (&l.sku, l.quantity))) {
-            let wanted = wanted + self.returned(sku);
-            let delivered = self.delivered(sku);
-            if wanted > delivered {
-                return Err(FulfillmentRejection::ExceedsDelivered {
-                    sku: sku.to_string(),
-                    wanted,
-                    delivered,
-                });
-            }
-        }
-        self.returns.push(ret);
-        Ok(Changed::Yes)
-    }
-
-    fn return_mut(&mut self, id: &str) -> Result<&mut Return, FulfillmentRejection> {
-        self.returns
-            .iter_mut()
-            .find(|r| r.return_id == id)
-            .ok_or_else(|| FulfillmentRejection::UnknownReturn(id.to_owned()))
-    }
-
-    /// Receives a requested return: `conditions` names each of its skus once.
-    pub fn receive_return(
-        &mut self,
-        id: &str,
-        conditions: &[(Sku, Condition)],
-    ) -> Result<Changed, FulfillmentRejection> {
-        let ret = self.return_mut(id)?;
-        let mut skus: Vec<&Sku> = ret.lines.iter().map(|l| &l.sku).collect();
-        skus.dedup();
-        let named_once = conditions.len() == skus.len()
-            && skus
-                .iter()
-                .all(|s| conditions.iter().filter(|(c, _)| c == *s).count() == 1);
-        if !named_once {
-            return Err(FulfillmentRejection::ConditionsMismatch);
-        }
-        let condition_of = |sku: &Sku| conditions.iter().find(|(s, _)| s == sku).map(|(_, c)| *c);
-        if ret.status == ReturnState::Received {
-            let same = ret
-                .lines
-                .iter()
-                .all(|l| l.condition == condition_of(&l.sku));
-            return if same {
-                Ok(Changed::Duplicate)
-            } else {
-                Err(FulfillmentRejection::ConflictingFact(id.to_owned()))
-            };
-        }
-        if ret.status != ReturnState::Requested {
-            return Err(FulfillmentRejection::ReturnNotRequested {
-                id: id.to_owned(),
-                status: ret.status.as_str(),
-            });
-        }
-        for line in &mut ret.lines {
-            line.condition = condition_of(&line.sku);
-        }
-        ret.status = ReturnState::Received;
-        Ok(Changed::Yes)
-    }
-
-    /// Cancels a requested return.
-    pub fn cancel_return(&mut self, id: &str) -> Result<Changed, FulfillmentRejection> {
-        let ret = self.return_mut(id)?;
-        match ret.status {
-            ReturnState::Cancelled => Ok(Changed::Duplicate),
-            ReturnState::Requested => {
-                ret.status = ReturnState::Cancelled;
-                Ok(Changed::Yes)
-            }
-            ReturnState::Received => Err(FulfillmentRejection::ReturnNotRequested {
-                id: id.to_owned(),
-                status: ret.status.as_str(),
-            }),
-        }
-    }
-
-    /// The value of a return: its units at their line's unit price (the first line of the
-    /// sku), in minor units.
-    pub fn return_value(ret: &Return, items: &[LineItem]) -> i64 {
-        ret.lines
-            .iter()
-            .map(|l| {
-                let price = items
-                    .iter()
-                    .find(|i| i.sku == l.sku)
-                    .map_or(0, |i| i.unit_price.0);
-                price.saturating_mul(i64::from(l.quantity))
-            })
-            .fold(0i64, i64::saturating_add)
-    }
-
-    /// The return status, given what succeeded refunds name each return (`refunded(id)`).
-    pub fn return_status(
-        &self,
-        items: &[LineItem],
-        refunded: impl Fn(&str) -> i64,
-    ) -> ReturnStatus {
-        let open: Vec<&Return> = self
-            .returns
-            .iter()
-            .filter(|r| r.status != ReturnState::Cancelled)
-            .collect();
-        if open.is_empty() {
-            ReturnStatus::None
-        } else if open.iter().any(|r| r.status == ReturnState::Requested) {
-            ReturnStatus::Requested
-        } else if open
-            .iter()
-            .all(|r| refunded(&r.return_id) >= Self::return_value(r, items))
-        {
-            ReturnStatus::Refunded
-        } else {
-            ReturnStatus::Received
         }
     }
 }
