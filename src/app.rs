@@ -22,12 +22,19 @@ use crate::tail;
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate(m) => {
-            connect_store(&m.db)
+            let report = connect_store(&m.db)
                 .await?
                 .migrate()
                 .await
                 .context("applying migrations")?;
-            tracing::info!("migrations applied");
+            for migration in &report.applied {
+                println!("migrate: applied {migration}");
+            }
+            println!(
+                "migrate: {} applied now, {} applied before; the database is current",
+                report.applied.len(),
+                report.already
+            );
             Ok(())
         }
         Command::Topics(TopicsCommand::Create {
@@ -42,7 +49,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 replication_factor,
             )
             .await?;
-            tracing::info!(?created, "topics ready");
+            for name in kafka.topics().all() {
+                if created.iter().any(|c| c == name) {
+                    println!("topics: created {name} ({partitions} partitions)");
+                } else {
+                    println!("topics: {name} exists, left as it is");
+                }
+            }
             Ok(())
         }
         Command::Loadgen(LoadgenCommand::Preload {

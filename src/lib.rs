@@ -13,6 +13,7 @@ pub mod kafka;
 pub mod loadgen;
 pub mod metrics;
 pub mod processor;
+pub mod progress;
 pub mod shutdown;
 pub mod store;
 pub mod tail;

@@ -147,6 +147,7 @@ pub async fn preload(
         .create()
         .context("creating the kafka producer")?;
     let started = Instant::now();
+    let progress = crate::progress::bar(total as u64, "preloading commands");
     // (order, its next step) for the orders in flight.
     let mut active: Vec<(OrderId, usize)> = Vec::new();
     let mut deliveries = Vec::with_capacity(10_000);
@@ -177,6 +178,7 @@ pub async fn preload(
             body,
         };
         let payload = codec.encode_command(topic, &command).await?;
+        progress.inc(1);
         let key = order_key(order_id);
         loop {
             match producer.send_result(FutureRecord::to(topic).key(&key).payload(&payload)) {
@@ -201,6 +203,7 @@ pub async fn preload(
     for d in deliveries {
         d.await?.map_err(|(e, _)| e)?;
     }
+    progress.finish_and_clear();
     let took = started.elapsed();
     tracing::info!(
         commands = total,

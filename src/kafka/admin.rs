@@ -29,12 +29,14 @@ pub async fn create_topics(
     replication: i32,
 ) -> anyhow::Result<Vec<String>> {
     let admin: AdminClient<DefaultClientContext> = settings.client_config(&[]).create()?;
-    let wanted = [
-        (topics.commands.as_str(), Retention::Log),
-        (topics.events.as_str(), Retention::Log),
-        (topics.state.as_str(), Retention::Compacted),
-        (topics.dlq.as_str(), Retention::Log),
-    ];
+    let wanted = topics.all().map(|name| {
+        let retention = if name == topics.state {
+            Retention::Compacted
+        } else {
+            Retention::Log
+        };
+        (name, retention)
+    });
     let new_topics: Vec<NewTopic> = wanted
         .iter()
         .map(|(name, retention)| {

@@ -53,6 +53,13 @@ pub struct Topics {
     pub dlq: String,
 }
 
+impl Topics {
+    /// Every topic orderflow uses, in the order `topics create` makes them.
+    pub fn all(&self) -> [&str; 4] {
+        [&self.commands, &self.events, &self.state, &self.dlq]
+    }
+}
+
 /// The record key of an order: its canonical UUID string (36 bytes), so any client can
 /// partition, compact and filter by it.
 pub fn order_key(order_id: crate::domain::OrderId) -> String {

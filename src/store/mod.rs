@@ -5,6 +5,6 @@ pub mod postgres;
 
 pub use cache::Cache;
 pub use postgres::{
-    BatchWrite, CommandStatus, DeadLetterRow, EventRow, OffsetMove, OrderFilter, ProcessedRow,
-    Store, StoredDeadLetter, StoredEvent, WriteError,
+    BatchWrite, CommandStatus, DeadLetterRow, EventRow, MigrationReport, OffsetMove, OrderFilter,
+    ProcessedRow, Store, StoredDeadLetter, StoredEvent, WriteError,
 };

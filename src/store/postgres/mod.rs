@@ -23,6 +23,14 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub type Result<T, E = sqlx::Error> = std::result::Result<T, E>;
 
+/// What `migrate` did: the migrations it applied (`<version> <description>`), and how many
+/// had been applied before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationReport {
+    pub applied: Vec<String>,
+    pub already: usize,
+}
+
 /// Why a batch could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
@@ -89,8 +97,25 @@ impl Store {
             .map(|_| ())
     }
 
-    /// Applies the embedded migrations in `migrations/`.
-    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
-        sqlx::migrate!("./migrations").run(&self.pool).await
+    /// Applies the embedded migrations in `migrations/`; says which it applied now and how
+    /// many were applied before.
+    pub async fn migrate(&self) -> Result<MigrationReport, sqlx::migrate::MigrateError> {
+        let migrator = sqlx::migrate!("./migrations");
+        // Absent before the first run: nothing applied yet.
+        let before: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+                .unwrap_or_default();
+        migrator.run(&self.pool).await?;
+        let applied = migrator
+            .iter()
+            .filter(|m| !before.contains(&m.version))
+            .map(|m| format!("{} {}", m.version, m.description))
+            .collect();
+        Ok(MigrationReport {
+            applied,
+            already: before.len(),
+        })
     }
 }

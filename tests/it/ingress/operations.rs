@@ -168,3 +168,80 @@ async fn json_logs_carry_the_trace_order_and_command_ids() {
     );
     assert_eq!(accepted_line["level"], "INFO");
 }
+
+/// Runs the orderflow binary with `args`; its standard output.
+fn orderflow(args: &[String]) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_orderflow"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_and_topics_create_say_what_they_did() {
+    let env = TestEnv::new(1).await;
+    let args = env.args();
+    // A database of its own, empty: every migration is applied, then none.
+    let admin = sqlx::PgPool::connect("postgres://orderflow:orderflow@127.0.0.1:5432/orderflow")
+        .await
+        .unwrap();
+    let fresh = format!("orderflow_test_migrate_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {fresh}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let url = format!("postgres://orderflow:orderflow@127.0.0.1:5432/{fresh}");
+    let migrate = vec!["migrate".to_owned(), "--database-url".to_owned(), url];
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .count();
+    let first = orderflow(&migrate);
+    assert_eq!(
+        first.matches("migrate: applied 2026").count(),
+        files,
+        "{first}"
+    );
+    assert!(first.contains("fulfillments and returns"), "{first}");
+    assert!(
+        first.contains(&format!("{files} applied now, 0 applied before")),
+        "{first}"
+    );
+    let again = orderflow(&migrate);
+    assert!(
+        again.contains(&format!("0 applied now, {files} applied before")),
+        "{again}"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {fresh} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    // The environment's topics exist already; a new one is created.
+    let mut topics = vec!["topics".to_owned(), "create".to_owned()];
+    topics.extend(args[2..].iter().cloned());
+    let existing = orderflow(&topics);
+    assert_eq!(
+        existing.matches("exists, left as it is").count(),
+        4,
+        "{existing}"
+    );
+    let dlq = topics.iter().position(|a| a == "--dlq-topic").unwrap() + 1;
+    topics[dlq] = format!("{}.new", topics[dlq]);
+    let created = orderflow(&topics);
+    assert!(
+        created.contains(&format!("topics: created {} (", topics[dlq])),
+        "{created}"
+    );
+    let admin_client: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &env.kafka)
+            .create()
+            .unwrap();
+    let _ = admin_client
+        .delete_topics(&[&topics[dlq]], &rdkafka::admin::AdminOptions::new())
+        .await;
+}
