@@ -50,6 +50,8 @@ impl Shipments {
     ) -> Result<Changed, FulfillmentRejection> {
         let ret = self.return_mut(id)?;
         let mut skus: Vec<&Sku> = ret.lines.iter().map(|l| &l.sku).collect();
+        // A sku may be on several lines: each is named once.
+        skus.sort();
         skus.dedup();
         let named_once = conditions.len() == skus.len()
             && skus

@@ -190,7 +190,15 @@ impl PaymentLedger {
     /// (1..=[`MAX_TRANSACTION_AMOUNT`], see `validation::parse_payment`).
     pub fn record(&mut self, fact: Transaction) -> Result<Recorded, PaymentRejection> {
         if let Some(known) = self.get(&fact.transaction_id) {
-            return if *known == fact {
+            // A pending fact sent again after it settled (a provider's late notification)
+            // is the same fact: only its status has moved on since.
+            let settled_since = fact.status == PaymentState::Pending
+                && *known
+                    == Transaction {
+                        status: known.status,
+                        ..fact.clone()
+                    };
+            return if *known == fact || settled_since {
                 Ok(Recorded::Duplicate)
             } else {
                 Err(PaymentRejection::ConflictingFact(fact.transaction_id))

@@ -242,3 +242,59 @@ fn an_order_is_shipped_when_its_last_unit_ships_even_after_a_delivery() {
     );
     assert_eq!(step(&last, deliver("b")).status, OrderStatus::Delivered);
 }
+
+#[test]
+fn a_return_naming_a_sku_on_several_lines_is_received_with_one_condition_for_it() {
+    // Found in review: only adjacent repeats were folded, so [A, B, A] was never receivable.
+    let mut order = order_in(OrderStatus::Pending);
+    order = step(
+        &order,
+        CommandBody::UpdateOrder(crate::OrderUpdateInput {
+            items: Some(vec![
+                crate::LineItemInput {
+                    sku: "SKU-1".into(),
+                    quantity: 2,
+                    unit_price: 10,
+                },
+                crate::LineItemInput {
+                    sku: "SKU-2".into(),
+                    quantity: 1,
+                    unit_price: 10,
+                },
+            ]),
+            shipping_address: None,
+            adjustments: None,
+        }),
+    );
+    let delivered = step(
+        &step(
+            &step(&order, CommandBody::ConfirmOrder),
+            CommandBody::ShipOrder(shipping()),
+        ),
+        CommandBody::DeliverOrder,
+    );
+    let unit = |sku: &str| UnitsInput {
+        sku: sku.into(),
+        quantity: 1,
+    };
+    let requested = step(
+        &delivered,
+        CommandBody::RequestReturn(crate::ReturnInput {
+            return_id: "r".into(),
+            lines: vec![unit("SKU-1"), unit("SKU-2"), unit("SKU-1")],
+            reason: "x".into(),
+        }),
+    );
+    let condition = |sku: &str| ConditionInput {
+        sku: sku.into(),
+        condition: "resellable".into(),
+    };
+    let received = step(
+        &requested,
+        CommandBody::ReceiveReturn {
+            return_id: "r".into(),
+            lines: vec![condition("SKU-2"), condition("SKU-1")],
+        },
+    );
+    assert_eq!(received.progress.return_status, ReturnStatus::Received);
+}

@@ -145,3 +145,37 @@ fn a_cancelled_order_with_money_captured_shows_the_refund_due() {
     assert_eq!(refunded.payment.refund_due, Amount(0));
     assert_eq!(refunded.payment.payment_status, PaymentStatus::Refunded);
 }
+
+#[test]
+fn a_pending_fact_sent_again_after_it_settled_changes_nothing() {
+    // Found in review: a provider's late "pending" notification of a settled refund was
+    // refused `conflicting_fact`.
+    let order = order_in(OrderStatus::Pending);
+    let pending = payment("s", "sale", 100, "pending", None);
+    let recorded = apply(Some(&order), record(pending.clone())).unwrap().order;
+    let settled = apply(
+        Some(&recorded),
+        CommandBody::SettlePayment(settlement("s", "succeeded")),
+    )
+    .unwrap()
+    .order;
+    let late = command_for(order.order_id, record(pending.clone()));
+    assert_eq!(
+        handle(Some(&settled), None, &late),
+        Decision::Unchanged {
+            version: settled.version
+        }
+    );
+    // Other content is still a conflict.
+    let other = command_for(
+        order.order_id,
+        record(PaymentInput {
+            amount: 99,
+            ..pending
+        }),
+    );
+    assert!(matches!(
+        handle(Some(&settled), None, &other),
+        Decision::Rejected(_)
+    ));
+}
