@@ -69,7 +69,7 @@ fn snapshots_round_trip_including_shipping_and_status() {
                 tracking_number: "T-1".into(),
             });
             // (Shipped by hand: the domain gives it the one fulfillment ShipOrder would.)
-            let order = order.derive().unwrap();
+            order.derive().unwrap();
             assert_eq!(order.shipments.fulfillments.len(), 1);
             let bytes = block_on(codec().encode_snapshot("t", &order)).unwrap();
             assert_eq!(block_on(codec().decode_snapshot(&bytes)).unwrap(), order);

@@ -87,7 +87,7 @@ impl Order {
     /// changing them. An order shipped before fulfillments existed (read from an older body or
     /// snapshot) is given the one fulfillment of everything that ShipOrder now makes, id
     /// `legacy`, so that its fulfillment status says what its status does.
-    pub fn derive(mut self) -> Result<Self, PaymentRejection> {
+    pub fn derive(&mut self) -> Result<(), PaymentRejection> {
         self.payment = self
             .payments
             .summary(self.total, self.status == OrderStatus::Cancelled)?;
@@ -113,7 +113,7 @@ impl Order {
                 .shipments
                 .return_status(&self.items, |id| ledger.refunded_for(id)),
         };
-        Ok(self)
+        Ok(())
     }
 
     /// Every unit of the order not yet in a fulfillment that is not cancelled.
@@ -154,7 +154,7 @@ impl TryFrom<StoredOrder> for Order {
     type Error = PaymentRejection;
 
     fn try_from(s: StoredOrder) -> Result<Self, PaymentRejection> {
-        Order {
+        let mut order = Order {
             order_id: s.order_id,
             storefront_id: s.storefront_id,
             customer_id: s.customer_id,
@@ -177,7 +177,8 @@ impl TryFrom<StoredOrder> for Order {
             version: s.version,
             created_at: s.created_at,
             updated_at: s.updated_at,
-        }
-        .derive()
+        };
+        order.derive()?;
+        Ok(order)
     }
 }

@@ -198,7 +198,7 @@ pub(super) fn shipping_to_value(s: &ShippingInfo) -> Value {
 pub fn order_from_value(value: Value) -> Shape<Order> {
     let mut f = Fields::of(value)?;
     let total = Amount(f.long("total")?);
-    Order {
+    let mut order = Order {
         order_id: OrderId(f.uuid("order_id")?),
         storefront_id: text(
             StorefrontId::parse(f.string("storefront_id")?),
@@ -227,9 +227,9 @@ pub fn order_from_value(value: Value) -> Shape<Order> {
         version: f.count("version")?,
         created_at: f.timestamp("created_at")?,
         updated_at: f.timestamp("updated_at")?,
-    }
-    .derive()
-    .map_err(|e| format!("payments: {e}"))
+    };
+    order.derive().map_err(|e| format!("payments: {e}"))?;
+    Ok(order)
 }
 
 pub(super) fn adjustment_from_fields(mut a: Fields) -> Shape<Adjustment> {

@@ -118,7 +118,7 @@ pub fn decide(current: Option<&Order>, command: &Command) -> Result<Option<Appli
                 next.adjustments = adjustments;
             }
             next.total = order_total(next.subtotal, &next.adjustments)?;
-            next = next.derive()?;
+            next.derive()?;
             EventBody::OrderUpdated {
                 items: next.items.clone(),
                 subtotal: next.subtotal,
@@ -177,7 +177,7 @@ pub fn decide(current: Option<&Order>, command: &Command) -> Result<Option<Appli
             if next.payments.record(transaction.clone())? == Recorded::Duplicate {
                 return Ok(None);
             }
-            next = next.derive()?;
+            next.derive()?;
             EventBody::PaymentRecorded {
                 transaction,
                 payment: next.payment,
@@ -188,7 +188,7 @@ pub fn decide(current: Option<&Order>, command: &Command) -> Result<Option<Appli
             if next.payments.settle(&transaction_id, status)? == Recorded::Duplicate {
                 return Ok(None);
             }
-            next = next.derive()?;
+            next.derive()?;
             EventBody::PaymentSettled {
                 transaction_id,
                 status,
@@ -207,7 +207,7 @@ pub fn decide(current: Option<&Order>, command: &Command) -> Result<Option<Appli
         },
     };
     // Whatever changed (a cancellation changes what is due back), the derived follows.
-    next = next.derive()?;
+    next.derive()?;
     next.version = order.version + 1;
     next.updated_at = command.issued_at;
     let event = Event::caused_by(command, next.version, body);

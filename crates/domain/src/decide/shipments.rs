@@ -19,10 +19,9 @@ pub(super) fn ship_everything(
     shipping: &ShippingInfo,
 ) -> Result<(), Rejection> {
     let rest = next.unfulfilled();
-    let items = next.items.clone();
     if !rest.is_empty() {
         next.shipments
-            .create(&items, &command.command_id.to_string(), rest)?;
+            .create(&next.items, &command.command_id.to_string(), rest)?;
     }
     let pending: Vec<String> = next
         .shipments
@@ -69,11 +68,10 @@ pub(super) fn fact(
         CommandBody::CreateFulfillment(input) => {
             require_status(order, OrderStatus::Confirmed, command)?;
             let (id, lines) = parse_fulfillment(input)?;
-            let items = next.items.clone();
-            if !changed(next.shipments.create(&items, &id, lines)?) {
+            if !changed(next.shipments.create(&next.items, &id, lines)?) {
                 return Ok(None);
             }
-            *next = next.clone().derive()?;
+            next.derive()?;
             EventBody::FulfillmentCreated {
                 fulfillment: next.shipments.fulfillment(&id).cloned().expect("created"),
                 progress: next.progress,
@@ -90,7 +88,7 @@ pub(super) fn fact(
                 return Ok(None);
             }
             next.shipping = Some(shipping.clone());
-            *next = next.clone().derive()?;
+            next.derive()?;
             // Every unit shipped (some may be delivered already): the order is shipped.
             if next.shipments.all_shipped(&next.items) {
                 next.status = OrderStatus::Shipped;
@@ -113,7 +111,7 @@ pub(super) fn fact(
             if !changed(next.shipments.deliver(&id)?) {
                 return Ok(None);
             }
-            *next = next.clone().derive()?;
+            next.derive()?;
             if next.progress.fulfillment_status == FulfillmentStatus::Delivered {
                 next.status = OrderStatus::Delivered;
             }
@@ -129,7 +127,7 @@ pub(super) fn fact(
             if !changed(next.shipments.cancel(&id)?) {
                 return Ok(None);
             }
-            *next = next.clone().derive()?;
+            next.derive()?;
             EventBody::FulfillmentCancelled {
                 fulfillment_id: id,
                 progress: next.progress,
@@ -140,7 +138,7 @@ pub(super) fn fact(
             if !changed(next.shipments.request_return(ret.clone())?) {
                 return Ok(None);
             }
-            *next = next.clone().derive()?;
+            next.derive()?;
             EventBody::ReturnRequested {
                 ret,
                 progress: next.progress,
@@ -151,7 +149,7 @@ pub(super) fn fact(
             if !changed(next.shipments.receive_return(&id, &conditions)?) {
                 return Ok(None);
             }
-            *next = next.clone().derive()?;
+            next.derive()?;
             EventBody::ReturnReceived {
                 lines: next
                     .shipments
@@ -168,7 +166,7 @@ pub(super) fn fact(
             if !changed(next.shipments.cancel_return(&id)?) {
                 return Ok(None);
             }
-            *next = next.clone().derive()?;
+            next.derive()?;
             EventBody::ReturnCancelled {
                 return_id: id,
                 progress: next.progress,
