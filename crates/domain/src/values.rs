@@ -171,6 +171,15 @@ pub struct Adjustment {
     pub amount: Amount,
 }
 
+/// What a payment, fulfillment or return fact did to the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// The order changed.
+    Applied,
+    /// The same fact again: nothing changed.
+    Duplicate,
+}
+
 /// One product line; `line_total` is ours, computed with checked arithmetic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineItem {

@@ -3,11 +3,12 @@
 
 use super::super::command::{Command, CommandBody};
 use super::super::event::EventBody;
-use super::super::fulfillments::{Changed, FulfillmentState, FulfillmentStatus};
+use super::super::fulfillments::{FulfillmentState, FulfillmentStatus};
 use super::super::order::Order;
 use super::super::rejection::Rejection;
 use super::super::status::OrderStatus;
 use super::super::validation::{parse_fact_id, parse_fulfillment, parse_receipt, parse_return};
+use super::super::values::Recorded;
 use super::super::values::ShippingInfo;
 use super::require_status;
 
@@ -63,7 +64,7 @@ pub(super) fn fact(
     next: &mut Order,
     command: &Command,
 ) -> Result<Option<EventBody>, Rejection> {
-    let changed = |c: Changed| c == Changed::Yes;
+    let changed = |r: Recorded| r == Recorded::Applied;
     let body = match &command.body {
         CommandBody::CreateFulfillment(input) => {
             require_status(order, OrderStatus::Confirmed, command)?;

@@ -10,7 +10,7 @@ mod returns;
 
 pub use rejection::FulfillmentRejection;
 
-use super::values::{LineItem, ShippingInfo, Sku, named};
+use super::values::{LineItem, Recorded, ShippingInfo, Sku, named};
 
 /// Most fulfillments (and, apart, most returns) one order holds.
 pub const MAX_FULFILLMENTS: usize = 100;
@@ -154,14 +154,6 @@ impl Progress {
     };
 }
 
-/// What a fact did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Changed {
-    Yes,
-    /// The same fact again: nothing changed.
-    Duplicate,
-}
-
 /// Units per sku of `lines` (a sku may appear on several).
 pub(super) fn per_sku<'a>(lines: impl Iterator<Item = (&'a Sku, u32)>) -> Vec<(&'a Sku, u64)> {
     let mut out: Vec<(&Sku, u64)> = Vec::new();
@@ -231,7 +223,7 @@ impl Shipments {
         items: &[LineItem],
         id: &str,
         lines: Vec<Units>,
-    ) -> Result<Changed, FulfillmentRejection> {
+    ) -> Result<Recorded, FulfillmentRejection> {
         let fulfillment = Fulfillment {
             fulfillment_id: id.to_owned(),
             lines,
@@ -240,7 +232,7 @@ impl Shipments {
         };
         if let Some(known) = self.fulfillment(id) {
             return if known.lines == fulfillment.lines {
-                Ok(Changed::Duplicate)
+                Ok(Recorded::Duplicate)
             } else {
                 Err(FulfillmentRejection::ConflictingFact(id.to_owned()))
             };
@@ -263,7 +255,7 @@ impl Shipments {
             }
         }
         self.fulfillments.push(fulfillment);
-        Ok(Changed::Yes)
+        Ok(Recorded::Applied)
     }
 
     /// Every unit of `items` not yet in a fulfillment that is not cancelled.
@@ -295,10 +287,10 @@ impl Shipments {
         from: FulfillmentState,
         to: FulfillmentState,
         shipping: Option<&ShippingInfo>,
-    ) -> Result<Changed, FulfillmentRejection> {
+    ) -> Result<Recorded, FulfillmentRejection> {
         let f = self.fulfillment_mut(id)?;
         if f.status == to && (shipping.is_none() || f.shipping.as_ref() == shipping) {
-            return Ok(Changed::Duplicate);
+            return Ok(Recorded::Duplicate);
         }
         if f.status != from {
             return Err(FulfillmentRejection::FulfillmentNotInState {
@@ -311,25 +303,25 @@ impl Shipments {
         if let Some(shipping) = shipping {
             f.shipping = Some(shipping.clone());
         }
-        Ok(Changed::Yes)
+        Ok(Recorded::Applied)
     }
 
     pub fn ship(
         &mut self,
         id: &str,
         shipping: &ShippingInfo,
-    ) -> Result<Changed, FulfillmentRejection> {
+    ) -> Result<Recorded, FulfillmentRejection> {
         use FulfillmentState::*;
         self.transition(id, Pending, Shipped, Some(shipping))
     }
 
-    pub fn deliver(&mut self, id: &str) -> Result<Changed, FulfillmentRejection> {
+    pub fn deliver(&mut self, id: &str) -> Result<Recorded, FulfillmentRejection> {
         use FulfillmentState::*;
         self.transition(id, Shipped, Delivered, None)
     }
 
     /// Cancels a pending fulfillment.
-    pub fn cancel(&mut self, id: &str) -> Result<Changed, FulfillmentRejection> {
+    pub fn cancel(&mut self, id: &str) -> Result<Recorded, FulfillmentRejection> {
         use FulfillmentState::*;
         self.transition(id, Pending, Cancelled, None)
     }

@@ -1,18 +1,18 @@
 //! Returns: delivered units coming back, received with their condition, and what they and
 //! the refunds naming them make of the order's return status.
 
-use super::super::values::{LineItem, Sku};
+use super::super::values::{LineItem, Recorded, Sku};
 use super::{
-    Changed, Condition, FulfillmentRejection, MAX_FULFILLMENTS, Return, ReturnState, ReturnStatus,
+    Condition, FulfillmentRejection, MAX_FULFILLMENTS, Return, ReturnState, ReturnStatus,
     Shipments, per_sku,
 };
 
 impl Shipments {
     /// A new return (requested), or the same one again.
-    pub fn request_return(&mut self, ret: Return) -> Result<Changed, FulfillmentRejection> {
+    pub fn request_return(&mut self, ret: Return) -> Result<Recorded, FulfillmentRejection> {
         if let Some(known) = self.return_of(&ret.return_id) {
             return if known.lines == ret.lines && known.reason == ret.reason {
-                Ok(Changed::Duplicate)
+                Ok(Recorded::Duplicate)
             } else {
                 Err(FulfillmentRejection::ConflictingFact(ret.return_id))
             };
@@ -32,7 +32,7 @@ impl Shipments {
             }
         }
         self.returns.push(ret);
-        Ok(Changed::Yes)
+        Ok(Recorded::Applied)
     }
 
     fn return_mut(&mut self, id: &str) -> Result<&mut Return, FulfillmentRejection> {
@@ -47,7 +47,7 @@ impl Shipments {
         &mut self,
         id: &str,
         conditions: &[(Sku, Condition)],
-    ) -> Result<Changed, FulfillmentRejection> {
+    ) -> Result<Recorded, FulfillmentRejection> {
         let ret = self.return_mut(id)?;
         let mut skus: Vec<&Sku> = ret.lines.iter().map(|l| &l.sku).collect();
         // A sku may be on several lines: each is named once.
@@ -67,7 +67,7 @@ impl Shipments {
                 .iter()
                 .all(|l| l.condition == condition_of(&l.sku));
             return if same {
-                Ok(Changed::Duplicate)
+                Ok(Recorded::Duplicate)
             } else {
                 Err(FulfillmentRejection::ConflictingFact(id.to_owned()))
             };
@@ -82,17 +82,17 @@ impl Shipments {
             line.condition = condition_of(&line.sku);
         }
         ret.status = ReturnState::Received;
-        Ok(Changed::Yes)
+        Ok(Recorded::Applied)
     }
 
     /// Cancels a requested return.
-    pub fn cancel_return(&mut self, id: &str) -> Result<Changed, FulfillmentRejection> {
+    pub fn cancel_return(&mut self, id: &str) -> Result<Recorded, FulfillmentRejection> {
         let ret = self.return_mut(id)?;
         match ret.status {
-            ReturnState::Cancelled => Ok(Changed::Duplicate),
+            ReturnState::Cancelled => Ok(Recorded::Duplicate),
             ReturnState::Requested => {
                 ret.status = ReturnState::Cancelled;
-                Ok(Changed::Yes)
+                Ok(Recorded::Applied)
             }
             ReturnState::Received => Err(FulfillmentRejection::ReturnNotRequested {
                 id: id.to_owned(),

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 mod rejection;
 pub use rejection::PaymentRejection;
 
+pub use super::values::Recorded;
 use super::values::{Amount, named};
 
 /// Largest amount of one transaction, in minor units. With at most [`MAX_TRANSACTIONS`] per
@@ -102,15 +103,6 @@ named!(PaymentStatus {
     Refunded => "refunded",
     Voided => "voided",
 });
-
-/// What a fact did to the ledger.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recorded {
-    /// The ledger changed.
-    Applied,
-    /// The same fact again: nothing changed.
-    Duplicate,
-}
 
 /// The amounts derived from a ledger (with the order's total).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
