@@ -85,6 +85,16 @@ impl Client<'_> {
     }
 }
 
+/// The field paths of a problem's `errors`, in order.
+fn fields(problem: &Value) -> Vec<&str> {
+    problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect()
+}
+
 async fn app_with_keys() -> (TestEnv, TestApp, String, String) {
     let env = TestEnv::new(3).await;
     let app = env.start(&["--auth", "api-key"]).await;

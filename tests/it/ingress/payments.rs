@@ -297,13 +297,10 @@ async fn every_rule_of_the_ledger_is_refused_with_its_code() {
         )
         .await;
     assert_eq!(status, 422, "{problem}");
-    let fields: Vec<&str> = problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, ["transaction_id", "kind", "amount", "status"]);
+    assert_eq!(
+        fields(&problem),
+        ["transaction_id", "kind", "amount", "status"]
+    );
     let (status, problem) = c
         .send(
             Method::POST,

@@ -228,13 +228,7 @@ async fn a_split_shipment_a_damaged_return_and_its_refund_and_every_rejection() 
         )
         .await;
     assert_eq!(status, 422, "{problem}");
-    let fields: Vec<&str> = problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, ["fulfillment_id", "lines[0].quantity"]);
+    assert_eq!(fields(&problem), ["fulfillment_id", "lines[0].quantity"]);
     let (status, _) = c
         .send(
             Method::POST,

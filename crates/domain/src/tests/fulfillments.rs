@@ -4,7 +4,7 @@
 use crate::samples::{apply, fulfillment, order_in, payment, return_of, shipping};
 use crate::{
     CommandBody, ConditionInput, FulfillmentInput, FulfillmentState, FulfillmentStatus, Order,
-    OrderStatus, PaymentInput, Rejection, ReturnStatus, UnitsInput,
+    OrderStatus, PaymentInput, Rejection, ReturnStatus, ShippingInput, UnitsInput,
 };
 
 fn step(order: &Order, body: CommandBody) -> Order {
@@ -113,7 +113,16 @@ fn ship_order_and_deliver_order_keep_their_meaning_over_fulfillments() {
     assert_eq!(shipped.status, OrderStatus::Shipped);
     assert_eq!(shipped.shipments.fulfillments.len(), 2);
     assert!(shipped.unfulfilled().is_empty());
-    let delivered = step(&shipped, CommandBody::DeliverOrder);
+    // UpdateShipping moves every fulfillment shipped with the order's carrier.
+    let corrected = ShippingInput {
+        carrier: "UPS".into(),
+        tracking_number: "1Z1".into(),
+    };
+    let updated = step(&shipped, CommandBody::UpdateShipping(corrected.clone()));
+    for f in &updated.shipments.fulfillments {
+        assert_eq!(f.shipping.as_ref().map(|s| s.carrier.as_str()), Some("UPS"));
+    }
+    let delivered = step(&updated, CommandBody::DeliverOrder);
     assert_eq!(
         delivered.progress.fulfillment_status,
         FulfillmentStatus::Delivered
@@ -297,4 +306,21 @@ fn a_return_naming_a_sku_on_several_lines_is_received_with_one_condition_for_it(
         },
     );
     assert_eq!(received.progress.return_status, ReturnStatus::Received);
+}
+
+#[test]
+fn cancelling_an_order_with_nothing_shipped_cancels_its_pending_fulfillments() {
+    let order = order_in(OrderStatus::Confirmed);
+    let pending = step(&order, create("a", 1));
+    let cancelled = step(
+        &pending,
+        CommandBody::CancelOrder {
+            reason: "out of stock".into(),
+        },
+    );
+    assert_eq!(cancelled.status, OrderStatus::Cancelled);
+    assert_eq!(
+        cancelled.shipments.fulfillments[0].status,
+        FulfillmentState::Cancelled
+    );
 }
