@@ -25,7 +25,11 @@ bin=${CARGO_TARGET_DIR:-target}/debug/orderflow
 run=conformance-$(date +%s)-$$
 export ORDERFLOW_COMMANDS_TOPIC=$run.commands ORDERFLOW_EVENTS_TOPIC=$run.events \
   ORDERFLOW_STATE_TOPIC=$run.state ORDERFLOW_DLQ_TOPIC=$run.dlq ORDERFLOW_GROUP_ID=$run \
-  ORDERFLOW_PARTITIONS=2
+  ORDERFLOW_PARTITIONS=2 ORDERFLOW_WEBHOOKS_GROUP_ID=$run-webhooks
+# Webhooks on (a fresh sealing key), so /v1/webhooks is exercised, not answered 404; the
+# endpoints schemathesis creates are on generated hosts no delivery reaches.
+ORDERFLOW_WEBHOOKS_SECRET_KEY=$("$bin" webhooks generate-key)
+export ORDERFLOW_WEBHOOKS_SECRET_KEY
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 metrics=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$bin" migrate >/dev/null

@@ -7,8 +7,13 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::args::{DbArgs, HttpArgs, KafkaArgs, ProcessorArgs, RedisArgs};
-use crate::cli::{ApikeysCommand, Cli, Command, TopicsCommand};
+use crate::args::{
+    DbArgs, DispatchArgs, HttpArgs, KafkaArgs, ProcessorArgs, RedisArgs, WebhookKeyArgs,
+};
+use crate::cli::{
+    ApikeysCommand, Cli, Command, EndpointsCommand, EndpointsScope, TopicsCommand, WebhooksAction,
+    WebhooksCommand,
+};
 use crate::domain::StorefrontId;
 use crate::ingress::{self, AppState, Services};
 use crate::kafka::admin;
@@ -17,6 +22,9 @@ use crate::loadgen::{self, LoadgenCommand};
 use crate::processor::{Processor, ProcessorConfig};
 use crate::store::{Cache, Store};
 use crate::tail;
+use crate::webhooks::dispatch::Dispatcher;
+use crate::webhooks::endpoints::{EndpointPatch, Endpoints, NewEndpoint};
+use crate::webhooks::fanout::Fanout;
 
 /// Runs the command line's command to completion (servers: until a signal).
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -74,6 +82,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
+        Command::Loadgen(LoadgenCommand::WebhookReceiver { http_addr, expect }) => {
+            loadgen::webhook_receiver(TcpListener::bind(http_addr).await?, expect).await
+        }
+        Command::Loadgen(LoadgenCommand::WebhookCeiling {
+            url,
+            requests,
+            concurrency,
+            body_bytes,
+        }) => loadgen::webhook_ceiling(&url, requests, concurrency, body_bytes).await,
         Command::Loadgen(LoadgenCommand::HttpCeiling { http_addr }) => {
             loadgen::http_ceiling(TcpListener::bind(http_addr).await?).await
         }
@@ -121,6 +138,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", ingress::openapi::document());
             Ok(())
         }
+        Command::Webhooks(WebhooksCommand {
+            action: Some(action),
+            ..
+        }) => match action {
+            WebhooksAction::GenerateKey => {
+                println!(
+                    "{}",
+                    crate::webhooks::secrets::SealingKey::generate_base64()
+                );
+                Ok(())
+            }
+            WebhooksAction::Endpoints(command) => manage_endpoints(command).await,
+        },
         Command::Tail(t) => {
             let mut stdout = std::io::stdout().lock();
             tail::run(
@@ -178,7 +208,17 @@ pub async fn start(command: Command, shutdown: CancellationToken) -> anyhow::Res
     match command {
         Command::Ingress(c) => {
             let (store, cache, producer) = connect(&c.kafka, &c.db, &c.redis).await?;
-            start_ingress(&mut running, &c.http, &c.kafka, store, cache, producer).await?;
+            let endpoints = endpoints_of(&c.webhooks, &store)?;
+            start_ingress(
+                &mut running,
+                &c.http,
+                &c.kafka,
+                store,
+                cache,
+                producer,
+                endpoints,
+            )
+            .await?;
         }
         Command::Processor(c) => {
             let (store, cache, producer) = connect(&c.kafka, &c.db, &c.redis).await?;
@@ -194,7 +234,26 @@ pub async fn start(command: Command, shutdown: CancellationToken) -> anyhow::Res
                 cache.clone(),
                 producer.clone(),
             )?;
-            start_ingress(&mut running, &c.http, &c.kafka, store, cache, producer).await?;
+            if !start_dispatcher(&mut running, &c.dispatch, &c.webhooks, &c.kafka, &store)? {
+                tracing::info!("webhooks are off: no --webhooks-secret-key");
+            }
+            let endpoints = endpoints_of(&c.webhooks, &store)?;
+            start_ingress(
+                &mut running,
+                &c.http,
+                &c.kafka,
+                store,
+                cache,
+                producer,
+                endpoints,
+            )
+            .await?;
+        }
+        Command::Webhooks(c) => {
+            let store = connect_store(&c.db).await?;
+            if !start_dispatcher(&mut running, &c.dispatch, &c.webhooks, &c.kafka, &store)? {
+                anyhow::bail!("the dispatcher needs --webhooks-secret-key (or its file)");
+            }
         }
         Command::Migrate(_)
         | Command::Topics(_)
@@ -243,6 +302,7 @@ async fn start_ingress(
     store: Store,
     cache: Cache,
     producer: Producer,
+    webhooks: Option<Endpoints>,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind(http.http_addr)
         .await
@@ -268,6 +328,7 @@ async fn start_ingress(
         commands_handled: std::sync::Arc::new(tokio::sync::Notify::new()),
         max_wait: ingress::max_wait(http.request_timeout),
         stripe: stripe_webhooks(http)?.map(std::sync::Arc::new),
+        webhooks,
     });
     running.tasks.spawn(ingress::listen_for_handled_commands(
         state.clone(),
@@ -336,4 +397,127 @@ fn stripe_webhooks(http: &HttpArgs) -> anyhow::Result<Option<ingress::stripe::St
         tracing::info!(secrets = w.len(), "Stripe webhook endpoint enabled");
     }
     Ok(webhooks)
+}
+
+/// Endpoint management, when a sealing key is configured.
+fn endpoints_of(keys: &WebhookKeyArgs, store: &Store) -> anyhow::Result<Option<Endpoints>> {
+    Ok(keys
+        .sealing_key()?
+        .map(|key| Endpoints::new(store.clone(), key, keys.webhooks_allow_private)))
+}
+
+/// Starts the webhook fan-out and dispatcher; false when no sealing key is configured.
+fn start_dispatcher(
+    running: &mut Running,
+    dispatch: &DispatchArgs,
+    keys: &WebhookKeyArgs,
+    kafka: &KafkaArgs,
+    store: &Store,
+) -> anyhow::Result<bool> {
+    let Some(key) = keys.sealing_key()? else {
+        return Ok(false);
+    };
+    let due = std::sync::Arc::new(tokio::sync::Notify::new());
+    let fanout = Fanout {
+        consumer: Fanout::consumer(
+            &kafka.settings(),
+            &dispatch.webhooks_group_id,
+            &kafka.events_topic,
+        )?,
+        topic: kafka.events_topic.clone(),
+        store: store.clone(),
+        codec: kafka.codec()?,
+        due: due.clone(),
+    };
+    running.tasks.spawn(fanout.run(running.shutdown.clone()));
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        key,
+        dispatch.config(keys.webhooks_allow_private),
+        due,
+    )?;
+    running
+        .tasks
+        .spawn(dispatcher.run(running.shutdown.clone()));
+    tracing::info!("webhook dispatcher started");
+    Ok(true)
+}
+
+/// `orderflow webhooks endpoints ...`: prints the endpoint(s) as JSON.
+async fn manage_endpoints(command: EndpointsCommand) -> anyhow::Result<()> {
+    let scope: &EndpointsScope = match &command {
+        EndpointsCommand::List { scope }
+        | EndpointsCommand::Create { scope, .. }
+        | EndpointsCommand::Update { scope, .. }
+        | EndpointsCommand::Delete { scope, .. }
+        | EndpointsCommand::RotateSecret { scope, .. } => scope,
+    };
+    let store = connect_store(&scope.db).await?;
+    let endpoints = endpoints_of(&scope.webhooks, &store)?
+        .context("endpoints need --webhooks-secret-key (or its file)")?;
+    let storefront = StorefrontId::parse(scope.storefront.clone())
+        .map_err(|e| anyhow::anyhow!("--storefront: {e}"))?;
+    let storefront = storefront.as_str();
+    let printed = match command {
+        EndpointsCommand::List { .. } => {
+            serde_json::to_string_pretty(&endpoints.list(storefront).await?)?
+        }
+        EndpointsCommand::Create {
+            url,
+            event_types,
+            description,
+            disabled,
+            ..
+        } => {
+            let created = endpoints
+                .create(
+                    storefront,
+                    NewEndpoint {
+                        url,
+                        event_types,
+                        description,
+                        enabled: !disabled,
+                    },
+                )
+                .await?;
+            eprintln!("created {}; its secret is shown once", created.endpoint.id);
+            serde_json::to_string_pretty(&created)?
+        }
+        EndpointsCommand::Update {
+            id,
+            url,
+            event_types,
+            all_event_types,
+            description,
+            enable,
+            disable,
+            ..
+        } => {
+            let patch = EndpointPatch {
+                url,
+                event_types: (all_event_types || !event_types.is_empty()).then_some(event_types),
+                description,
+                enabled: (enable || disable).then_some(enable),
+            };
+            serde_json::to_string_pretty(&endpoints.update(storefront, id, patch).await?)?
+        }
+        EndpointsCommand::Delete { id, .. } => {
+            endpoints.delete(storefront, id).await?;
+            format!("deleted {id}")
+        }
+        EndpointsCommand::RotateSecret { id, overlap, .. } => {
+            let rotated = endpoints.rotate_secret(storefront, id, overlap).await?;
+            eprintln!(
+                "rotated {id}; the new secret is shown once, the old one signs until {}",
+                rotated
+                    .endpoint
+                    .previous_secret_valid_until
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default()
+            );
+            serde_json::to_string_pretty(&rotated)?
+        }
+    };
+    println!("{printed}");
+    Ok(())
 }

@@ -247,3 +247,80 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
         _ => Err(format!("expected KEY=VALUE, got {s:?}")),
     }
 }
+
+#[derive(Debug, Clone, Args)]
+pub struct WebhookKeyArgs {
+    /// The key that seals webhook endpoint secrets in PostgreSQL (32 bytes, base64: `orderflow
+    /// webhooks generate-key`), so that a database dump alone cannot sign for a storefront.
+    /// Without it (or --webhooks-secret-key-file) /v1/webhooks answers 404 and no
+    /// dispatcher runs. Never logged.
+    #[arg(long, env = "ORDERFLOW_WEBHOOKS_SECRET_KEY", hide_env_values = true)]
+    pub webhooks_secret_key: Option<SecretString>,
+    /// A file holding that key.
+    #[arg(
+        long,
+        env = "ORDERFLOW_WEBHOOKS_SECRET_KEY_FILE",
+        conflicts_with = "webhooks_secret_key"
+    )]
+    pub webhooks_secret_key_file: Option<std::path::PathBuf>,
+    /// Let endpoints be on private, loopback and link-local addresses (tests and local runs).
+    #[arg(long, env = "ORDERFLOW_WEBHOOKS_ALLOW_PRIVATE")]
+    pub webhooks_allow_private: bool,
+}
+
+impl WebhookKeyArgs {
+    /// The sealing key, if one is configured.
+    pub fn sealing_key(&self) -> anyhow::Result<Option<crate::webhooks::secrets::SealingKey>> {
+        let text = match (&self.webhooks_secret_key, &self.webhooks_secret_key_file) {
+            (Some(key), _) => key.expose_secret().to_owned(),
+            (None, Some(path)) => std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!("--webhooks-secret-key-file {}: {e}", path.display())
+            })?,
+            (None, None) => return Ok(None),
+        };
+        crate::webhooks::secrets::SealingKey::parse(&text)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("--webhooks-secret-key: {e}"))
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DispatchArgs {
+    /// Kafka consumer group of the webhook dispatchers on the events topic.
+    #[arg(
+        long,
+        env = "ORDERFLOW_WEBHOOKS_GROUP_ID",
+        default_value = "orderflow-webhooks"
+    )]
+    pub webhooks_group_id: String,
+    /// Delay before each attempt of a delivery (the first: before the first attempt); a
+    /// delivery gets as many attempts as delays, each moved by up to ±20 % at random.
+    #[arg(long, env = "ORDERFLOW_WEBHOOKS_RETRY_SCHEDULE", default_value = crate::webhooks::schedule::DEFAULT_SCHEDULE)]
+    pub webhooks_retry_schedule: crate::webhooks::schedule::RetrySchedule,
+    /// Longest an attempt waits for the endpoint's answer.
+    #[arg(long, env = "ORDERFLOW_WEBHOOKS_TIMEOUT", value_parser = humantime::parse_duration, default_value = "15s")]
+    pub webhooks_timeout: Duration,
+    /// Most attempts in flight to one endpoint: a slow endpoint holds only its own.
+    #[arg(long, env = "ORDERFLOW_WEBHOOKS_MAX_IN_FLIGHT", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub webhooks_max_in_flight: u32,
+    /// An endpoint whose every attempt failed for this long is disabled (and its storefront
+    /// told by a `webhook.endpoint_disabled` event).
+    #[arg(long, env = "ORDERFLOW_WEBHOOKS_DISABLE_AFTER", value_parser = humantime::parse_duration, default_value = "5days")]
+    pub webhooks_disable_after: Duration,
+    /// How often due retries are looked for when nothing else wakes the dispatcher.
+    #[arg(long, env = "ORDERFLOW_WEBHOOKS_POLL_INTERVAL", value_parser = humantime::parse_duration, default_value = "1s")]
+    pub webhooks_poll_interval: Duration,
+}
+
+impl DispatchArgs {
+    pub fn config(&self, allow_private: bool) -> crate::webhooks::dispatch::DispatchConfig {
+        crate::webhooks::dispatch::DispatchConfig {
+            schedule: self.webhooks_retry_schedule.clone(),
+            timeout: self.webhooks_timeout,
+            max_in_flight: self.webhooks_max_in_flight as usize,
+            disable_after: self.webhooks_disable_after,
+            poll_interval: self.webhooks_poll_interval,
+            allow_private,
+        }
+    }
+}

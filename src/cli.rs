@@ -3,7 +3,12 @@
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::args::{DbArgs, HttpArgs, KafkaArgs, ProcessorArgs, RedisArgs, TelemetryArgs};
+use std::time::Duration;
+
+use crate::args::{
+    DbArgs, DispatchArgs, HttpArgs, KafkaArgs, ProcessorArgs, RedisArgs, TelemetryArgs,
+    WebhookKeyArgs,
+};
 use crate::loadgen::LoadgenCommand;
 use crate::tail::TailCommand;
 
@@ -28,8 +33,12 @@ pub enum Command {
     Ingress(IngressCommand),
     /// Consume commands, apply them, persist, cache and publish events.
     Processor(ProcessorCommand),
-    /// Ingress and processor in one process: the local default.
+    /// Ingress, processor and (with --webhooks-secret-key) the webhook dispatcher in one
+    /// process: the local default.
     All(AllCommand),
+    /// Deliver events to the storefronts' webhook endpoints (the dispatcher); or, with a
+    /// subcommand, manage endpoints.
+    Webhooks(WebhooksCommand),
     /// Apply the database migrations embedded in the binary.
     Migrate(MigrateCommand),
     /// Manage orderflow's Kafka topics.
@@ -65,6 +74,8 @@ pub struct IngressCommand {
     #[command(flatten)]
     pub http: HttpArgs,
     #[command(flatten)]
+    pub webhooks: WebhookKeyArgs,
+    #[command(flatten)]
     pub kafka: KafkaArgs,
     #[command(flatten)]
     pub db: DbArgs,
@@ -91,11 +102,110 @@ pub struct AllCommand {
     #[command(flatten)]
     pub processor: ProcessorArgs,
     #[command(flatten)]
+    pub webhooks: WebhookKeyArgs,
+    #[command(flatten)]
+    pub dispatch: DispatchArgs,
+    #[command(flatten)]
     pub kafka: KafkaArgs,
     #[command(flatten)]
     pub db: DbArgs,
     #[command(flatten)]
     pub redis: RedisArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct WebhooksCommand {
+    #[command(subcommand)]
+    pub action: Option<WebhooksAction>,
+    #[command(flatten)]
+    pub dispatch: DispatchArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookKeyArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once, at start
+pub enum WebhooksAction {
+    /// Manage a storefront's webhook endpoints (as /v1/webhooks does); prints JSON.
+    #[command(subcommand)]
+    Endpoints(EndpointsCommand),
+    /// Print a new random key for --webhooks-secret-key.
+    GenerateKey,
+}
+
+/// Which storefront's endpoints, and how to reach and unseal them.
+#[derive(Debug, Args)]
+pub struct EndpointsScope {
+    /// The storefront whose endpoints these are.
+    #[arg(long)]
+    pub storefront: String,
+    #[command(flatten)]
+    pub webhooks: WebhookKeyArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EndpointsCommand {
+    /// List the storefront's endpoints.
+    List {
+        #[command(flatten)]
+        scope: EndpointsScope,
+    },
+    /// Create an endpoint; its secret is printed once.
+    Create {
+        #[command(flatten)]
+        scope: EndpointsScope,
+        #[arg(long)]
+        url: String,
+        /// An event type to deliver (repeatable); none: every type.
+        #[arg(long = "event-type")]
+        event_types: Vec<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Create it disabled.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Change an endpoint.
+    Update {
+        #[command(flatten)]
+        scope: EndpointsScope,
+        id: uuid::Uuid,
+        #[arg(long)]
+        url: Option<String>,
+        /// The event types to deliver from now on (repeatable).
+        #[arg(long = "event-type", conflicts_with = "all_event_types")]
+        event_types: Vec<String>,
+        /// Deliver every event type from now on.
+        #[arg(long)]
+        all_event_types: bool,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        #[arg(long)]
+        disable: bool,
+    },
+    /// Delete an endpoint and its deliveries.
+    Delete {
+        #[command(flatten)]
+        scope: EndpointsScope,
+        id: uuid::Uuid,
+    },
+    /// Give an endpoint a new secret (printed once); the old one also signs for `--overlap`.
+    RotateSecret {
+        #[command(flatten)]
+        scope: EndpointsScope,
+        id: uuid::Uuid,
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "24h")]
+        overlap: Duration,
+    },
 }
 
 #[derive(Debug, Args)]

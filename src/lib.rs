@@ -1,7 +1,7 @@
 //! orderflow: a Kafka-first order-management service.
 //!
-//! Imports point one way: `cli → loadgen, tail → args → processor, ingress → codec, kafka,
-//! store → domain`.
+//! Imports point one way: `cli → loadgen, tail → args → processor, ingress → webhooks →
+//! codec, kafka, store → domain`.
 
 pub mod app;
 pub mod args;
@@ -19,3 +19,4 @@ pub mod store;
 pub mod tail;
 pub mod telemetry;
 pub mod trace;
+pub mod webhooks;

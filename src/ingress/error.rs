@@ -29,6 +29,11 @@ pub enum ApiError {
     },
     #[error("order not found")]
     NotFound,
+    /// Something other than an order that the caller's storefront does not have.
+    #[error("{0}")]
+    NoSuch(&'static str),
+    #[error("webhooks are not configured on this server (it has no --webhooks-secret-key)")]
+    WebhooksOff,
     /// A provider's notification whose signature does not verify (or is stale).
     #[error("{0}")]
     BadSignature(String),
@@ -96,7 +101,7 @@ impl ApiError {
             ApiError::Validation(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation",
-                "Invalid order",
+                "Invalid request",
             ),
             ApiError::BadPath(_) => (
                 StatusCode::BAD_REQUEST,
@@ -120,7 +125,14 @@ impl ApiError {
                 "idempotency-conflict",
                 "Idempotency key reused",
             ),
-            ApiError::NotFound => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::NotFound | ApiError::NoSuch(_) => {
+                (StatusCode::NOT_FOUND, "not-found", "Not found")
+            }
+            ApiError::WebhooksOff => (
+                StatusCode::NOT_FOUND,
+                "webhooks-off",
+                "Webhooks are not configured",
+            ),
             ApiError::BadSignature(_) => (
                 StatusCode::BAD_REQUEST,
                 "bad-signature",

@@ -1,5 +1,6 @@
 //! The HTTP API. Writes only produce commands to Kafka; reads come from Redis, then PostgreSQL.
-//! The ingress never writes to PostgreSQL or Redis.
+//! The ingress writes no order state to PostgreSQL or Redis; it writes only configuration:
+//! webhook endpoints (`webhooks`).
 
 pub mod auth;
 mod command_status;
@@ -15,6 +16,7 @@ mod schemas;
 mod strict_json;
 pub mod stripe;
 mod wakeups;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -69,6 +71,8 @@ pub struct Services {
     pub max_wait: std::time::Duration,
     /// The storefronts' Stripe webhook secrets; None: the Stripe endpoint answers 404.
     pub stripe: Option<std::sync::Arc<stripe::StripeWebhooks>>,
+    /// Webhook endpoint management; None (no sealing key): `/v1/webhooks` answers 404.
+    pub webhooks: Option<crate::webhooks::endpoints::Endpoints>,
 }
 
 /// Keeps `Services::commands_handled` notified until `shutdown`.
@@ -140,6 +144,23 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         )
         .route("/v1/providers/stripe/webhook", post(stripe::webhook))
         .route("/v1/orders/{id}/events", get(orders::events))
+        .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route(
+            "/v1/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route(
+            "/v1/webhooks/{id}/deliveries/{delivery_id}/retry",
+            post(webhooks::retry),
+        )
+        .route("/v1/webhooks/{id}/replay", post(webhooks::replay))
         .route("/v1/commands/{id}", get(command_status::command))
         .route(
             "/openapi.json",

@@ -53,12 +53,22 @@ use crate::domain::{
         super::stripe::webhook,
         orders::events,
         command_status::command,
+        super::webhooks::create,
+        super::webhooks::list,
+        super::webhooks::get,
+        super::webhooks::update,
+        super::webhooks::delete,
+        super::webhooks::rotate_secret,
+        super::webhooks::deliveries,
+        super::webhooks::retry,
+        super::webhooks::replay,
     ),
     components(schemas(Problem, orders::Accepted)),
     tags(
         (name = "orders", description = "The life of an order."),
         (name = "fulfillments", description = "Several shipments per order, and returns (ORDER-MODEL.md \"Fulfillments\", \"Returns\")."),
         (name = "payments", description = "The payment ledger of an order (ORDER-MODEL.md \"Payments\")."),
+        (name = "webhooks", description = "Endpoints that receive the storefront's events, signed per Standard Webhooks (headers webhook-id, webhook-timestamp, webhook-signature), at least once and in version order per order. Event types: order.created, order.updated, order.confirmed, order.shipped, order.shipping_updated, order.delivered, order.cancelled, order.deleted, order.payment_recorded, order.payment_settled, order.fulfillment_created, order.fulfillment_shipped, order.fulfillment_delivered, order.fulfillment_cancelled, order.return_requested, order.return_received, order.return_cancelled, order.command_rejected, webhook.endpoint_disabled."),
     ),
     modifiers(&ApiKeyAuth),
     security(("api_key" = []))
@@ -129,7 +139,10 @@ fn parameter(doc: &mut Value, name: &str, schema: &Value) {
         .values_mut()
         .flat_map(|item| item.as_object_mut().expect("a path item").values_mut())
     {
-        for p in operation["parameters"].as_array_mut().into_iter().flatten() {
+        let parameters = operation
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut);
+        for p in parameters.into_iter().flatten() {
             if p["name"] == name {
                 p["schema"] = schema.clone();
                 found = true;
@@ -408,5 +421,40 @@ fn limits(doc: &mut Value) {
         doc,
         "return_status",
         &json!({ "type": "string", "enum": return_statuses }),
+    );
+    webhook_limits(doc);
+}
+
+fn webhook_limits(doc: &mut Value) {
+    use crate::webhooks::endpoints::{
+        MAX_DESCRIPTION_LEN, MAX_EVENT_TYPES, MAX_URL_LEN, PUBLIC_URL_PATTERN,
+    };
+    let types: Vec<&str> = crate::webhooks::event_types().collect();
+    for schema in ["NewEndpoint", "EndpointPatch"] {
+        let properties = format!("/components/schemas/{schema}/properties");
+        merge(
+            doc,
+            &format!("{properties}/url"),
+            json!({ "maxLength": MAX_URL_LEN, "pattern": PUBLIC_URL_PATTERN,
+                    "description": "http or https on a host name or public address (private, \
+                     loopback and link-local ones only with --webhooks-allow-private); no \
+                     credentials, no fragment" }),
+        );
+        merge(
+            doc,
+            &format!("{properties}/event_types"),
+            json!({ "maxItems": MAX_EVENT_TYPES, "uniqueItems": true,
+                    "items": { "type": "string", "enum": types } }),
+        );
+        merge(
+            doc,
+            &format!("{properties}/description"),
+            json!({ "maxLength": MAX_DESCRIPTION_LEN }),
+        );
+    }
+    parameter(
+        doc,
+        "state",
+        &json!({ "type": "string", "enum": ["pending", "delivered", "failed"] }),
     );
 }

@@ -15,3 +15,4 @@ mod ratelimit;
 mod stripe;
 mod tail;
 mod walking_skeleton;
+mod webhooks;

@@ -1,6 +1,6 @@
 //! PostgreSQL: the processor's source of truth. Every statement the service runs is in this
 //! folder, one file per job: `batch`, `offsets`, `outbox`, `payments`, `shipments`, `reads`,
-//! `api_keys`.
+//! `api_keys`, `webhooks`.
 
 mod api_keys;
 mod batch;
@@ -9,11 +9,16 @@ mod outbox;
 mod payments;
 mod reads;
 mod shipments;
+mod webhooks;
 
 pub use batch::{BatchWrite, DeadLetterRow, EventRow, ProcessedRow};
 pub use offsets::OffsetMove;
 pub use outbox::{StoredDeadLetter, StoredEvent};
 pub use reads::{CommandStatus, OrderFilter};
+pub use webhooks::{
+    AttemptRecord, AttemptRow, ClaimedDelivery, DeliveryRow, DisabledEndpoint, EndpointChanges,
+    EndpointRow, NewDelivery, NextStep,
+};
 
 use std::time::Duration;
 

@@ -5,6 +5,12 @@
 //! - `io-ceiling` is the I/O floor the processor is measured against: it consumes the same
 //!   records, COPYs the same number of order, event and processed-command rows per batch
 //!   and produces the same number of events — with no decoding, domain or cache.
+//! - `webhook-receiver` and `webhook-ceiling` are the two ends of the webhook benchmark
+//!   (`webhooks`).
+
+mod webhooks;
+
+pub use webhooks::{ceiling as webhook_ceiling, receiver as webhook_receiver};
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -61,6 +67,28 @@ pub enum LoadgenCommand {
         http_addr: SocketAddr,
         #[command(flatten)]
         kafka: KafkaArgs,
+    },
+    /// Answer every webhook request 204 at once; after `--expect` requests print their rate
+    /// and stop (the webhook benchmark's receiver).
+    WebhookReceiver {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:3103")]
+        http_addr: SocketAddr,
+        #[arg(long)]
+        expect: u64,
+    },
+    /// POST one pre-signed webhook body in a loop with the dispatcher's HTTP client, as many
+    /// at once as the dispatcher may per endpoint (the webhook benchmark's ceiling).
+    WebhookCeiling {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 20_000)]
+        requests: u64,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Size of the body, as the dispatcher's deliveries are.
+        #[arg(long, default_value_t = 1500)]
+        body_bytes: usize,
     },
     /// Consume the commands topic and write and produce what the processor would, with no
     /// decoding, domain or cache: the I/O ceiling the processor is measured against.
