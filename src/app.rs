@@ -22,9 +22,10 @@ use crate::loadgen::{self, LoadgenCommand};
 use crate::processor::{Processor, ProcessorConfig};
 use crate::store::{Cache, Store};
 use crate::tail;
-use crate::webhooks::dispatch::Dispatcher;
+use crate::webhooks::dispatch::Scheduler;
 use crate::webhooks::endpoints::{EndpointPatch, Endpoints, NewEndpoint};
 use crate::webhooks::fanout::Fanout;
+use crate::webhooks::retry::Retries;
 
 /// Runs the command line's command to completion (servers: until a signal).
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -417,28 +418,47 @@ fn start_dispatcher(
     let Some(key) = keys.sealing_key()? else {
         return Ok(false);
     };
+    let consumer = std::sync::Arc::new(Fanout::consumer(
+        &kafka.settings(),
+        &dispatch.webhooks_group_id,
+        &kafka.events_topic,
+    )?);
+    let config = dispatch.config(keys.webhooks_allow_private);
+    let (to_scheduler, inputs) = tokio::sync::mpsc::channel(16);
+    let unrecorded = std::sync::Arc::new(tokio::sync::Semaphore::new(
+        crate::webhooks::dispatch::MAX_UNRECORDED,
+    ));
+    let load = std::sync::Arc::new(crate::webhooks::dispatch::Load::default());
     let due = std::sync::Arc::new(tokio::sync::Notify::new());
     let fanout = Fanout {
-        consumer: Fanout::consumer(
-            &kafka.settings(),
-            &dispatch.webhooks_group_id,
-            &kafka.events_topic,
-        )?,
-        topic: kafka.events_topic.clone(),
+        consumer: consumer.clone(),
         store: store.clone(),
         codec: kafka.codec()?,
-        due: due.clone(),
+        scheduler: to_scheduler.clone(),
+        unrecorded: unrecorded.clone(),
     };
-    running.tasks.spawn(fanout.run(running.shutdown.clone()));
-    let dispatcher = Dispatcher::new(
-        store.clone(),
+    let retries = Retries {
+        store: store.clone(),
+        codec: kafka.codec()?,
+        config: config.clone(),
+        load: load.clone(),
+        due: due.clone(),
+        scheduler: to_scheduler,
+    };
+    let scheduler = Scheduler {
+        store: store.clone(),
         key,
-        dispatch.config(keys.webhooks_allow_private),
+        config,
+        consumer,
+        topic: kafka.events_topic.clone(),
+        unrecorded,
+        load,
         due,
-    )?;
-    running
-        .tasks
-        .spawn(dispatcher.run(running.shutdown.clone()));
+    };
+    let shutdown = running.shutdown.clone();
+    running.tasks.spawn(fanout.run(shutdown.clone()));
+    running.tasks.spawn(retries.run(shutdown.clone()));
+    running.tasks.spawn(scheduler.run(inputs, shutdown));
     tracing::info!("webhook dispatcher started");
     Ok(true)
 }

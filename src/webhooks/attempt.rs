@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
 use chrono::{DateTime, Utc};
 use reqwest::Url;
 use reqwest::header::{CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER, USER_AGENT};
@@ -130,7 +131,7 @@ impl Sender {
     }
 
     /// POSTs `body` to `target`, signed for `webhook_id` at this moment.
-    pub async fn attempt(&self, target: &Target, webhook_id: &str, body: Vec<u8>) -> Attempt {
+    pub async fn attempt(&self, target: &Target, webhook_id: &str, body: Bytes) -> Attempt {
         let started_at = Utc::now();
         let clock = Instant::now();
         let answer = self.send(target, webhook_id, body, started_at).await;
@@ -145,7 +146,7 @@ impl Sender {
         &self,
         target: &Target,
         webhook_id: &str,
-        body: Vec<u8>,
+        body: Bytes,
         now: DateTime<Utc>,
     ) -> Answer {
         if let Err(refused) = address::check_host(&target.url, self.allow_private) {

@@ -1,30 +1,31 @@
-//! Events into deliveries: the dispatcher's consumer group reads `orders.events` in batches,
-//! writes one delivery per (event, subscribed endpoint) to PostgreSQL, and only then commits
-//! the batch's offsets. A crash in between consumes the batch again, and the deliveries it
-//! already wrote are kept as they are (unique per endpoint and event): none is lost, none
-//! doubled.
+//! Events into deliveries: the dispatcher's consumer group reads `orders.events` in batches
+//! and hands the scheduler one delivery per (event, subscribed endpoint) — except those whose
+//! row exists already (the batch consumed again after a crash: delivered or pending, they are
+//! not sent twice), and, marked to be written as pending, those behind a pending delivery of
+//! their order. The scheduler commits the offsets once every delivery of an event is recorded.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::body::Bytes;
 use chrono::{DateTime, Utc};
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
-use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
-use tokio::sync::Notify;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::dispatch::{Input, Item, MAX_UNRECORDED, Mark};
 use super::{Data, Payload, event_type};
 use crate::codec::{Codec, Subject};
 use crate::kafka::KafkaSettings;
 use crate::store::Store;
 use crate::store::postgres::NewDelivery;
 
-/// Most events fanned out as one insert.
+/// Most events read as one batch.
 const BATCH_MAX: usize = 500;
 /// How long a batch waits for more events after its first.
 const BATCH_LINGER: Duration = Duration::from_millis(5);
@@ -33,12 +34,12 @@ const BATCH_LINGER: Duration = Duration::from_millis(5);
 pub const MAX_PAYLOAD: usize = 256 * 1024;
 
 pub struct Fanout {
-    pub consumer: StreamConsumer,
-    pub topic: String,
+    pub consumer: Arc<StreamConsumer>,
     pub store: Store,
     pub codec: Codec,
-    /// Notified when new deliveries are due, so the dispatcher claims them at once.
-    pub due: Arc<Notify>,
+    pub scheduler: mpsc::Sender<Input>,
+    /// Permits for deliveries handed on and not yet recorded.
+    pub unrecorded: Arc<Semaphore>,
 }
 
 impl Fanout {
@@ -74,109 +75,147 @@ impl Fanout {
                     Err(_) => break,
                 }
             }
-            let deliveries = self.deliveries(&batch).await;
-            if self.insert(&deliveries, &shutdown).await.is_err() {
+            let Some(input) = self.deliveries(&batch, &shutdown).await else {
+                return Ok(());
+            };
+            let Input::Batch { fresh, behind, .. } = &input else {
+                unreachable!("a batch")
+            };
+            let n =
+                u32::try_from((fresh.len() + behind.len()).min(MAX_UNRECORDED)).unwrap_or(u32::MAX);
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                permits = self.unrecorded.acquire_many(n) => permits?.forget(),
+            }
+            metrics::counter!("orderflow_webhook_deliveries_created_total").increment(u64::from(n));
+            if self.scheduler.send(input).await.is_err() {
                 return Ok(());
             }
-            if !deliveries.is_empty() {
-                self.due.notify_one();
-            }
-            self.commit(&batch);
         }
     }
 
-    /// The deliveries of `batch`'s events to the endpoints subscribed to them, now.
-    async fn deliveries(&self, batch: &[OwnedMessage]) -> Vec<NewDelivery> {
+    /// The deliveries of `batch`'s events to the endpoints subscribed to them now; None when
+    /// stopping while PostgreSQL was away.
+    async fn deliveries(
+        &self,
+        batch: &[OwnedMessage],
+        shutdown: &CancellationToken,
+    ) -> Option<Input> {
+        let mut notifications = Vec::with_capacity(batch.len());
         let mut events = Vec::with_capacity(batch.len());
         for message in batch {
-            let Some(bytes) = message.payload() else {
-                continue;
+            let mark = Mark {
+                partition: message.partition(),
+                offset: message.offset(),
             };
-            match self.codec.decode_json(Subject::Event, bytes).await {
-                Ok(json) => match Notification::of(&json, message.offset()) {
-                    Some(n) => events.push(n),
-                    None => undeliverable(message, "the event lacks an id, order or type"),
+            let notification = match message.payload() {
+                None => None,
+                Some(bytes) => match self.codec.decode_json(Subject::Event, bytes).await {
+                    Ok(json) => {
+                        let n = Notification::of(&json, message.offset());
+                        if n.is_none() {
+                            undeliverable(message, "the event lacks an id, order or type");
+                        }
+                        n
+                    }
+                    Err(error) => {
+                        undeliverable(message, &error.to_string());
+                        None
+                    }
                 },
-                Err(error) => undeliverable(message, &error.to_string()),
-            }
+            };
+            notifications.push((mark, notification));
         }
-        if events.is_empty() {
-            return Vec::new();
-        }
-        let mut storefronts: Vec<&str> = events.iter().map(|e| e.storefront.as_str()).collect();
+        let mut storefronts: Vec<&str> = notifications
+            .iter()
+            .filter_map(|(_, n)| n.as_ref().map(|n| n.storefront.as_str()))
+            .collect();
         storefronts.sort_unstable();
         storefronts.dedup();
-        let endpoints = retry_db(|| self.store.subscribed_webhook_endpoints(&storefronts)).await;
-        let mut by_storefront: HashMap<&str, Vec<(Uuid, &[String])>> = HashMap::new();
-        for (id, storefront, types) in &endpoints {
+        let endpoints = if storefronts.is_empty() {
+            Vec::new()
+        } else {
+            retry_db(shutdown, || {
+                self.store.subscribed_webhook_endpoints(&storefronts)
+            })
+            .await?
+        };
+        let mut by_storefront: HashMap<&str, Vec<&(Uuid, String, Vec<String>, DateTime<Utc>)>> =
+            HashMap::new();
+        for endpoint in &endpoints {
             by_storefront
-                .entry(storefront.as_str())
+                .entry(endpoint.1.as_str())
                 .or_default()
-                .push((*id, types.as_slice()));
+                .push(endpoint);
         }
-        let mut deliveries = Vec::new();
-        for event in events {
-            let Some(subscribed) = by_storefront.get(event.storefront.as_str()) else {
+        // Every (event, endpoint) it goes to.
+        let mut pairs = Vec::new();
+        for (mark, n) in &notifications {
+            let Some(n) = n else {
+                events.push((*mark, 0));
                 continue;
             };
-            for (endpoint_id, types) in subscribed {
-                if types.is_empty() || types.iter().any(|t| t == event.kind) {
-                    deliveries.push(NewDelivery {
-                        delivery_id: Uuid::now_v7(),
-                        endpoint_id: *endpoint_id,
-                        event_id: event.event_id,
-                        event_type: event.kind.to_owned(),
-                        order_id: Some(event.order_id),
-                        sequence: event.sequence,
-                        occurred_at: event.occurred_at,
-                        payload: event.payload.clone(),
-                    });
+            let subscribed = by_storefront.get(n.storefront.as_str());
+            let mut count = 0;
+            for (endpoint_id, _, types, updated_at) in subscribed.into_iter().flatten() {
+                if types.is_empty() || types.iter().any(|t| t == n.kind) {
+                    pairs.push((*mark, n, *endpoint_id, *updated_at));
+                    count += 1;
                 }
             }
+            events.push((*mark, count));
         }
-        deliveries
-    }
-
-    /// Inserts until PostgreSQL takes it; Err only when stopping first.
-    async fn insert(
-        &self,
-        deliveries: &[NewDelivery],
-        shutdown: &CancellationToken,
-    ) -> Result<(), ()> {
-        let mut wait = Duration::from_millis(100);
-        loop {
-            match self.store.insert_webhook_deliveries(deliveries).await {
-                Ok(new) => {
-                    metrics::counter!("orderflow_webhook_deliveries_created_total").increment(new);
-                    return Ok(());
+        let (known, pending) = if pairs.is_empty() {
+            (HashSet::new(), HashSet::new())
+        } else {
+            let by_event: Vec<(Uuid, Uuid)> = pairs.iter().map(|p| (p.2, p.1.event_id)).collect();
+            let by_order: Vec<(Uuid, Uuid)> = pairs.iter().map(|p| (p.2, p.1.order_id)).collect();
+            let known =
+                retry_db(shutdown, || self.store.known_webhook_deliveries(&by_event)).await?;
+            let pending =
+                retry_db(shutdown, || self.store.pending_webhook_orders(&by_order)).await?;
+            (
+                known.into_iter().collect::<HashSet<_>>(),
+                pending.into_iter().collect::<HashSet<_>>(),
+            )
+        };
+        let (mut fresh, mut behind) = (Vec::new(), Vec::new());
+        for (mark, n, endpoint_id, updated_at) in pairs {
+            let row = NewDelivery {
+                delivery_id: Uuid::now_v7(),
+                endpoint_id,
+                event_id: n.event_id,
+                event_type: n.kind.to_owned(),
+                order_id: Some(n.order_id),
+                sequence: n.sequence,
+                occurred_at: n.occurred_at,
+                payload: None,
+            };
+            if known.contains(&(endpoint_id, n.event_id)) {
+                // Written by a run before this one: recorded already, nothing to send.
+                if let Some(e) = events.iter_mut().find(|(m, _)| *m == mark) {
+                    e.1 -= 1;
                 }
-                Err(error) => {
-                    tracing::warn!(%error, "writing webhook deliveries failed; retrying");
-                    tokio::select! {
-                        () = shutdown.cancelled() => return Err(()),
-                        () = tokio::time::sleep(wait) => {}
-                    }
-                    wait = (wait * 2).min(Duration::from_secs(5));
-                }
+            } else if pending.contains(&(endpoint_id, n.order_id)) {
+                behind.push((row, mark));
+            } else {
+                fresh.push(Item {
+                    delivery_id: row.delivery_id,
+                    endpoint_id,
+                    event_id: n.event_id,
+                    order_id: Some(n.order_id),
+                    body: n.payload.clone(),
+                    step: 0,
+                    endpoint_updated_at: updated_at,
+                    fresh: Some((row, mark)),
+                });
             }
         }
-    }
-
-    fn commit(&self, batch: &[OwnedMessage]) {
-        let mut next: HashMap<i32, i64> = HashMap::new();
-        for m in batch {
-            let entry = next.entry(m.partition()).or_default();
-            *entry = (*entry).max(m.offset() + 1);
-        }
-        let mut tpl = TopicPartitionList::new();
-        for (partition, offset) in next {
-            let _ = tpl.add_partition_offset(&self.topic, partition, Offset::Offset(offset));
-        }
-        // A partition revoked meanwhile fails to commit: its new owner consumes the batch
-        // again, and finds its deliveries written.
-        if let Err(error) = self.consumer.commit(&tpl, CommitMode::Async) {
-            tracing::debug!(%error, "committing webhook offsets failed");
-        }
+        Some(Input::Batch {
+            fresh,
+            behind,
+            events,
+        })
     }
 }
 
@@ -188,7 +227,13 @@ struct Notification {
     kind: &'static str,
     sequence: i64,
     occurred_at: DateTime<Utc>,
-    payload: Vec<u8>,
+    payload: Bytes,
+}
+
+/// The webhook body of an event as `Codec::decode_json` shows it (the retry path builds the
+/// bodies of pending deliveries with it).
+pub fn body_of(event: &Value) -> Option<Bytes> {
+    Notification::of(event, 0).map(|n| n.payload)
 }
 
 impl Notification {
@@ -230,7 +275,7 @@ impl Notification {
             kind,
             sequence: offset,
             occurred_at,
-            payload,
+            payload: payload.into(),
         })
     }
 }
@@ -245,8 +290,8 @@ fn undeliverable(message: &OwnedMessage, why: &str) {
     );
 }
 
-/// Runs `query` until PostgreSQL answers.
-async fn retry_db<T, F, Fut>(query: F) -> T
+/// Runs `query` until PostgreSQL answers; None if stopping first.
+async fn retry_db<T, F, Fut>(shutdown: &CancellationToken, query: F) -> Option<T>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = sqlx::Result<T>>,
@@ -254,10 +299,13 @@ where
     let mut wait = Duration::from_millis(100);
     loop {
         match query().await {
-            Ok(value) => return value,
+            Ok(value) => return Some(value),
             Err(error) => {
-                tracing::warn!(%error, "reading webhook endpoints failed; retrying");
-                tokio::time::sleep(wait).await;
+                tracing::warn!(%error, "reading webhook state failed; retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => return None,
+                    () = tokio::time::sleep(wait) => {}
+                }
                 wait = (wait * 2).min(Duration::from_secs(5));
             }
         }

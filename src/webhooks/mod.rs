@@ -4,15 +4,17 @@
 //!
 //! One file per job: `endpoints` (registering and changing endpoints, for the HTTP API and the
 //! CLI), `secrets` (signing secrets and their sealing at rest), `address` (where a delivery may
-//! go), `schedule` (when a failed delivery is tried again), `fanout` (events into durable
-//! deliveries), `attempt` (one HTTP attempt and what its answer means), `dispatch` (claiming
-//! due deliveries, attempting them, recording what happened).
+//! go), `schedule` (when a failed delivery is tried again), `fanout` (events into deliveries),
+//! `retry` (pending deliveries due again), `attempt` (one HTTP attempt and what its answer
+//! means), `dispatch` (the scheduler: order per (endpoint, order), the per-endpoint limit,
+//! recording every attempt, committing offsets).
 
 pub mod address;
 pub mod attempt;
 pub mod dispatch;
 pub mod endpoints;
 pub mod fanout;
+pub mod retry;
 pub mod schedule;
 pub mod secrets;
 

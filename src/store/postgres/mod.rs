@@ -17,7 +17,7 @@ pub use outbox::{StoredDeadLetter, StoredEvent};
 pub use reads::{CommandStatus, OrderFilter};
 pub use webhooks::{
     AttemptRecord, AttemptRow, ClaimedDelivery, DeliveryRow, DisabledEndpoint, EndpointChanges,
-    EndpointRow, NewDelivery, NextStep,
+    EndpointRow, NewDelivery, NextStep, Recorded,
 };
 
 use std::time::Duration;

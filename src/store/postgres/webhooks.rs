@@ -46,7 +46,9 @@ pub struct NewDelivery {
     pub order_id: Option<Uuid>,
     pub sequence: i64,
     pub occurred_at: DateTime<Utc>,
-    pub payload: Vec<u8>,
+    /// The body of a notification that is not an order event; None: built from the event's
+    /// record in `order_events`.
+    pub payload: Option<Vec<u8>>,
 }
 
 /// A delivery a dispatcher holds the lease of.
@@ -55,7 +57,11 @@ pub struct ClaimedDelivery {
     pub delivery_id: Uuid,
     pub endpoint_id: Uuid,
     pub event_id: Uuid,
-    pub payload: Vec<u8>,
+    pub order_id: Option<Uuid>,
+    /// The stored body (a notification that is not an order event).
+    pub payload: Option<Vec<u8>>,
+    /// The event's record as published (an order event), to build the body from.
+    pub event_record: Option<Vec<u8>>,
     /// Attempts made in the current run of the schedule.
     pub step: i32,
     /// When its endpoint last changed (URL, secret): a dispatcher's copy older than this is
@@ -79,6 +85,10 @@ pub enum NextStep {
 pub struct AttemptRecord {
     pub delivery_id: Uuid,
     pub endpoint_id: Uuid,
+    pub order_id: Option<Uuid>,
+    /// The delivery's row when it has none yet (its first attempt, straight from the events
+    /// topic): inserted with this attempt's outcome. None: the row exists and is updated.
+    pub new_row: Option<NewDelivery>,
     pub started_at: DateTime<Utc>,
     pub latency_ms: i32,
     pub status_code: Option<i32>,
@@ -86,6 +96,14 @@ pub struct AttemptRecord {
     pub next: NextStep,
     /// The delivery's schedule step after this attempt.
     pub step: i32,
+}
+
+/// What recording did beyond the rows: the endpoints it disabled, and the (endpoint, order)
+/// pairs of updated rows that have no pending delivery left.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    pub disabled: Vec<DisabledEndpoint>,
+    pub cleared: Vec<(Uuid, Uuid)>,
 }
 
 /// An endpoint orderflow disabled while recording.
@@ -273,20 +291,14 @@ impl Store {
     pub async fn subscribed_webhook_endpoints(
         &self,
         storefronts: &[&str],
-    ) -> Result<Vec<(Uuid, String, Vec<String>)>> {
+    ) -> Result<Vec<(Uuid, String, Vec<String>, DateTime<Utc>)>> {
         sqlx::query_as(
-            "SELECT endpoint_id, storefront_id, event_types FROM webhook_endpoints
+            "SELECT endpoint_id, storefront_id, event_types, updated_at FROM webhook_endpoints
              WHERE enabled AND storefront_id = ANY($1)",
         )
         .bind(storefronts)
         .fetch_all(&self.pool)
         .await
-    }
-
-    /// Inserts deliveries, due now; one that exists (the same event for the same endpoint,
-    /// from a batch consumed again) is left as it is. Returns how many were new.
-    pub async fn insert_webhook_deliveries(&self, rows: &[NewDelivery]) -> Result<u64> {
-        insert_deliveries(&self.pool, rows).await
     }
 
     /// Leases the due deliveries an endpoint may attempt now, at most `free` of endpoint
@@ -307,9 +319,9 @@ impl Store {
                      ON s.endpoint_id = e.endpoint_id
                  WHERE e.enabled
              ), picked AS (
-                 SELECT d.delivery_id, s.endpoint_id
+                 SELECT d.delivery_id, d.event_id, s.endpoint_id
                  FROM slots s CROSS JOIN LATERAL (
-                     SELECT d.delivery_id FROM webhook_deliveries d
+                     SELECT d.delivery_id, d.event_id FROM webhook_deliveries d
                      WHERE d.endpoint_id = s.endpoint_id AND d.state = 'pending'
                        AND d.next_attempt_at <= now()
                        AND (d.leased_until IS NULL OR d.leased_until < now())
@@ -326,9 +338,10 @@ impl Store {
              UPDATE webhook_deliveries w
              SET leased_until = now() + make_interval(secs => $4)
              FROM picked JOIN webhook_endpoints e ON e.endpoint_id = picked.endpoint_id
+                  LEFT JOIN order_events o ON o.event_id = picked.event_id
              WHERE w.delivery_id = picked.delivery_id
-             RETURNING w.delivery_id, w.endpoint_id, w.event_id, w.payload, w.step,
-                       e.updated_at AS endpoint_updated_at",
+             RETURNING w.delivery_id, w.endpoint_id, w.event_id, w.order_id, w.payload,
+                       o.payload AS event_record, w.step, e.updated_at AS endpoint_updated_at",
         )
         .bind(ids)
         .bind(slots)
@@ -338,20 +351,24 @@ impl Store {
         .await
     }
 
-    /// Records finished attempts in one transaction: the attempts, their deliveries' new state,
-    /// and their endpoints' (a success ends a failure streak; a 410 disables the endpoint;
-    /// failing since before `disable_after` ago disables it too). Returns the endpoints it
-    /// disabled; each enabled endpoint of their storefront that subscribes to
+    /// Records in one transaction: `queued` deliveries (pending, behind an earlier one of
+    /// their order), finished attempts (inserting the rows of first attempts with their
+    /// outcome, updating the others), and their endpoints' state (a success ends a failure
+    /// streak; a 410 disables the endpoint; failing since before `disable_after` ago disables
+    /// it too). Each enabled endpoint of a disabled endpoint's storefront that subscribes to
     /// `disabled_type` gets `notice(endpoint)` as a delivery.
-    pub async fn record_webhook_attempts(
+    pub async fn record_webhook_outcomes(
         &self,
+        queued: &[NewDelivery],
         records: &[AttemptRecord],
         disable_after: Duration,
         disabled_type: &str,
         notice: impl Fn(&DisabledEndpoint) -> (Uuid, Vec<u8>),
-    ) -> Result<Vec<DisabledEndpoint>> {
+    ) -> Result<Recorded> {
         let mut tx = self.pool.begin().await?;
+        insert_deliveries(&mut *tx, queued).await?;
         let mut c = AttemptColumns::default();
+        let mut first = DeliveryColumns::default();
         for r in records {
             let (state, next_at, delivered) = match r.next {
                 NextStep::Delivered => ("delivered", r.started_at, Some(r.started_at)),
@@ -359,16 +376,34 @@ impl Store {
                 NextStep::GiveUp => ("failed", r.started_at, None),
                 NextStep::EndpointGone => ("pending", r.started_at, None),
             };
+            if let Some(row) = &r.new_row {
+                first.push(row);
+                first.states.push(state);
+                first.next_at.push(next_at);
+                first.statuses.push(r.status_code);
+                first.errors.push(r.error.as_deref());
+                first.delivered.push(delivered);
+                first.steps.push(r.step);
+            } else if matches!(r.next, NextStep::Delivered | NextStep::GiveUp)
+                && let Some(order) = r.order_id
+            {
+                c.settled.push((r.endpoint_id, order));
+            }
             c.attempt_ids.push(Uuid::now_v7());
             c.deliveries.push(r.delivery_id);
             c.started.push(r.started_at);
             c.latencies.push(r.latency_ms);
             c.statuses.push(r.status_code);
             c.errors.push(r.error.as_deref());
-            c.states.push(state);
-            c.next_at.push(next_at);
-            c.delivered.push(delivered);
-            c.steps.push(r.step);
+            if r.new_row.is_none() {
+                c.updated.push(r.delivery_id);
+                c.states.push(state);
+                c.next_at.push(next_at);
+                c.updated_statuses.push(r.status_code);
+                c.updated_errors.push(r.error.as_deref());
+                c.delivered.push(delivered);
+                c.steps.push(r.step);
+            }
             match r.next {
                 NextStep::Delivered => c.succeeded.push(r.endpoint_id),
                 NextStep::EndpointGone => c.gone.push(r.endpoint_id),
@@ -377,6 +412,42 @@ impl Store {
                     c.failed_at.push(r.started_at);
                 }
             }
+        }
+        if !first.ids.is_empty() {
+            // A row there already (the event consumed again after a crash, and recorded by
+            // the run before) is kept as it is.
+            sqlx::query(
+                "INSERT INTO webhook_deliveries (delivery_id, endpoint_id, event_id, event_type,
+                     order_id, sequence, occurred_at, payload, state, attempts, step,
+                     next_attempt_at, last_status, last_error, created_at, delivered_at)
+                 SELECT u.delivery_id, u.endpoint_id, u.event_id, u.event_type, u.order_id,
+                        u.sequence, u.occurred_at, u.payload, u.state, 1, u.step, u.next_at,
+                        u.status, u.error, now(), u.delivered
+                 FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[],
+                             $6::bigint[], $7::timestamptz[], $8::bytea[], $9::text[],
+                             $10::int[], $11::timestamptz[], $12::int[], $13::text[],
+                             $14::timestamptz[])
+                      AS u(delivery_id, endpoint_id, event_id, event_type, order_id, sequence,
+                           occurred_at, payload, state, step, next_at, status, error, delivered)
+                 JOIN webhook_endpoints e ON e.endpoint_id = u.endpoint_id
+                 ON CONFLICT (endpoint_id, event_id) DO NOTHING",
+            )
+            .bind(&first.ids)
+            .bind(&first.endpoints)
+            .bind(&first.events)
+            .bind(&first.types)
+            .bind(&first.orders)
+            .bind(&first.sequences)
+            .bind(&first.occurred)
+            .bind(&first.payloads)
+            .bind(&first.states)
+            .bind(&first.steps)
+            .bind(&first.next_at)
+            .bind(&first.statuses)
+            .bind(&first.errors)
+            .bind(&first.delivered)
+            .execute(&mut *tx)
+            .await?;
         }
         sqlx::query(
             "INSERT INTO webhook_attempts (attempt_id, delivery_id, started_at, latency_ms,
@@ -412,11 +483,11 @@ impl Store {
                   AS u(delivery_id, state, next_at, status, error, delivered, step)
              WHERE d.delivery_id = u.delivery_id",
         )
-        .bind(&c.deliveries)
+        .bind(&c.updated)
         .bind(&c.states)
         .bind(&c.next_at)
-        .bind(&c.statuses)
-        .bind(&c.errors)
+        .bind(&c.updated_statuses)
+        .bind(&c.updated_errors)
         .bind(&c.delivered)
         .bind(&c.steps)
         .execute(&mut *tx)
@@ -475,13 +546,62 @@ impl Store {
                     order_id: None,
                     sequence: 0,
                     occurred_at: Utc::now(),
-                    payload: payload.clone(),
+                    payload: Some(payload.clone()),
                 }));
             }
             insert_deliveries(&mut *tx, &notices).await?;
         }
+        let (ends, orders): (Vec<Uuid>, Vec<Uuid>) = c.settled.iter().copied().unzip();
+        let cleared: Vec<(Uuid, Uuid)> = sqlx::query_as(
+            "SELECT DISTINCT u.endpoint_id, u.order_id
+             FROM UNNEST($1::uuid[], $2::uuid[]) AS u(endpoint_id, order_id)
+             WHERE NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+                               WHERE d.endpoint_id = u.endpoint_id AND d.order_id = u.order_id
+                                 AND d.state = 'pending')",
+        )
+        .bind(ends)
+        .bind(orders)
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(disabled)
+        Ok(Recorded { disabled, cleared })
+    }
+
+    /// Which of these (endpoint, event) pairs have a delivery row already.
+    pub async fn known_webhook_deliveries(
+        &self,
+        pairs: &[(Uuid, Uuid)],
+    ) -> Result<Vec<(Uuid, Uuid)>> {
+        let (ends, events): (Vec<Uuid>, Vec<Uuid>) = pairs.iter().copied().unzip();
+        sqlx::query_as(
+            "SELECT d.endpoint_id, d.event_id FROM webhook_deliveries d
+             JOIN UNNEST($1::uuid[], $2::uuid[]) AS u(endpoint_id, event_id)
+               ON d.endpoint_id = u.endpoint_id AND d.event_id = u.event_id",
+        )
+        .bind(ends)
+        .bind(events)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Which of these (endpoint, order) pairs have a pending delivery: a later event of the
+    /// order waits behind it.
+    pub async fn pending_webhook_orders(
+        &self,
+        pairs: &[(Uuid, Uuid)],
+    ) -> Result<Vec<(Uuid, Uuid)>> {
+        let (ends, orders): (Vec<Uuid>, Vec<Uuid>) = pairs.iter().copied().unzip();
+        sqlx::query_as(
+            "SELECT DISTINCT u.endpoint_id, u.order_id
+             FROM UNNEST($1::uuid[], $2::uuid[]) AS u(endpoint_id, order_id)
+             WHERE EXISTS (SELECT 1 FROM webhook_deliveries d
+                           WHERE d.endpoint_id = u.endpoint_id AND d.order_id = u.order_id
+                             AND d.state = 'pending')",
+        )
+        .bind(ends)
+        .bind(orders)
+        .fetch_all(&self.pool)
+        .await
     }
 
     /// A page of an endpoint's deliveries, newest first, created before `before`, with their
@@ -569,14 +689,7 @@ async fn insert_deliveries<'e>(
     }
     let mut c = DeliveryColumns::default();
     for r in rows {
-        c.ids.push(r.delivery_id);
-        c.endpoints.push(r.endpoint_id);
-        c.events.push(r.event_id);
-        c.types.push(r.event_type.as_str());
-        c.orders.push(r.order_id);
-        c.sequences.push(r.sequence);
-        c.occurred.push(r.occurred_at);
-        c.payloads.push(r.payload.as_slice());
+        c.push(r);
     }
     let done = sqlx::query(
         "INSERT INTO webhook_deliveries (delivery_id, endpoint_id, event_id, event_type, order_id,
@@ -612,7 +725,27 @@ struct DeliveryColumns<'a> {
     orders: Vec<Option<Uuid>>,
     sequences: Vec<i64>,
     occurred: Vec<DateTime<Utc>>,
-    payloads: Vec<&'a [u8]>,
+    payloads: Vec<Option<&'a [u8]>>,
+    // A first attempt's outcome.
+    states: Vec<&'static str>,
+    next_at: Vec<DateTime<Utc>>,
+    statuses: Vec<Option<i32>>,
+    errors: Vec<Option<&'a str>>,
+    delivered: Vec<Option<DateTime<Utc>>>,
+    steps: Vec<i32>,
+}
+
+impl<'a> DeliveryColumns<'a> {
+    fn push(&mut self, r: &'a NewDelivery) {
+        self.ids.push(r.delivery_id);
+        self.endpoints.push(r.endpoint_id);
+        self.events.push(r.event_id);
+        self.types.push(r.event_type.as_str());
+        self.orders.push(r.order_id);
+        self.sequences.push(r.sequence);
+        self.occurred.push(r.occurred_at);
+        self.payloads.push(r.payload.as_deref());
+    }
 }
 
 #[derive(Default)]
@@ -623,10 +756,14 @@ struct AttemptColumns<'a> {
     latencies: Vec<i32>,
     statuses: Vec<Option<i32>>,
     errors: Vec<Option<&'a str>>,
+    updated: Vec<Uuid>,
     states: Vec<&'static str>,
     next_at: Vec<DateTime<Utc>>,
+    updated_statuses: Vec<Option<i32>>,
+    updated_errors: Vec<Option<&'a str>>,
     delivered: Vec<Option<DateTime<Utc>>>,
     steps: Vec<i32>,
+    settled: Vec<(Uuid, Uuid)>,
     succeeded: Vec<Uuid>,
     gone: Vec<Uuid>,
     failed: Vec<Uuid>,
