@@ -73,7 +73,7 @@ pids+=("$dispatcher")
 wait "$receiver"
 kill "$dispatcher"; wait "$dispatcher" 2>/dev/null || true
 a=$(sed -n 's/.*received_per_s=\([0-9]*\).*/\1/p' "/tmp/$run.a.out")
-bytes=$(sql "$run" "SELECT round(avg(length(payload))) FROM webhook_deliveries")
+bytes=$(sed -n 's/.*avg_body_bytes=\([0-9]*\).*/\1/p' "/tmp/$run.a.out")
 attempts=$(sql "$run" "SELECT count(*) FROM webhook_attempts")
 echo "(a) orderflow webhooks: $a deliveries/s ($events deliveries, $attempts attempts, ${bytes} B bodies, $C in flight)"
 

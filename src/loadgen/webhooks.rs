@@ -11,18 +11,22 @@ use tokio::sync::Notify;
 use crate::webhooks::attempt::{Answer, Sender};
 use crate::webhooks::secrets::{SigningKeys, SigningSecret};
 
-/// Answers every request 204 at once; after `expect` requests prints how many and their rate
-/// (from the first to the last), then stops.
+/// Answers every request 204 at once; after `expect` requests prints how many, their rate
+/// (from the first to the last) and their average body size, then stops.
 pub async fn receiver(listener: tokio::net::TcpListener, expect: u64) -> anyhow::Result<()> {
     let count = Arc::new(AtomicU64::new(0));
+    let bytes = Arc::new(AtomicU64::new(0));
     let first = Arc::new(std::sync::OnceLock::<Instant>::new());
     let done = Arc::new(Notify::new());
     let app = {
-        let (count, first, done) = (count.clone(), first.clone(), done.clone());
-        axum::Router::new().fallback(move || {
-            let (count, first, done) = (count.clone(), first.clone(), done.clone());
+        let (count, bytes, first, done) =
+            (count.clone(), bytes.clone(), first.clone(), done.clone());
+        axum::Router::new().fallback(move |body: axum::body::Bytes| {
+            let (count, bytes, first, done) =
+                (count.clone(), bytes.clone(), first.clone(), done.clone());
             async move {
                 first.get_or_init(Instant::now);
+                bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
                 if count.fetch_add(1, Ordering::Relaxed) + 1 == expect {
                     done.notify_one();
                 }
@@ -35,9 +39,10 @@ pub async fn receiver(listener: tokio::net::TcpListener, expect: u64) -> anyhow:
     let elapsed = first.get().map(Instant::elapsed).unwrap_or_default();
     let received = count.load(Ordering::Relaxed);
     println!(
-        "received={received} seconds={:.2} received_per_s={:.0}",
+        "received={received} seconds={:.2} received_per_s={:.0} avg_body_bytes={}",
         elapsed.as_secs_f64(),
-        received.saturating_sub(1) as f64 / elapsed.as_secs_f64().max(1e-9)
+        received.saturating_sub(1) as f64 / elapsed.as_secs_f64().max(1e-9),
+        bytes.load(Ordering::Relaxed) / received.max(1)
     );
     server.abort();
     Ok(())

@@ -301,9 +301,10 @@ impl Store {
         .await
     }
 
-    /// Leases the due deliveries an endpoint may attempt now, at most `free` of endpoint
+    /// Leases the due deliveries an endpoint may attempt now, at most `free.1` of endpoint
     /// `free.0`'s (or `default_free` of an endpoint not listed): of each (endpoint, order)
-    /// only the earliest pending one, so an order's events go in sequence.
+    /// only the earliest pending one, and only if it is due and not leased, so an order's
+    /// events go in sequence.
     pub async fn claim_webhook_deliveries(
         &self,
         free: &[(Uuid, i32)],
@@ -318,28 +319,35 @@ impl Store {
                  LEFT JOIN UNNEST($1::uuid[], $2::int[]) AS s(endpoint_id, free)
                      ON s.endpoint_id = e.endpoint_id
                  WHERE e.enabled
+             ),
+             -- The earliest pending delivery of each (endpoint, order); a notice (no order)
+             -- is its own. One pass over the endpoint's pending rows, whatever their number.
+             heads AS (
+                 SELECT DISTINCT ON (d.endpoint_id, COALESCE(d.order_id, d.delivery_id))
+                        d.delivery_id, d.event_id, d.endpoint_id, d.next_attempt_at,
+                        d.sequence, d.leased_until
+                 FROM webhook_deliveries d JOIN slots s ON s.endpoint_id = d.endpoint_id
+                 WHERE d.state = 'pending' AND s.free > 0
+                 ORDER BY d.endpoint_id, COALESCE(d.order_id, d.delivery_id), d.sequence
+             ), ranked AS (
+                 SELECT h.delivery_id, h.event_id, h.endpoint_id,
+                        row_number() OVER (PARTITION BY h.endpoint_id
+                                           ORDER BY h.next_attempt_at, h.sequence) AS n
+                 FROM heads h
+                 WHERE h.next_attempt_at <= now()
+                   AND (h.leased_until IS NULL OR h.leased_until < now())
              ), picked AS (
-                 SELECT d.delivery_id, d.event_id, s.endpoint_id
-                 FROM slots s CROSS JOIN LATERAL (
-                     SELECT d.delivery_id, d.event_id FROM webhook_deliveries d
-                     WHERE d.endpoint_id = s.endpoint_id AND d.state = 'pending'
-                       AND d.next_attempt_at <= now()
-                       AND (d.leased_until IS NULL OR d.leased_until < now())
-                       AND NOT EXISTS (
-                           SELECT 1 FROM webhook_deliveries p
-                           WHERE p.endpoint_id = d.endpoint_id AND p.order_id = d.order_id
-                             AND p.state = 'pending' AND p.sequence < d.sequence)
-                     ORDER BY d.next_attempt_at, d.sequence
-                     LIMIT s.free
-                     FOR UPDATE SKIP LOCKED
-                 ) d
-                 WHERE s.free > 0
+                 SELECT r.delivery_id, r.event_id, r.endpoint_id
+                 FROM ranked r JOIN slots s ON s.endpoint_id = r.endpoint_id
+                 WHERE r.n <= s.free
              )
              UPDATE webhook_deliveries w
              SET leased_until = now() + make_interval(secs => $4)
              FROM picked JOIN webhook_endpoints e ON e.endpoint_id = picked.endpoint_id
                   LEFT JOIN order_events o ON o.event_id = picked.event_id
-             WHERE w.delivery_id = picked.delivery_id
+             -- Checked again on the row itself: another dispatcher may have leased it since.
+             WHERE w.delivery_id = picked.delivery_id AND w.state = 'pending'
+               AND (w.leased_until IS NULL OR w.leased_until < now())
              RETURNING w.delivery_id, w.endpoint_id, w.event_id, w.order_id, w.payload,
                        o.payload AS event_record, w.step, e.updated_at AS endpoint_updated_at",
         )
