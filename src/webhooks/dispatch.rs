@@ -208,7 +208,7 @@ impl Offsets {
     }
 
     /// The positions to commit that moved since the last commit.
-    fn to_commit(&mut self) -> Vec<(i32, i64)> {
+    fn advance(&mut self) -> Vec<(i32, i64)> {
         let mut moved = Vec::new();
         for (&partition, &next) in &self.next {
             let at = self
@@ -405,8 +405,9 @@ impl Scheduler {
             return;
         };
         let state = s.keys.entry(key).or_default();
-        if state.blocked && item.fresh.is_some() {
-            let (row, mark) = item.fresh.expect("fresh");
+        if state.blocked
+            && let Some((row, mark)) = item.fresh
+        {
             self.queue(s, row, mark, jobs);
         } else if state.busy {
             state.waiting.push_back(item);
@@ -590,7 +591,7 @@ impl Scheduler {
     }
 
     fn commit(&self, s: &mut State) {
-        let moved = s.offsets.to_commit();
+        let moved = s.offsets.advance();
         if moved.is_empty() {
             return;
         }
@@ -753,13 +754,13 @@ mod tests {
         o.read(at(10), 2);
         o.read(at(11), 0);
         o.read(at(12), 1);
-        assert_eq!(o.to_commit(), [(0, 10)]);
+        assert_eq!(o.advance(), [(0, 10)]);
         o.recorded(at(12));
-        assert_eq!(o.to_commit(), []);
+        assert_eq!(o.advance(), []);
         o.recorded(at(10));
-        assert_eq!(o.to_commit(), []);
+        assert_eq!(o.advance(), []);
         o.recorded(at(10));
-        assert_eq!(o.to_commit(), [(0, 13)]);
+        assert_eq!(o.advance(), [(0, 13)]);
     }
 
     #[test]

@@ -25,6 +25,9 @@ use crate::kafka::KafkaSettings;
 use crate::store::Store;
 use crate::store::postgres::NewDelivery;
 
+/// An endpoint subscribed to a storefront's events: id, storefront, types, last change.
+type Subscribed = (Uuid, String, Vec<String>, DateTime<Utc>);
+
 /// Most events read as one batch.
 const BATCH_MAX: usize = 500;
 /// How long a batch waits for more events after its first.
@@ -144,8 +147,7 @@ impl Fanout {
             })
             .await?
         };
-        let mut by_storefront: HashMap<&str, Vec<&(Uuid, String, Vec<String>, DateTime<Utc>)>> =
-            HashMap::new();
+        let mut by_storefront: HashMap<&str, Vec<&Subscribed>> = HashMap::new();
         for endpoint in &endpoints {
             by_storefront
                 .entry(endpoint.1.as_str())

@@ -73,6 +73,15 @@ async fn every_event_reaches_every_endpoint_in_order_through_flaky_and_dead_endp
     }
 
     let group = format!("{}-webhooks", env.group());
+    // Retries that outlast the dead endpoint's downtime (FAST's give up after ~18 s).
+    let schedule = std::iter::once("0s,300ms,600ms".to_owned())
+        .chain(std::iter::repeat_n("1s".to_owned(), 10))
+        .chain(std::iter::repeat_n(
+            "5s".to_owned(),
+            down_for.as_secs() as usize / 5 + 6,
+        ))
+        .collect::<Vec<_>>()
+        .join(",");
     let spawn = || {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_orderflow"));
         command
@@ -84,6 +93,7 @@ async fn every_event_reaches_every_endpoint_in_order_through_flaky_and_dead_endp
                 "--webhooks-max-in-flight",
                 "64",
             ])
+            .args(["--webhooks-retry-schedule", &schedule])
             .args(["--metrics-addr", "127.0.0.1:0"])
             .args(env.args())
             .env("RUST_LOG", "warn,librdkafka=error")
@@ -150,16 +160,23 @@ async fn every_event_reaches_every_endpoint_in_order_through_flaky_and_dead_endp
 
     let receivers = [("/healthy", &healthy), ("/flaky", &flaky), ("/down", &down)];
     let budget = Duration::from_secs(120) + down_for * 2;
-    eventually(
-        "every event delivered to every endpoint",
-        budget,
-        || async {
-            receivers
-                .iter()
-                .all(|(path, r)| delivered_ids(&r.log_of(path)).len() == expected.len())
-                .then_some(())
-        },
-    )
+    let mut reported = Instant::now();
+    eventually("every event delivered to every endpoint", budget, || {
+        let counts: Vec<(&str, usize)> = receivers
+            .iter()
+            .map(|(path, r)| (*path, delivered_ids(&r.log_of(path)).len()))
+            .collect();
+        if reported.elapsed() > Duration::from_secs(15) {
+            reported = Instant::now();
+            eprintln!(
+                "at {:?}: delivered {counts:?} of {}",
+                started.elapsed(),
+                expected.len()
+            );
+        }
+        let done = counts.iter().all(|(_, n)| *n == expected.len());
+        async move { done.then_some(()) }
+    })
     .await;
     dispatcher.start_kill().unwrap();
 
