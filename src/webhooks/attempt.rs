@@ -232,8 +232,13 @@ impl Sender {
                 ),
             }
         } else {
+            // Printable text only: a NUL would not even fit in a PostgreSQL text column.
             let text = String::from_utf8_lossy(&excerpt);
-            let text: String = text.chars().take(ERROR_EXCERPT).collect();
+            let text: String = text
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(ERROR_EXCERPT)
+                .collect();
             Answer::Failed {
                 status: Some(code),
                 failure: Failure::Status,

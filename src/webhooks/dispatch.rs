@@ -66,6 +66,9 @@ const TARGETS_FRESH_FOR: Duration = Duration::from_secs(1);
 const COMMIT_EVERY: Duration = Duration::from_millis(500);
 /// Deliveries read from the events topic and not yet recorded, at most: the fan-out waits.
 pub const MAX_UNRECORDED: usize = 20_000;
+/// Fresh deliveries queued in memory for one endpoint, at most; beyond, they are written as
+/// pending (a slow or dead endpoint does not take the whole budget).
+const LANE_BACKLOG: usize = 1_000;
 
 /// Where an event is on the events topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +111,8 @@ pub enum Input {
         fresh: Vec<Item>,
         behind: Vec<(NewDelivery, Mark)>,
         events: Vec<(Mark, usize)>,
+        /// How many of them the fan-out took no permit for.
+        unpermitted: usize,
     },
     /// Pending rows due now, leased.
     Leased(Vec<Item>),
@@ -162,7 +167,11 @@ struct RecordedBatch {
 
 #[derive(Default)]
 struct KeyState {
-    busy: bool,
+    /// The delivery in flight (or ready, or being recorded) for this (endpoint, order).
+    busy: Option<Uuid>,
+    /// Pending rows of this key sent to the recorder and not yet written: until they are, a
+    /// report that the key has no pending row left is out of date.
+    queueing: usize,
     /// An earlier delivery of this (endpoint, order) is pending in PostgreSQL.
     blocked: bool,
     waiting: VecDeque<Item>,
@@ -286,6 +295,9 @@ struct State {
     /// Jobs sent to the recorder and not yet back, and attempts in flight.
     recording: usize,
     attempting: usize,
+    /// Deliveries handed on beyond the permits the fan-out could take (a batch larger than
+    /// the whole budget): their releases are not given back.
+    unpermitted: usize,
 }
 
 impl Scheduler {
@@ -313,6 +325,7 @@ impl Scheduler {
             targets: Targets::default(),
             recording: 0,
             attempting: 0,
+            unpermitted: 0,
         };
         let mut commit = tokio::time::interval(COMMIT_EVERY);
         let mut open = true;
@@ -355,7 +368,9 @@ impl Scheduler {
         }
         self.commit(&mut s);
         drop(jobs_tx);
-        let _ = recorder.await;
+        // The recorder retries while PostgreSQL is away; a stop does not wait for it for
+        // ever (what it did not write is consumed again).
+        let _ = tokio::time::timeout(Duration::from_secs(10), recorder).await;
         Ok(())
     }
 
@@ -372,15 +387,16 @@ impl Scheduler {
                 fresh,
                 behind,
                 events,
+                unpermitted,
             } => {
+                s.unpermitted += unpermitted;
                 for (mark, n) in events {
                     s.offsets.read(mark, n);
                 }
                 for (row, mark) in behind {
-                    if let Some(key) = row.order_id.map(|o| (row.endpoint_id, o)) {
-                        s.keys.entry(key).or_default().blocked = true;
-                    }
-                    self.queue(s, row, mark, jobs);
+                    let key = (row.endpoint_id, row.order_id.unwrap_or_default());
+                    s.keys.entry(key).or_default().blocked = true;
+                    self.queue(s, key, row, mark, jobs);
                 }
                 fresh
             }
@@ -398,21 +414,35 @@ impl Scheduler {
     }
 
     /// A delivery becomes ready for its endpoint, waits behind its order's earlier one, or
-    /// (fresh, behind a pending one) is written as pending.
+    /// (fresh, behind a pending one, or beyond its endpoint's backlog) is written as pending.
     fn admit(&self, s: &mut State, item: Item, jobs: &mpsc::UnboundedSender<Job>) {
         let Some(key) = item.key() else {
             self.ready(s, item);
             return;
         };
+        let backlog = s.lanes.get(&item.endpoint_id).map_or(0, |l| l.ready.len());
         let state = s.keys.entry(key).or_default();
-        if state.blocked
+        if item.fresh.is_none()
+            && (state.busy == Some(item.delivery_id)
+                || state
+                    .waiting
+                    .iter()
+                    .any(|w| w.delivery_id == item.delivery_id))
+        {
+            // Leased again while this dispatcher still holds it (its lease ran out): once.
+            return;
+        }
+        if (state.blocked || (state.busy.is_none() && backlog >= LANE_BACKLOG))
             && let Some((row, mark)) = item.fresh
         {
-            self.queue(s, row, mark, jobs);
-        } else if state.busy {
+            // Behind a pending delivery of its order, or its endpoint cannot keep up: the
+            // retry path sends it (and, the key now having a pending row, its successors).
+            state.blocked = true;
+            self.queue(s, key, row, mark, jobs);
+        } else if state.busy.is_some() {
             state.waiting.push_back(item);
         } else {
-            state.busy = true;
+            state.busy = Some(item.delivery_id);
             self.ready(s, item);
         }
     }
@@ -428,10 +458,12 @@ impl Scheduler {
     fn queue(
         &self,
         s: &mut State,
+        key: Key,
         row: NewDelivery,
         mark: Mark,
         jobs: &mpsc::UnboundedSender<Job>,
     ) {
+        s.keys.entry(key).or_default().queueing += 1;
         s.recording += 1;
         let _ = jobs.send(Job::Queued { row, mark });
     }
@@ -462,6 +494,9 @@ impl Scheduler {
                 let (sender, finished) = (sender.clone(), finished.clone());
                 tokio::spawn(async move {
                     let attempt = match target {
+                        _ if item.body.is_empty() => unsendable(
+                            "the delivery's event has no record to build its body from".to_owned(),
+                        ),
                         Some(Ok(target)) => {
                             let body = std::mem::take(&mut item.body);
                             sender
@@ -521,8 +556,21 @@ impl Scheduler {
 
     fn recorded(&self, s: &mut State, batch: RecordedBatch, jobs: &mpsc::UnboundedSender<Job>) {
         s.recording -= batch.jobs.len();
+        // Queued rows written by this batch are no longer outstanding; a key is unblocked
+        // only if none is (a later batch may be writing one behind the settled head).
+        for job in &batch.jobs {
+            if let Job::Queued { row, .. } = job
+                && let Some(state) = s
+                    .keys
+                    .get_mut(&(row.endpoint_id, row.order_id.unwrap_or_default()))
+            {
+                state.queueing -= 1;
+            }
+        }
         for key in batch.cleared {
-            if let Some(state) = s.keys.get_mut(&key) {
+            if let Some(state) = s.keys.get_mut(&key)
+                && state.queueing == 0
+            {
                 state.blocked = false;
             }
         }
@@ -539,6 +587,14 @@ impl Scheduler {
             if let Some(mark) = mark {
                 s.offsets.recorded(mark);
                 released += 1;
+            }
+            if let Job::Queued { row, .. } = &job {
+                let key = (row.endpoint_id, row.order_id.unwrap_or_default());
+                if s.keys.get(&key).is_some_and(|k| {
+                    k.busy.is_none() && !k.blocked && k.queueing == 0 && k.waiting.is_empty()
+                }) {
+                    s.keys.remove(&key);
+                }
             }
             let Job::Attempted { record, .. } = &job else {
                 continue;
@@ -559,7 +615,7 @@ impl Scheduler {
                 let Some(state) = s.keys.get_mut(&key) else {
                     continue;
                 };
-                state.busy = false;
+                state.busy = None;
                 if !settled {
                     // Pending in PostgreSQL now: the order's later deliveries go behind it.
                     state.blocked = true;
@@ -568,7 +624,7 @@ impl Scheduler {
                     (state.waiting.drain(..).collect::<Vec<_>>(), None)
                 } else {
                     let next = state.waiting.pop_front();
-                    state.busy = next.is_some();
+                    state.busy = next.as_ref().map(|n| n.delivery_id);
                     (Vec::new(), next)
                 }
             };
@@ -580,14 +636,15 @@ impl Scheduler {
             if let Some(next) = next {
                 self.ready(s, next);
             }
-            if s.keys
-                .get(&key)
-                .is_some_and(|k| !k.busy && !k.blocked && k.waiting.is_empty())
-            {
+            if s.keys.get(&key).is_some_and(|k| {
+                k.busy.is_none() && !k.blocked && k.queueing == 0 && k.waiting.is_empty()
+            }) {
                 s.keys.remove(&key);
             }
         }
-        self.unrecorded.add_permits(released);
+        let owed = released.min(s.unpermitted);
+        s.unpermitted -= owed;
+        self.unrecorded.add_permits(released - owed);
     }
 
     fn commit(&self, s: &mut State) {

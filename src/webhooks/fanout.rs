@@ -73,28 +73,49 @@ impl Fanout {
         loop {
             let first = tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
-                m = self.consumer.recv() => m.context("reading the events topic")?.detach(),
+                m = self.consumer.recv() => m,
+            };
+            // A consumer error (the broker away, a rebalance) is librdkafka's to recover
+            // from; it is logged, and reading goes on.
+            let first = match first {
+                Ok(m) => m.detach(),
+                Err(error) => {
+                    tracing::warn!(%error, "reading the events topic failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
             };
             let mut batch = vec![first];
             while batch.len() < BATCH_MAX {
                 match tokio::time::timeout(BATCH_LINGER, self.consumer.recv()).await {
-                    Ok(m) => batch.push(m.context("reading the events topic")?.detach()),
+                    Ok(Ok(m)) => batch.push(m.detach()),
+                    Ok(Err(error)) => {
+                        tracing::warn!(%error, "reading the events topic failed");
+                        break;
+                    }
                     Err(_) => break,
                 }
             }
-            let Some(input) = self.deliveries(&batch, &shutdown).await else {
+            let Some(mut input) = self.deliveries(&batch, &shutdown).await else {
                 return Ok(());
             };
-            let Input::Batch { fresh, behind, .. } = &input else {
+            let Input::Batch {
+                fresh,
+                behind,
+                unpermitted,
+                ..
+            } = &mut input
+            else {
                 unreachable!("a batch")
             };
-            let n =
-                u32::try_from((fresh.len() + behind.len()).min(MAX_UNRECORDED)).unwrap_or(u32::MAX);
+            let total = fresh.len() + behind.len();
+            *unpermitted = total.saturating_sub(MAX_UNRECORDED);
+            let n = u32::try_from(total - *unpermitted).unwrap_or(u32::MAX);
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
                 permits = self.unrecorded.acquire_many(n) => permits?.forget(),
             }
-            metrics::counter!("orderflow_webhook_deliveries_created_total").increment(u64::from(n));
+            metrics::counter!("orderflow_webhook_deliveries_created_total").increment(total as u64);
             if self.scheduler.send(input).await.is_err() {
                 return Ok(());
             }
@@ -117,7 +138,7 @@ impl Fanout {
             };
             let notification = match message.payload() {
                 None => None,
-                Some(bytes) => match self.codec.decode_json(Subject::Event, bytes).await {
+                Some(bytes) => match self.decode(bytes, shutdown).await? {
                     Ok(json) => {
                         let n = Notification::of(&json, message.offset());
                         if n.is_none() {
@@ -221,7 +242,31 @@ impl Fanout {
             fresh,
             behind,
             events,
+            unpermitted: 0,
         })
+    }
+
+    /// An event as JSON; a registry that does not answer is waited for (the event is not
+    /// skipped), None only when stopping meanwhile.
+    async fn decode(
+        &self,
+        bytes: &[u8],
+        shutdown: &CancellationToken,
+    ) -> Option<Result<Value, crate::codec::DecodeError>> {
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match self.codec.decode_json(Subject::Event, bytes).await {
+                Err(error) if error.is_transient() => {
+                    tracing::warn!(%error, "decoding an event failed; retrying");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return None,
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+                decoded => return Some(decoded),
+            }
+        }
     }
 }
 

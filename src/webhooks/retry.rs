@@ -85,12 +85,14 @@ impl Retries {
             },
             (None, None) => None,
         };
-        let Some(body) = body else {
+        // Without a body the attempt fails (and is retried, then given up, on the schedule),
+        // so its order's later deliveries are not held for ever.
+        let body = body.unwrap_or_else(|| {
             metrics::counter!("orderflow_webhook_events_undeliverable_total").increment(1);
             tracing::error!(delivery_id = %d.delivery_id, event_id = %d.event_id,
-                "a pending webhook delivery has no body and its event no record; it stays pending");
-            return None;
-        };
+                "a pending webhook delivery has no body and its event no record");
+            axum::body::Bytes::new()
+        });
         Some(Item {
             delivery_id: d.delivery_id,
             endpoint_id: d.endpoint_id,

@@ -654,8 +654,7 @@ impl Store {
         delivery: Uuid,
     ) -> Result<Option<DeliveryRow>> {
         sqlx::query_as(concat!(
-            "UPDATE webhook_deliveries SET state = 'pending', step = 0, next_attempt_at = now(),
-                 leased_until = NULL
+            "UPDATE webhook_deliveries SET state = 'pending', step = 0, next_attempt_at = now()
              WHERE endpoint_id = $1 AND delivery_id = $2
              RETURNING ",
             delivery_columns!()
@@ -675,8 +674,7 @@ impl Store {
         until: DateTime<Utc>,
     ) -> Result<u64> {
         let done = sqlx::query(
-            "UPDATE webhook_deliveries SET state = 'pending', step = 0, next_attempt_at = now(),
-                 leased_until = NULL
+            "UPDATE webhook_deliveries SET state = 'pending', step = 0, next_attempt_at = now()
              WHERE endpoint_id = $1 AND occurred_at >= $2 AND occurred_at < $3",
         )
         .bind(endpoint)

@@ -255,6 +255,12 @@ async fn gone_disables_throttled_waits_redirects_are_not_followed_and_persistent
     receiver.answer("/throttled", Answer::TooMany(2));
     receiver.answer("/redirect", Answer::Redirect);
     receiver.answer("/failing", Answer::Status(500));
+    let (binary, _) = create_endpoint(
+        &app,
+        json!({"url": receiver.url("/binary"), "event_types": ["order.created"]}),
+    )
+    .await;
+    receiver.answer("/binary", Answer::Binary500);
 
     let (status, accepted) = call(
         &app,
@@ -323,6 +329,20 @@ async fn gone_disables_throttled_waits_redirects_are_not_followed_and_persistent
     .await;
     let gap = throttled[1].at - throttled[0].at;
     assert!(gap >= Duration::from_millis(1900), "retried after {gap:?}");
+
+    // A binary answer is recorded as printable text (a NUL would have made every later
+    // record fail, for every endpoint).
+    let (_, page) = call(
+        &app,
+        None,
+        Method::GET,
+        &format!("/v1/webhooks/{binary}/deliveries"),
+        None,
+    )
+    .await;
+    let delivery = &page["items"][0];
+    assert_eq!(delivery["last_status"], 500, "{delivery}");
+    assert_eq!(delivery["last_error"], "500: broken\u{fffd}", "{delivery}");
 
     // A redirect is a failure, recorded as such, and not followed.
     let (_, page) = call(

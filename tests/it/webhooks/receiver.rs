@@ -23,6 +23,8 @@ pub(crate) enum Answer {
     TooMany(u64),
     /// A 302 to elsewhere.
     Redirect,
+    /// A 500 whose body is binary (NUL and control bytes around the word `broken`).
+    Binary500,
     /// Half the requests fail: of those, half with a 500, half by answering after `slow`
     /// (past the dispatcher's timeout).
     Flaky {
@@ -190,6 +192,11 @@ async fn handle(shared: &Mutex<Shared>, uri: &Uri, headers: &HeaderMap, body: &B
         Answer::Redirect => {
             (StatusCode::FOUND, [("location", "http://example.com/")]).into_response()
         }
+        Answer::Binary500 => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            b"\0\x01\x02broken\0\xff".to_vec(),
+        )
+            .into_response(),
         Answer::Flaky { slow } => {
             let roll: f64 = rand::rng().random();
             if roll < 0.25 {
