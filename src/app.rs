@@ -375,6 +375,7 @@ fn start_processor(
             group_id: args.group_id.clone(),
             batch_max: args.batch_max as usize,
             batch_linger: args.batch_linger,
+            batch_idle: args.batch_idle,
             drain_timeout: args.drain_timeout,
             order_memory_bytes: args.order_memory_mb * 1024 * 1024,
             cache_backlog_orders: usize::try_from(args.cache_backlog_orders).unwrap_or(usize::MAX),

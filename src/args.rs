@@ -225,6 +225,11 @@ pub struct ProcessorArgs {
     /// Longest wait for a batch to fill after its first command.
     #[arg(long, env = "ORDERFLOW_BATCH_LINGER", value_parser = humantime::parse_duration, default_value = "10ms")]
     pub batch_linger: Duration,
+    /// A batch goes once no further command arrived for this long, before its linger is
+    /// over: a lone command does not wait for the linger, a burst still fills the batch
+    /// (`0s`: always wait out the linger).
+    #[arg(long, env = "ORDERFLOW_BATCH_IDLE", value_parser = humantime::parse_duration, default_value = "1ms")]
+    pub batch_idle: Duration,
     /// Longest a partition revocation or a shutdown waits for the in-flight batch; keep it
     /// well below `max.poll.interval.ms` (300 s): time spent waiting is time not polling.
     #[arg(long, env = "ORDERFLOW_DRAIN_TIMEOUT", value_parser = humantime::parse_duration, default_value = "20s")]

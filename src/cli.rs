@@ -246,6 +246,7 @@ mod tests {
         assert_eq!(all.redis.redis_url, "redis://127.0.0.1:6379");
         assert_eq!(all.processor.batch_max, 1000);
         assert_eq!(all.processor.batch_linger, Duration::from_millis(10));
+        assert_eq!(all.processor.batch_idle, Duration::from_millis(1));
         assert_eq!(cli.telemetry.metrics_addr.to_string(), "127.0.0.1:9464");
     }
 

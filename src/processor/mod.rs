@@ -62,6 +62,8 @@ pub struct ProcessorConfig {
     pub group_id: String,
     pub batch_max: usize,
     pub batch_linger: Duration,
+    /// A batch goes once no record arrived for this long (zero: at the linger).
+    pub batch_idle: Duration,
     /// Longest a revocation or shutdown waits for the in-flight batch.
     pub drain_timeout: Duration,
     /// Memory budget of the orders remembered between batches, in bytes.

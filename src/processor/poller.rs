@@ -1,5 +1,5 @@
 //! The poller's side of the processor: collecting a batch (up to `batch_max`, lingering at
-//! most `batch_linger`), polling on while the worker runs it, committing offsets to the
+//! most `batch_linger`, and no longer than `batch_idle` without a new record), polling on while the worker runs it, committing offsets to the
 //! broker for lag, and restarting partitions at their stored offsets.
 
 use std::sync::Arc;
@@ -26,7 +26,9 @@ use crate::trace;
 const RELAY_CHECK: Duration = Duration::from_millis(100);
 
 impl Processor {
-    /// Up to `batch_max` records, waiting at most `batch_linger` after the first one.
+    /// Up to `batch_max` records, waiting at most `batch_linger` after the first one and at
+    /// most `batch_idle` after the latest: under load the batch fills, and a lone command
+    /// goes at once.
     pub(super) async fn collect(
         &self,
         consumer: &StreamConsumer<ProcessorContext>,
@@ -50,7 +52,12 @@ impl Processor {
         }
         let deadline = tokio::time::Instant::now() + self.config.batch_linger;
         while records.len() < self.config.batch_max {
-            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            let until = if self.config.batch_idle.is_zero() {
+                deadline
+            } else {
+                deadline.min(tokio::time::Instant::now() + self.config.batch_idle)
+            };
+            match tokio::time::timeout_at(until, consumer.recv()).await {
                 Ok(Ok(message)) => records.extend(detach(&message, consumer)),
                 Ok(Err(error)) => {
                     consumer_error(error).await;

@@ -429,3 +429,39 @@ async fn the_database_password_flag_replaces_the_urls() {
     assert_eq!(body["kafka"], "up", "{body}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lone_command_is_applied_well_before_the_linger_and_a_burst_still_fills_batches() {
+    // One partition, so that a burst arrives in one fetch.
+    let env = TestEnv::new(1).await;
+    let topic = env.topic("orders.commands");
+    // A burst waiting before the processor starts: 300 creates.
+    for _ in 0..300 {
+        send(&topic, &create(OrderId::new_random()), &[]).await;
+    }
+    let app = env
+        .start(&["--batch-max", "100", "--batch-linger", "3s"])
+        .await;
+    wait_consumed(&app, 300).await;
+    let batches: Vec<i64> = sqlx::query_scalar(
+        "SELECT count(*) FROM processed_commands GROUP BY processed_at ORDER BY min(processed_at)",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(batches.iter().sum::<i64>(), 300);
+    assert!(
+        batches.iter().all(|n| *n <= 100) && batches.iter().filter(|n| **n < 100).count() <= 1,
+        "the burst was not batched to --batch-max: {batches:?}"
+    );
+
+    // A lone command does not wait out the 3 s linger.
+    let started = std::time::Instant::now();
+    send(&topic, &create(OrderId::new_random()), &[]).await;
+    wait_consumed(&app, 301).await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(1500),
+        "a lone command took {took:?} with a 3 s linger"
+    );
+}
