@@ -85,6 +85,13 @@ impl Codec {
         avro::command_from_value(value).map_err(DecodeError::Shape)
     }
 
+    /// A command written as JSON in the shape `decode_json` prints — a dead letter an operator
+    /// corrected, say. The error names the path of the first value that does not fit.
+    pub fn command_from_json(&self, json: &serde_json::Value) -> Result<Command, String> {
+        let value = avro::from_json(json, &self.schemas.latest(Subject::Command).schema)?;
+        avro::command_from_value(value)
+    }
+
     pub async fn encode_event(&self, topic: &str, event: &Event) -> Result<Vec<u8>, EncodeError> {
         self.encode(topic, Subject::Event, avro::event_to_value(event))
             .await

@@ -38,6 +38,52 @@ fn every_command_round_trips_in_single_object_encoding() {
 }
 
 #[test]
+fn every_command_reads_back_from_the_json_it_is_printed_as() {
+    for mut command in every_command(OrderId::new_random()) {
+        command.expected_version = Some(3);
+        command.issued_by = Some("key-1".into());
+        let bytes = block_on(codec().encode_command("t", &command)).unwrap();
+        let json = block_on(codec().decode_json(Subject::Command, &bytes)).unwrap();
+        let read = codec().command_from_json(&json);
+        assert_eq!(read.as_ref(), Ok(&command), "{json}");
+    }
+}
+
+#[test]
+fn json_that_does_not_fit_the_schema_is_refused_with_its_path() {
+    let command = create_command(sample_input());
+    let bytes = block_on(codec().encode_command("t", &command)).unwrap();
+    let json = block_on(codec().decode_json(Subject::Command, &bytes)).unwrap();
+    let refused = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut json = json.clone();
+        edit(&mut json);
+        codec().command_from_json(&json).unwrap_err()
+    };
+    let error = refused(&|j| j["payload"]["CreateOrder"]["items"][0]["quantity"] = "two".into());
+    assert!(
+        error.starts_with("payload.CreateOrder.items[0].quantity: expected an integer"),
+        "{error}"
+    );
+    let error = refused(&|j| j["order_id"] = "not-a-uuid".into());
+    assert!(error.starts_with("order_id: expected a UUID"), "{error}");
+    let error = refused(&|j| j["payload"] = serde_json::json!({"ShipEverything": {}}));
+    assert!(
+        error.contains("with a branch of CreateOrder, UpdateOrder"),
+        "{error}"
+    );
+    let error = refused(&|j| j["colour"] = "red".into());
+    assert!(error.starts_with("colour: "), "{error}");
+    let error = refused(&|j| {
+        j.as_object_mut().unwrap().remove("command_id");
+    });
+    assert_eq!(error, "command_id: missing");
+    // Optional fields may be left out.
+    let mut sparse = json.clone();
+    sparse.as_object_mut().unwrap().remove("issued_by");
+    assert_eq!(codec().command_from_json(&sparse).unwrap().issued_by, None);
+}
+
+#[test]
 fn every_event_round_trips_in_single_object_encoding() {
     let events = every_event();
     let kinds: Vec<_> = events.iter().map(|e| e.body.kind()).collect();

@@ -12,5 +12,5 @@ mod value;
 
 pub use command::{COMMAND_BRANCHES, command_from_value, command_to_value};
 pub use event::{EVENT_BRANCHES, event_from_value, event_to_value};
-pub use json::to_json;
+pub use json::{from_json, to_json};
 pub use order::{order_from_value, order_to_value};
