@@ -152,6 +152,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             WebhooksAction::Endpoints(command) => manage_endpoints(command).await,
         },
+        Command::Dlq(command) => crate::dlq::run(command).await,
         Command::Tail(t) => {
             let mut stdout = std::io::stdout().lock();
             tail::run(
@@ -259,6 +260,7 @@ pub async fn start(command: Command, shutdown: CancellationToken) -> anyhow::Res
         Command::Migrate(_)
         | Command::Topics(_)
         | Command::Tail(_)
+        | Command::Dlq(_)
         | Command::Loadgen(_)
         | Command::Apikeys(_)
         | Command::Openapi => {
@@ -268,7 +270,7 @@ pub async fn start(command: Command, shutdown: CancellationToken) -> anyhow::Res
     Ok(running)
 }
 
-async fn connect_store(db: &DbArgs) -> anyhow::Result<Store> {
+pub(crate) async fn connect_store(db: &DbArgs) -> anyhow::Result<Store> {
     Store::connect(
         &db.database_url,
         db.database_password.as_ref(),

@@ -9,6 +9,7 @@ use crate::args::{
     DbArgs, DispatchArgs, HttpArgs, KafkaArgs, ProcessorArgs, RedisArgs, TelemetryArgs,
     WebhookKeyArgs,
 };
+use crate::dlq::DlqCommand;
 use crate::loadgen::LoadgenCommand;
 use crate::tail::TailCommand;
 
@@ -55,6 +56,10 @@ pub enum Command {
     /// Print the records of an orderflow topic as JSON lines (key, partition, offset,
     /// headers, decoded value); stops at the end unless --follow.
     Tail(TailCommand),
+    /// Dead letters: list and show what the processor refused, and replay it onto the
+    /// commands topic, as it was or corrected.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -333,5 +338,34 @@ mod tests {
         let err = Cli::try_parse_from(["orderflow", "tail", "t", "--decode", "json"]).unwrap_err();
         let err = err.to_string();
         assert!(err.contains("auto, command, event, snapshot, raw"), "{err}");
+    }
+
+    #[test]
+    fn dlq_replay_needs_as_is_or_a_fix_file_and_a_fix_file_is_the_whole_selection() {
+        let parse =
+            |args: &[&str]| Cli::try_parse_from(["orderflow", "dlq", "replay"].iter().chain(args));
+        let err = parse(&[]).unwrap_err().to_string();
+        assert!(err.contains("--as-is"), "{err}");
+        assert!(parse(&["--as-is", "--fix", "f.jsonl"]).is_err());
+        assert!(parse(&["--fix", "f.jsonl", "--kind", "bad_magic"]).is_err());
+        let cli = parse(&[
+            "--as-is",
+            "--kind",
+            "bad_magic",
+            "--at",
+            "2:17",
+            "--since",
+            "1h",
+        ])
+        .unwrap();
+        let Command::Dlq(crate::dlq::DlqCommand::Replay { options, .. }) = cli.command else {
+            panic!("parsed another command")
+        };
+        assert_eq!(options.max_replays, 3);
+        assert_eq!(options.selection.kinds, ["bad_magic"]);
+        assert_eq!(options.selection.at[0].to_string(), "2:17");
+        assert!(options.selection.since.unwrap() < std::time::SystemTime::now());
+        let err = parse(&["--as-is", "--at", "2"]).unwrap_err().to_string();
+        assert!(err.contains("<partition>:<offset>"), "{err}");
     }
 }

@@ -7,6 +7,7 @@ pub mod app;
 pub mod args;
 pub mod cli;
 pub mod codec;
+pub mod dlq;
 pub use orderflow_domain as domain;
 pub mod ingress;
 pub mod kafka;

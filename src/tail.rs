@@ -2,16 +2,13 @@
 //! kcat is to plain Kafka, for orderflow's Avro.
 
 use std::io::Write;
-use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
-use rdkafka::{Offset, TopicPartitionList};
 
 use crate::args::KafkaArgs;
 use crate::codec::{Codec, Subject};
+use crate::kafka::reader::{Start, TopicReader};
 use crate::kafka::{KafkaSettings, Topics};
 
 /// `orderflow tail <topic>`.
@@ -65,49 +62,15 @@ pub async fn run(
         DecodeAs::Snapshot => Some(Subject::Snapshot),
         DecodeAs::Auto => Some(subject_of(topics, &options.topic)?),
     };
-    let group = format!("orderflow-tail-{}", uuid::Uuid::new_v4());
-    let consumer: StreamConsumer = settings
-        .client_config(&[("group.id", &group), ("enable.auto.commit", "false")])
-        .create()
-        .context("creating the kafka consumer")?;
-    let timeout = Duration::from_secs(10);
-    let metadata = consumer
-        .fetch_metadata(Some(&options.topic), timeout)
-        .context("reading topic metadata")?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .flat_map(|t| {
-            t.partitions()
-                .iter()
-                .map(rdkafka::metadata::MetadataPartition::id)
-        })
-        .collect();
-    anyhow::ensure!(
-        !partitions.is_empty(),
-        "topic {} does not exist",
-        options.topic
-    );
-
-    let mut assignment = TopicPartitionList::new();
-    // Partitions still to read up to their end, as (partition, end offset).
-    let mut unfinished = Vec::new();
-    for &partition in &partitions {
-        let (low, high) = consumer
-            .fetch_watermarks(&options.topic, partition, timeout)
-            .context("reading partition offsets")?;
-        let start = if options.from_end { high } else { low };
-        assignment.add_partition_offset(&options.topic, partition, Offset::Offset(start))?;
-        if high > start {
-            unfinished.push((partition, high));
-        }
-    }
-    consumer.assign(&assignment)?;
-
-    let mut written = 0;
+    let start = if options.from_end {
+        Start::End
+    } else {
+        Start::Beginning
+    };
     let follow = options.follow || options.from_end;
-    while follow || !unfinished.is_empty() {
-        let message = consumer.recv().await.context("reading the topic")?;
+    let mut reader = TopicReader::open(settings, &options.topic, start, follow)?;
+    let mut written = 0;
+    while let Some(message) = reader.next().await? {
         let line = render(&message, subject, codec).await;
         match write_line(out, &line) {
             // The reader went away (`orderflow tail ... | head`): a normal end.
@@ -115,13 +78,11 @@ pub async fn run(
             result => result?,
         }
         written += 1;
-        let (partition, offset) = (message.partition(), message.offset());
-        unfinished.retain(|&(p, end)| !(p == partition && offset + 1 >= end));
     }
     Ok(written)
 }
 
-fn write_line(out: &mut impl Write, line: &serde_json::Value) -> std::io::Result<()> {
+pub(crate) fn write_line(out: &mut impl Write, line: &serde_json::Value) -> std::io::Result<()> {
     serde_json::to_writer(&mut *out, line)?;
     out.write_all(b"\n")?;
     out.flush()

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod producer;
+pub mod reader;
 
 use rdkafka::ClientConfig;
 
@@ -43,6 +44,25 @@ pub const PARTITION_FETCH_BYTES: (&str, &str) = ("max.partition.fetch.bytes", "2
 /// fingerprint of every key and rejects a command whose request differs.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "orderflow.idempotency.key";
 pub const IDEMPOTENCY_FINGERPRINT_HEADER: &str = "orderflow.idempotency.fingerprint";
+
+/// Headers of a dead letter (topology.md, "orders.commands.dlq"), and of a command replayed
+/// from one by `orderflow dlq replay`.
+pub mod dlq_headers {
+    pub const ERROR_KIND: &str = "orderflow.error.kind";
+    pub const ERROR_MESSAGE: &str = "orderflow.error.message";
+    pub const SOURCE_TOPIC: &str = "orderflow.source.topic";
+    pub const SOURCE_PARTITION: &str = "orderflow.source.partition";
+    pub const SOURCE_OFFSET: &str = "orderflow.source.offset";
+    pub const SOURCE_TIMESTAMP: &str = "orderflow.source.timestamp";
+    pub const PAYLOAD_TRUNCATED: &str = "orderflow.payload.truncated";
+    pub const KEY_TRUNCATED: &str = "orderflow.key.truncated";
+    /// How many times the command was replayed from the DLQ: set on the replayed command,
+    /// and carried by the processor onto its dead letter if it is refused again, so a replay
+    /// can stop at a cap instead of looping.
+    pub const REPLAY_COUNT: &str = "orderflow.replay.count";
+    /// On a replayed command: the dead letter it came from, `<topic>/<partition>/<offset>`.
+    pub const REPLAY_OF: &str = "orderflow.replay.of";
+}
 
 /// The topics orderflow reads and writes.
 #[derive(Debug, Clone)]

@@ -237,6 +237,7 @@ mod tests {
                     payload: Vec::new(),
                     traceparent: None,
                     idempotency: None,
+                    replay_count: 0,
                 })
             })
             .collect()

@@ -114,6 +114,7 @@ fn check(payload: Vec<u8>, key: Option<Vec<u8>>) -> Result<(), TestCaseError> {
         payload,
         traceparent: None,
         idempotency: None,
+        replay_count: 0,
     };
     let incoming = [Incoming {
         partition: 0,

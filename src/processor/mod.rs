@@ -95,6 +95,8 @@ pub struct Record {
     pub traceparent: Option<String>,
     /// From the `orderflow.idempotency.*` headers the ingress sets.
     pub idempotency: Option<Idempotency>,
+    /// From `orderflow.replay.count`: how many times it was replayed from the DLQ.
+    pub replay_count: u32,
 }
 
 /// One attempt at committing a batch.

@@ -17,7 +17,7 @@ use super::buffer::Buffer;
 use super::rebalance::{ProcessorContext, Shared};
 use super::worker::Worker;
 use super::{BatchEnd, Processor, Record, retry};
-use crate::kafka::{IDEMPOTENCY_FINGERPRINT_HEADER, IDEMPOTENCY_KEY_HEADER};
+use crate::kafka::{IDEMPOTENCY_FINGERPRINT_HEADER, IDEMPOTENCY_KEY_HEADER, dlq_headers};
 use crate::metrics;
 use crate::store::OffsetMove;
 use crate::trace;
@@ -245,8 +245,13 @@ pub(super) fn detach(
         }
         _ => None,
     };
+    let replay_count = header(dlq_headers::REPLAY_COUNT)
+        .and_then(|v| String::from_utf8(v).ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     Some(Record {
         idempotency,
+        replay_count,
         partition: message.partition(),
         offset: message.offset(),
         tag,

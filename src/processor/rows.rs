@@ -3,6 +3,7 @@
 use super::Record;
 use super::batch::Refused;
 use crate::domain::{Command, Rejection, bounded_echo};
+use crate::kafka::dlq_headers;
 use crate::store::{DeadLetterRow, ProcessedRow};
 
 /// Longest `orderflow.error.message` header of a dead letter, in characters.
@@ -20,35 +21,41 @@ pub(super) fn dead_letter(topic: &str, record: &Record, error: &Refused) -> Dead
     let message = bounded_echo(&error.to_string(), DLQ_MESSAGE_LEN);
     tracing::warn!(partition = record.partition, offset = record.offset, kind = error.kind(), error = %message, "refused command goes to the dead-letter topic");
     let mut headers = vec![
-        ("orderflow.error.kind".to_owned(), error.kind().to_owned()),
-        ("orderflow.error.message".to_owned(), message),
-        ("orderflow.source.topic".to_owned(), topic.to_owned()),
+        (dlq_headers::ERROR_KIND.to_owned(), error.kind().to_owned()),
+        (dlq_headers::ERROR_MESSAGE.to_owned(), message),
+        (dlq_headers::SOURCE_TOPIC.to_owned(), topic.to_owned()),
         (
-            "orderflow.source.partition".to_owned(),
+            dlq_headers::SOURCE_PARTITION.to_owned(),
             record.partition.to_string(),
         ),
         (
-            "orderflow.source.offset".to_owned(),
+            dlq_headers::SOURCE_OFFSET.to_owned(),
             record.offset.to_string(),
         ),
     ];
     if let Some(timestamp) = record.timestamp {
         headers.push((
-            "orderflow.source.timestamp".to_owned(),
+            dlq_headers::SOURCE_TIMESTAMP.to_owned(),
             timestamp.to_string(),
+        ));
+    }
+    if record.replay_count > 0 {
+        headers.push((
+            dlq_headers::REPLAY_COUNT.to_owned(),
+            record.replay_count.to_string(),
         ));
     }
     let mut payload = record.payload.clone();
     if payload.len() > DLQ_PAYLOAD_MAX {
         headers.push((
-            "orderflow.payload.truncated".to_owned(),
+            dlq_headers::PAYLOAD_TRUNCATED.to_owned(),
             payload.len().to_string(),
         ));
         payload.truncate(DLQ_PAYLOAD_MAX);
     }
     let mut key = record.key.clone();
     if let Some(k) = key.as_mut().filter(|k| k.len() > DLQ_KEY_MAX) {
-        headers.push(("orderflow.key.truncated".to_owned(), k.len().to_string()));
+        headers.push((dlq_headers::KEY_TRUNCATED.to_owned(), k.len().to_string()));
         k.truncate(DLQ_KEY_MAX);
     }
     DeadLetterRow {

@@ -6,5 +6,5 @@ pub mod postgres;
 pub use cache::Cache;
 pub use postgres::{
     BatchWrite, CommandStatus, DeadLetterRow, EventRow, MigrationReport, OffsetMove, OrderFilter,
-    ProcessedRow, Store, StoredDeadLetter, StoredEvent, WriteError,
+    ProcessedRow, Replayed, Store, StoredDeadLetter, StoredEvent, WriteError,
 };

@@ -7,6 +7,7 @@ mod cache;
 mod chaos;
 mod codec_registry;
 mod crash;
+mod dlq;
 mod guarantees;
 mod ingress;
 mod openapi;

@@ -1,6 +1,6 @@
 //! PostgreSQL: the processor's source of truth. Every statement the service runs is in this
 //! folder, one file per job: `batch`, `offsets`, `outbox`, `payments`, `shipments`, `reads`,
-//! `api_keys`, `webhooks`.
+//! `api_keys`, `webhooks`, `replays`.
 
 mod api_keys;
 mod batch;
@@ -8,6 +8,7 @@ mod offsets;
 mod outbox;
 mod payments;
 mod reads;
+mod replays;
 mod shipments;
 mod webhooks;
 
@@ -15,6 +16,7 @@ pub use batch::{BatchWrite, DeadLetterRow, EventRow, ProcessedRow};
 pub use offsets::OffsetMove;
 pub use outbox::{StoredDeadLetter, StoredEvent};
 pub use reads::{CommandStatus, OrderFilter};
+pub use replays::Replayed;
 pub use webhooks::{
     AttemptRecord, AttemptRow, ClaimedDelivery, DeliveryRow, DisabledEndpoint, EndpointChanges,
     EndpointRow, NewDelivery, NextStep, Recorded,
