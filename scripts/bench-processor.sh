@@ -2,8 +2,9 @@
 # Processor throughput on this machine, in one run, over the same preloaded commands:
 #   (a) orderflow processor (batches of --batch-max 1000)
 #   (b) naive: the same processor with --batch-max 1 (one transaction per command)
-#   (c) I/O ceiling: consume, COPY the same rows, produce the same events; no decoding,
-#       domain or cache (`orderflow loadgen io-ceiling`)
+#   (c) I/O ceiling: consume, COPY the same rows, produce the same events and snapshots
+#       and mark them published, pipelined and grouped as the processor does; no decoding,
+#       domain or cache (`orderflow loadgen io-ceiling`): an upper bound of (a)
 # Rates are measured from each run's first committed batch to its last, from the offsets
 # stored in PostgreSQL. The naive run is timed over its first NAIVE_SECONDS (it would take
 # far longer than the others to finish). Last line is machine-readable.

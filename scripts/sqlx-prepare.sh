@@ -7,6 +7,7 @@
 #   scripts/sqlx-prepare.sh        (needs scripts/services.sh up)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/orderflow/target}"
 
 admin=postgres://orderflow:orderflow@127.0.0.1:5432/orderflow
 db=orderflow_sqlx_prepare

@@ -21,6 +21,9 @@ pub(crate) struct CommandView {
     status: String,
     /// The order's version after the command (applied only).
     version: Option<i64>,
+    /// When the processor applied or rejected it: stamped as its outcome is written, just
+    /// before its batch commits (what `scripts/bench-latency.sh` measures to).
+    handled_at: Option<chrono::DateTime<chrono::Utc>>,
     rejection: Option<RejectionView>,
 }
 
@@ -79,6 +82,7 @@ pub(crate) async fn command(
                 command: Some(status.command_type),
                 status: status.outcome,
                 version: status.version,
+                handled_at: Some(status.processed_at),
                 rejection: status.rejection_code.map(|code| RejectionView {
                     code,
                     message: status.rejection_msg.unwrap_or_default(),

@@ -2,17 +2,18 @@
 //!
 //! - `preload` produces a realistic command mix: orders created, updated, confirmed,
 //!   shipped, re-tracked, delivered, some cancelled or deleted, a few invalid.
-//! - `io-ceiling` is the I/O floor the processor is measured against: it consumes the same
-//!   records, COPYs the same number of order, event and processed-command rows per batch
-//!   and produces the same number of events — with no decoding, domain or cache.
+//! - `io-ceiling` is the upper bound the processor is measured against (`io_ceiling`): the
+//!   processor's I/O, pipelined as the processor's, with no decoding, domain or cache.
 //! - `webhook-receiver` and `webhook-ceiling` are the two ends of the webhook benchmark
 //!   (`webhooks`).
 
+mod io_ceiling;
 mod webhooks;
+
+pub use io_ceiling::io_ceiling;
 
 pub use webhooks::{ceiling as webhook_ceiling, receiver as webhook_receiver};
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use std::net::SocketAddr;
@@ -20,8 +21,6 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use chrono::Utc;
 use clap::Subcommand;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use crate::args::{DbArgs, KafkaArgs, ProcessorArgs};
@@ -31,9 +30,7 @@ use crate::domain::{
     OrderId, OrderUpdateInput, ShippingInput, StorefrontId,
 };
 use crate::kafka::producer::{Outgoing, Producer};
-use crate::kafka::{KafkaSettings, Topics, order_key};
-use crate::store::Store;
-use uuid::Uuid;
+use crate::kafka::{KafkaSettings, order_key};
 
 /// `orderflow loadgen <...>`.
 #[derive(Debug, Subcommand)]
@@ -242,68 +239,6 @@ pub async fn preload(
     Ok(())
 }
 
-/// Consumes `stop_after` records in batches and writes and produces what the processor
-/// would, with none of its logic. Returns records per second, from the first batch's start.
-pub async fn io_ceiling(
-    settings: &KafkaSettings,
-    topics: &Topics,
-    store: &Store,
-    group_id: &str,
-    batch_max: usize,
-    batch_linger: Duration,
-    stop_after: usize,
-) -> anyhow::Result<f64> {
-    let consumer: StreamConsumer = settings
-        .client_config(&[
-            ("group.id", group_id),
-            ("enable.auto.commit", "false"),
-            ("auto.offset.reset", "earliest"),
-            crate::kafka::FETCH_WAIT,
-            crate::kafka::PARTITION_FETCH_BYTES,
-        ])
-        .create()
-        .context("creating the kafka consumer")?;
-    consumer.subscribe(&[&topics.commands])?;
-    let producer = Producer::new(settings, Duration::from_secs(30))?;
-    let mut consumed = 0usize;
-    let mut started: Option<Instant> = None;
-    while consumed < stop_after {
-        let mut batch = vec![consumer.recv().await?.detach()];
-        started.get_or_insert_with(Instant::now);
-        let deadline = tokio::time::Instant::now() + batch_linger;
-        while batch.len() < batch_max.min(stop_after - consumed) {
-            match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                Ok(message) => batch.push(message?.detach()),
-                Err(_) => break,
-            }
-        }
-        let payloads: Vec<&[u8]> = batch
-            .iter()
-            .map(|m| m.payload().unwrap_or_default())
-            .collect();
-        let last = batch
-            .iter()
-            .map(|m| (m.partition(), m.offset() + 1))
-            .collect::<Vec<_>>();
-        io_ceiling_write(store.pool(), group_id, &topics.commands, &payloads, &last)
-            .await
-            .context("writing the batch")?;
-        let records = batch
-            .iter()
-            .map(|m| Outgoing {
-                topic: &topics.events,
-                key: m.key().unwrap_or_default(),
-                payload: m.payload(),
-                headers: None,
-            })
-            .collect();
-        producer.send_all(records).await?;
-        consumed += batch.len();
-    }
-    let took = started.map_or(Duration::ZERO, |s| s.elapsed());
-    Ok(consumed as f64 / took.as_secs_f64())
-}
-
 /// A bare axum server that answers at once: the HTTP ceiling of `scripts/bench-ingress.sh`.
 pub async fn http_ceiling(listener: tokio::net::TcpListener) -> anyhow::Result<()> {
     use axum::routing::get;
@@ -368,71 +303,4 @@ pub async fn produce_ceiling(
     );
     axum::serve(listener, app).await?;
     Ok(())
-}
-
-/// The benchmark's I/O ceiling (`orderflow loadgen io-ceiling`): per record, one order,
-/// one event and one processed-command row, COPYed, plus the offsets, in one transaction.
-async fn io_ceiling_write(
-    pool: &sqlx::PgPool,
-    group_id: &str,
-    topic: &str,
-    payloads: &[&[u8]],
-    next_offsets: &[(i32, i64)],
-) -> sqlx::Result<()> {
-    use std::fmt::Write;
-    let now = chrono::Utc::now().to_rfc3339();
-    let body = r#"{"status":"pending","currency":"EUR","items":[{"sku":"SKU-1","quantity":2,"unit_price":1999,"line_total":3998}],"total":3998}"#;
-    let (mut orders, mut events, mut processed) = (String::new(), String::new(), String::new());
-    for payload in payloads {
-        let (order, event, command) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-        let hex = hex::encode(payload);
-        let _ = writeln!(
-            orders,
-            "{order}\tdefault\tc-1\tpending\t1\t{now}\t{now}\t{body}"
-        );
-        let _ = writeln!(
-            events,
-            "{event}\t{order}\t1\tOrderCreated\t{command}\t{now}\t\\\\x{hex}\t0"
-        );
-        let _ = writeln!(
-            processed,
-            "{command}\t{order}\tdefault\tCreateOrder\tapplied\t1"
-        );
-    }
-    let mut tx = pool.begin().await?;
-    for (sql, data) in [
-        (
-            "COPY orders (order_id, storefront_id, customer_id, status, version, created_at, updated_at, body) FROM STDIN",
-            orders,
-        ),
-        (
-            "COPY order_events (event_id, order_id, version, event_type, causation_id, occurred_at, payload, source_partition) FROM STDIN",
-            events,
-        ),
-        (
-            "COPY processed_commands (command_id, order_id, storefront_id, command_type, outcome, version) FROM STDIN",
-            processed,
-        ),
-    ] {
-        let mut copy = tx.copy_in_raw(sql).await?;
-        copy.send(data.into_bytes()).await?;
-        copy.finish().await?;
-    }
-    let mut latest: HashMap<i32, i64> = HashMap::new();
-    for &(partition, next) in next_offsets {
-        let entry = latest.entry(partition).or_insert(next);
-        *entry = (*entry).max(next);
-    }
-    sqlx::query(
-        "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset)
-         SELECT $1, $2, * FROM UNNEST($3::int[], $4::bigint[])
-         ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
-    )
-    .bind(group_id)
-    .bind(topic)
-    .bind(latest.keys().copied().collect::<Vec<_>>())
-    .bind(latest.values().copied().collect::<Vec<_>>())
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await
 }

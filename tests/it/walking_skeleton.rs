@@ -16,6 +16,7 @@ const WAIT: Duration = Duration::from_secs(30);
 async fn posted_order_reaches_postgres_redis_the_event_topic_and_get() {
     let app = spawn_app().await;
 
+    let posted = chrono::Utc::now();
     let response = app
         .client
         .post(app.url("/v1/orders"))
@@ -61,6 +62,22 @@ async fn posted_order_reaches_postgres_redis_the_event_topic_and_get() {
             .await
             .unwrap();
     assert_eq!(outcome, "applied");
+    let status: Value = app
+        .client
+        .get(app.url(&format!("/v1/commands/{command_id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "applied");
+    let handled: chrono::DateTime<chrono::Utc> =
+        status["handled_at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        posted <= handled && handled <= chrono::Utc::now(),
+        "{posted} .. {handled}"
+    );
 
     // 2. Redis: the cached order, at version 1.
     let mut redis = app.redis.clone();

@@ -242,10 +242,13 @@ async fn insert_events(tx: &mut sqlx::PgConnection, events: &[EventRow]) -> Resu
 
 async fn insert_processed(tx: &mut sqlx::PgConnection, rows: &[ProcessedRow]) -> Result<()> {
     sqlx::query(
+        // processed_at: the time of writing (clock_timestamp), not of the transaction's
+        // start (now()), which a batch's other statements would put well before its commit.
         "INSERT INTO processed_commands (command_id, order_id, storefront_id, command_type,
-                                         outcome, version, rejection_code, rejection_msg)
-         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
-                              $6::bigint[], $7::text[], $8::text[])",
+                                         outcome, version, rejection_code, rejection_msg,
+                                         processed_at)
+         SELECT *, clock_timestamp() FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[],
+                              $5::text[], $6::bigint[], $7::text[], $8::text[])",
     )
     .bind(rows.iter().map(|r| r.command_id).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.order_id).collect::<Vec<_>>())

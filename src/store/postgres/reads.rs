@@ -34,6 +34,7 @@ pub struct CommandStatus {
     pub version: Option<i64>,
     pub rejection_code: Option<String>,
     pub rejection_msg: Option<String>,
+    pub processed_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Store {
@@ -158,7 +159,8 @@ impl Store {
     ) -> Result<Option<CommandStatus>> {
         sqlx::query_as!(
             CommandStatus,
-            "SELECT command_id, order_id, command_type, outcome, version, rejection_code, rejection_msg
+            "SELECT command_id, order_id, command_type, outcome, version, rejection_code, rejection_msg,
+                    processed_at
              FROM processed_commands WHERE command_id = $1 AND storefront_id = $2",
             command_id,
             storefront,
