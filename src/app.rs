@@ -228,13 +228,18 @@ pub async fn start(command: Command, shutdown: CancellationToken) -> anyhow::Res
         }
         Command::All(c) => {
             let (store, cache, producer) = connect(&c.kafka, &c.db, &c.redis).await?;
+            // The processor publishes with a producer of its own: sharing one, its bulk
+            // publishing and the ingress's single commands queued behind each other in one
+            // connection's few in-flight requests (scripts/bench-e2e.sh).
+            let publisher = Producer::new(&c.kafka.settings(), c.kafka.delivery_timeout)
+                .context("creating the Kafka producer (--kafka-brokers, --kafka-config)")?;
             start_processor(
                 &mut running,
                 &c.processor,
                 &c.kafka,
                 store.clone(),
                 cache.clone(),
-                producer.clone(),
+                publisher,
             )?;
             if !start_dispatcher(&mut running, &c.dispatch, &c.webhooks, &c.kafka, &store)? {
                 tracing::info!("webhooks are off: no --webhooks-secret-key");
