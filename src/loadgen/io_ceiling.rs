@@ -95,23 +95,37 @@ pub async fn io_ceiling(
         }
     }
     drop(written);
-    publisher.await.context("the publisher panicked")??;
+    let published = publisher.await.context("the publisher panicked")??;
+    anyhow::ensure!(
+        published == consumed,
+        "the ceiling published the events of {published} records of {consumed}"
+    );
     poller.abort();
     let took = started.map_or(Duration::ZERO, |s| s.elapsed());
     Ok(consumed as f64 / took.as_secs_f64())
 }
 
 /// Sends each written batch's events and snapshots, grouped with the batches queued behind
-/// it, and marks the events published.
+/// it, and marks the events published. Returns how many records' events it sent.
 async fn publish(
     producer: Producer,
     store: Store,
     topics: Topics,
     mut queue: mpsc::Receiver<Written>,
     batch_max: usize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<usize> {
     let mut carried: Option<Written> = None;
-    while let Some(first) = carried.take().or(queue.recv().await) {
+    let mut published = 0;
+    loop {
+        // Not `carried.take().or(queue.recv().await)`: that awaits (and drops) the next batch
+        // even when one was carried over.
+        let first = match carried.take() {
+            Some(batch) => batch,
+            None => match queue.recv().await {
+                Some(batch) => batch,
+                None => break,
+            },
+        };
         let mut group = vec![first];
         let mut size = group[0].0.len();
         while let Ok(next) = queue.try_recv() {
@@ -148,8 +162,9 @@ async fn publish(
             .execute(store.pool())
             .await
             .context("marking events published")?;
+        published += size;
     }
-    Ok(())
+    Ok(published)
 }
 
 /// Per record, one order, one event and one processed-command row, COPYed, plus the
