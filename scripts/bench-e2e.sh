@@ -11,6 +11,8 @@
 #   SECONDS_EACH=10 CONNECTIONS=64 scripts/bench-e2e.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/wrk-lib.sh
+. scripts/wrk-lib.sh
 
 duration=${SECONDS_EACH:-20}
 connections=${CONNECTIONS:-32}
@@ -31,14 +33,8 @@ cleanup() {
   rm -f "/tmp/$run.lua"
 }
 trap cleanup EXIT
-wait_http() { for _ in $(seq 1 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
 
-body='{"customer_id":"c-42","currency":"EUR","items":[{"sku":"SKU-1","quantity":2,"unit_price":1999}],"shipping_address":{"name":"Ada Lovelace","line1":"1 Main St","line2":null,"city":"Berlin","postal_code":"10115","country":"DE"},"metadata":{"channel":"web"}}'
-cat > "/tmp/$run.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '$body'
-LUA
+write_post_lua "/tmp/$run.lua"
 
 setup() { # mode -> flags on stdout
   local db="postgres://orderflow:orderflow@127.0.0.1:5432/${run}_$1"
@@ -50,23 +46,8 @@ setup() { # mode -> flags on stdout
   echo "--database-url $db $topics"
 }
 
-# load URL: wrk for $duration s; prints "rps p50_ms p99_ms accepted"
-load() {
-  wrk -t2 -c"$connections" -d"${duration}s" --latency -s "/tmp/$run.lua" "$1" | python3 -c '
-import re, sys
-text = sys.stdin.read()
-def ms(v):
-    n, unit = re.match(r"([\d.]+)(\w+)", v).groups()
-    return float(n) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-total = int(re.search(r"(\d+) requests in", text).group(1))
-bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-if bad:
-    sys.exit(f"{bad.group(1)} non-2xx responses")
-p50 = ms(re.search(r"^\s+50%\s+(\S+)", text, re.M).group(1))
-p99 = ms(re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1))
-print(f"{rps:.0f} {p50:.2f} {p99:.2f} {total}")'
-}
+# load URL: wrk for $duration s; prints "rps p50_ms p99_ms requests"
+load() { wrk_run "$connections" "$duration" "$1" -s "/tmp/$run.lua"; }
 
 echo "(a) POST-only: orderflow ingress, ${duration}s of wrk -c$connections ..." >&2
 flags=$(setup a) || exit 1

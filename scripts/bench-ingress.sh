@@ -11,8 +11,10 @@
 #   SECONDS_EACH=5 CONNECTIONS=64 scripts/bench-ingress.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/wrk-lib.sh
+. scripts/wrk-lib.sh
 
-duration=${SECONDS_EACH:-10}s
+duration=${SECONDS_EACH:-10}
 connections=${CONNECTIONS:-32}
 run="ibench_$(date +%s)"
 db="postgres://orderflow:orderflow@127.0.0.1:5432/$run"
@@ -30,14 +32,9 @@ PGPASSWORD=orderflow psql -h 127.0.0.1 -U orderflow -d orderflow -qc "CREATE DAT
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -f "/tmp/$run.lua" "/tmp/$run.results"; }
 trap cleanup EXIT
-wait_http() { for _ in $(seq 1 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
 
-body='{"customer_id":"c-42","currency":"EUR","items":[{"sku":"SKU-1","quantity":2,"unit_price":1999}],"shipping_address":{"name":"Ada Lovelace","line1":"1 Main St","line2":null,"city":"Berlin","postal_code":"10115","country":"DE"},"metadata":{"channel":"web"}}'
-cat > "/tmp/$run.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '$body'
-LUA
+body=$order_body
+write_post_lua "/tmp/$run.lua"
 
 # One order in the cache for the GET measurement: applied by a processor, then it stops.
 "$bin" all --auth none --rate-limit 0 --http-addr 127.0.0.1:3100 --metrics-addr 127.0.0.1:0 --database-url "$db" --group-id "$run" "${flags[@]}" &
@@ -59,20 +56,9 @@ wait_http http://127.0.0.1:3100/readyz; wait_http http://127.0.0.1:3103/readyz; 
 
 # measure NAME URL [wrk args]: prints "NAME rps p50_ms p99_ms"
 measure() {
-  local name=$1 url=$2; shift 2
-  wrk -t2 -c"$connections" -d"$duration" --latency "$@" "$url" | python3 -c '
-import re, sys
-text = sys.stdin.read()
-def ms(v):
-    n, unit = re.match(r"([\d.]+)(\w+)", v).groups()
-    return float(n) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-p50 = ms(re.search(r"^\s+50%\s+(\S+)", text, re.M).group(1))
-p99 = ms(re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1))
-bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-if bad:
-    sys.exit(f"'"$name"': {bad.group(1)} non-2xx responses")
-print(f"'"$name"' {rps:.0f} {p50:.2f} {p99:.2f}")'
+  local name=$1 url=$2 result; shift 2
+  result=$(wrk_run "$connections" "$duration" "$url" "$@") || { echo "$name: $result" >&2; exit 1; }
+  echo "$name ${result% *}"
 }
 
 results=/tmp/$run.results

@@ -78,14 +78,10 @@ pub struct Selection {
 
 impl Selection {
     fn matches(&self, letter: &DeadLetter) -> bool {
-        let millis = |t: SystemTime| {
-            t.duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        };
         let time = letter.timestamp_ms.unwrap_or(0);
         (self.kinds.is_empty() || self.kinds.iter().any(|k| Some(k.as_str()) == letter.kind()))
-            && self.since.is_none_or(|t| time >= millis(t))
-            && self.until.is_none_or(|t| time < millis(t))
+            && self.since.is_none_or(|t| time >= epoch_millis(t))
+            && self.until.is_none_or(|t| time < epoch_millis(t))
             && self
                 .key
                 .as_ref()
@@ -94,14 +90,14 @@ impl Selection {
     }
 
     fn start(&self) -> Start {
-        match self.since {
-            Some(t) => Start::Time(
-                t.duration_since(SystemTime::UNIX_EPOCH)
-                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
-            ),
-            None => Start::Beginning,
-        }
+        self.since
+            .map_or(Start::Beginning, |t| Start::Time(epoch_millis(t)))
     }
+}
+
+fn epoch_millis(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// `--since 2h` or `--since 2026-12-04T10:00:00Z`.
@@ -137,22 +133,35 @@ pub struct ReplayArgs {
     pub dry_run: bool,
 }
 
-/// Reads the DLQ from where `selection` can start, and calls `each` with every letter it
-/// selects, in partition order within each partition.
-pub(crate) async fn scan(
-    settings: &KafkaSettings,
-    dlq_topic: &str,
-    selection: &Selection,
-    mut each: impl FnMut(DeadLetter) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let mut reader = TopicReader::open(settings, dlq_topic, selection.start(), false)?;
-    while let Some(message) = reader.next().await? {
-        let letter = DeadLetter::of(&message);
-        if selection.matches(&letter) {
-            each(letter)?;
-        }
+/// The letters of the DLQ that `selection` selects, read from where it can start, in
+/// offset order within each partition.
+pub(crate) struct Letters<'s> {
+    reader: TopicReader,
+    selection: &'s Selection,
+}
+
+impl<'s> Letters<'s> {
+    pub(crate) fn open(
+        settings: &KafkaSettings,
+        dlq_topic: &str,
+        selection: &'s Selection,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            reader: TopicReader::open(settings, dlq_topic, selection.start(), false)?,
+            selection,
+        })
     }
-    Ok(())
+
+    /// The next selected letter; None at the end of the topic.
+    pub(crate) async fn next(&mut self) -> anyhow::Result<Option<DeadLetter>> {
+        while let Some(message) = self.reader.next().await? {
+            let letter = DeadLetter::of(&message);
+            if self.selection.matches(&letter) {
+                return Ok(Some(letter));
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// `orderflow dlq list`: writes the selected letters to `out`; returns how many.
@@ -164,12 +173,7 @@ pub async fn list(
     format: Format,
     out: &mut impl Write,
 ) -> anyhow::Result<u64> {
-    let mut letters = Vec::new();
-    scan(settings, dlq_topic, selection, |letter| {
-        letters.push(letter);
-        Ok(())
-    })
-    .await?;
+    let mut letters = Letters::open(settings, dlq_topic, selection)?;
     if format == Format::Table {
         writeln!(
             out,
@@ -177,7 +181,8 @@ pub async fn list(
             "POSITION", "WRITTEN", "KIND", "KEY", "REPLAYS"
         )?;
     }
-    for letter in &letters {
+    let mut listed = 0;
+    while let Some(letter) = letters.next().await? {
         let written = match format {
             Format::Json => crate::tail::write_line(out, &letter.summary(codec).await),
             Format::Table => writeln!(out, "{}", letter.table_row()),
@@ -186,8 +191,9 @@ pub async fn list(
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
             result => result?,
         }
+        listed += 1;
     }
-    Ok(letters.len() as u64)
+    Ok(listed)
 }
 
 /// `orderflow dlq show`: the letter at `position` in full.

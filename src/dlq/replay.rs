@@ -17,13 +17,13 @@ use std::time::Duration;
 use anyhow::Context;
 use rdkafka::message::{Header, OwnedHeaders};
 
-use super::{DeadLetter, Position, ReplayArgs, Selection, scan};
+use super::{DeadLetter, Letters, Position, ReplayArgs, Selection};
 use crate::codec::Codec;
 use crate::kafka::producer::{Outgoing, Producer};
 use crate::kafka::{KafkaSettings, Topics, dlq_headers, order_key};
 use crate::store::{Replayed, Store};
 
-/// Letters sent before their replays are recorded.
+/// Letters read, sent and recorded at a time.
 const CHUNK: usize = 500;
 
 /// What is sent for each selected letter.
@@ -55,6 +55,7 @@ impl ReplaySource {
 fn read_fixes(path: &Path) -> anyhow::Result<Vec<Fix>> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut fixes = Vec::new();
+    let mut seen = HashSet::new();
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line_no = i + 1;
         let line = line?;
@@ -75,11 +76,7 @@ fn read_fixes(path: &Path) -> anyhow::Result<Vec<Fix>> {
             "{}: no \"value\": {{<the corrected command>}}",
             at()
         );
-        anyhow::ensure!(
-            !fixes.iter().any(|f: &Fix| f.position == position),
-            "{}: {position} is fixed twice",
-            at()
-        );
+        anyhow::ensure!(seen.insert(position), "{}: {position} is fixed twice", at());
         fixes.push(Fix {
             line: line_no,
             position,
@@ -131,9 +128,10 @@ impl fmt::Display for ReplayOutcome {
     }
 }
 
-/// A letter to send.
+/// A letter to send: its key and payload (its own or a fix's), with its replay count raised.
 struct Planned {
-    letter: DeadLetter,
+    position: Position,
+    replay_count: u32,
     key: Vec<u8>,
     payload: Vec<u8>,
     fixed: bool,
@@ -172,18 +170,67 @@ pub async fn replay(
             ..Selection::default()
         }
     };
-    let mut letters = Vec::new();
-    scan(settings, &topics.dlq, &selection, |letter| {
-        letters.push(letter);
-        Ok(())
-    })
-    .await?;
+    let mut selected = Letters::open(settings, &topics.dlq, &selection)?;
+    // The letters a fix file names (as many as its lines) are all found before anything is
+    // sent; other selections are read and replayed a chunk at a time.
+    let mut fixed_letters = Vec::new();
     if !as_is {
-        let found: HashSet<Position> = letters.iter().map(|l| l.position).collect();
+        while let Some(letter) = selected.next().await? {
+            fixed_letters.push(letter);
+        }
+        let found: HashSet<Position> = fixed_letters.iter().map(|l| l.position).collect();
         if let Some(missing) = fixes.keys().find(|p| !found.contains(p)) {
             anyhow::bail!("no dead letter at {missing} of {}", topics.dlq);
         }
     }
+    let mut fixed_letters = fixed_letters.into_iter();
+    let producer = if options.dry_run {
+        None
+    } else {
+        Some(Producer::new(settings, options.delivery_timeout)?)
+    };
+    let mut outcome = ReplayOutcome {
+        dry_run: options.dry_run,
+        ..ReplayOutcome::default()
+    };
+    loop {
+        let mut chunk: Vec<DeadLetter> = fixed_letters.by_ref().take(CHUNK).collect();
+        while as_is && chunk.len() < CHUNK {
+            match selected.next().await? {
+                Some(letter) => chunk.push(letter),
+                None => break,
+            }
+        }
+        if chunk.is_empty() {
+            return Ok(outcome);
+        }
+        let planned = plan(store, topics, options, chunk, &mut fixes, &mut outcome, out).await?;
+        match &producer {
+            None => {
+                for p in &planned {
+                    let line = serde_json::json!({
+                        "dlq": p.position.to_string(), "action": "would_replay", "fixed": p.fixed,
+                        "replay_count": p.replay_count,
+                    });
+                    crate::tail::write_line(out, &line)?;
+                }
+                outcome.replayed += planned.len() as u64;
+            }
+            Some(producer) => send(producer, store, topics, &planned, &mut outcome, out).await?,
+        }
+    }
+}
+
+/// Which of `letters` to send, and what; writes a line for each one skipped.
+async fn plan(
+    store: &Store,
+    topics: &Topics,
+    options: &ReplayOptions,
+    letters: Vec<DeadLetter>,
+    fixes: &mut BTreeMap<Position, (String, Vec<u8>)>,
+    outcome: &mut ReplayOutcome,
+    out: &mut impl Write,
+) -> anyhow::Result<Vec<Planned>> {
     let positions: Vec<(i32, i64)> = letters
         .iter()
         .map(|l| (l.position.partition, l.position.offset))
@@ -192,12 +239,8 @@ pub async fn replay(
         .replayed(&topics.dlq, &positions)
         .await
         .context("reading what was replayed")?;
-
-    let mut outcome = ReplayOutcome {
-        dry_run: options.dry_run,
-        ..ReplayOutcome::default()
-    };
-    let mut planned = Vec::new();
+    let as_is = matches!(options.source, ReplaySource::AsIs);
+    let mut planned = Vec::with_capacity(letters.len());
     for letter in letters {
         let position = letter.position;
         let skip = if !options.again && before.contains(&(position.partition, position.offset)) {
@@ -206,13 +249,12 @@ pub async fn replay(
         } else if letter.replay_count() >= options.max_replays {
             outcome.capped += 1;
             Some("replay_cap")
-        } else if as_is && (letter.truncated() || letter.key.is_none()) {
+        } else if as_is && letter.key.is_none() {
             outcome.unreplayable += 1;
-            Some(if letter.key.is_none() {
-                "no_key"
-            } else {
-                "truncated"
-            })
+            Some("no_key")
+        } else if as_is && letter.truncated() {
+            outcome.unreplayable += 1;
+            Some("truncated")
         } else {
             None
         };
@@ -224,92 +266,92 @@ pub async fn replay(
             crate::tail::write_line(out, &line)?;
             continue;
         }
+        let replay_count = letter.replay_count() + 1;
         let (key, payload, fixed) = match fixes.remove(&position) {
             Some((key, payload)) => (key.into_bytes(), payload, true),
             None => (
-                letter.key.clone().unwrap_or_default(),
-                letter.payload.clone().unwrap_or_default(),
+                letter.key.unwrap_or_default(),
+                letter.payload.unwrap_or_default(),
                 false,
             ),
         };
         planned.push(Planned {
-            letter,
+            position,
+            replay_count,
             key,
             payload,
             fixed,
         });
     }
-    if options.dry_run {
-        for p in &planned {
-            let line = serde_json::json!({
-                "dlq": p.letter.position.to_string(), "action": "would_replay", "fixed": p.fixed,
-                "replay_count": p.letter.replay_count() + 1,
-            });
-            crate::tail::write_line(out, &line)?;
-        }
-        outcome.replayed = planned.len() as u64;
-        return Ok(outcome);
-    }
+    Ok(planned)
+}
 
-    let producer = Producer::new(settings, options.delivery_timeout)?;
-    for chunk in planned.chunks(CHUNK) {
-        let sends = chunk.iter().map(|p| {
-            let count = (p.letter.replay_count() + 1).to_string();
-            let of = format!(
-                "{}/{}/{}",
-                topics.dlq, p.letter.position.partition, p.letter.position.offset
-            );
-            let headers = OwnedHeaders::new()
-                .insert(Header {
-                    key: dlq_headers::REPLAY_COUNT,
-                    value: Some(&count),
-                })
-                .insert(Header {
-                    key: dlq_headers::REPLAY_OF,
-                    value: Some(&of),
-                });
-            producer.send(Outgoing {
-                topic: &topics.commands,
-                key: &p.key,
-                payload: Some(&p.payload),
-                headers: Some(headers),
+/// Sends `planned`, then records what the broker acknowledged; fails after recording if a
+/// send failed.
+async fn send(
+    producer: &Producer,
+    store: &Store,
+    topics: &Topics,
+    planned: &[Planned],
+    outcome: &mut ReplayOutcome,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let sends = planned.iter().map(|p| {
+        let count = p.replay_count.to_string();
+        let of = format!(
+            "{}/{}/{}",
+            topics.dlq, p.position.partition, p.position.offset
+        );
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: dlq_headers::REPLAY_COUNT,
+                value: Some(&count),
             })
-        });
-        let results = futures::future::join_all(sends).await;
-        let mut acknowledged = Vec::new();
-        let mut failure = None;
-        for (p, result) in chunk.iter().zip(results) {
-            match result {
-                Ok((partition, offset)) => acknowledged.push(Replayed {
-                    dlq_partition: p.letter.position.partition,
-                    dlq_offset: p.letter.position.offset,
-                    command_partition: partition,
-                    command_offset: offset,
-                    fixed: p.fixed,
-                }),
-                Err(error) => {
-                    failure.get_or_insert((p.letter.position, error));
-                }
+            .insert(Header {
+                key: dlq_headers::REPLAY_OF,
+                value: Some(&of),
+            });
+        producer.send(Outgoing {
+            topic: &topics.commands,
+            key: &p.key,
+            payload: Some(&p.payload),
+            headers: Some(headers),
+        })
+    });
+    let results = futures::future::join_all(sends).await;
+    let mut acknowledged = Vec::new();
+    let mut failure = None;
+    for (p, result) in planned.iter().zip(results) {
+        match result {
+            Ok((partition, offset)) => acknowledged.push(Replayed {
+                dlq_partition: p.position.partition,
+                dlq_offset: p.position.offset,
+                command_partition: partition,
+                command_offset: offset,
+                fixed: p.fixed,
+            }),
+            Err(error) => {
+                failure.get_or_insert((p.position, error));
             }
         }
-        store
-            .record_replays(&topics.dlq, &acknowledged)
-            .await
-            .context("recording what was replayed")?;
-        outcome.replayed += acknowledged.len() as u64;
-        for r in &acknowledged {
-            let line = serde_json::json!({
-                "dlq": format!("{}:{}", r.dlq_partition, r.dlq_offset), "action": "replayed",
-                "fixed": r.fixed, "command": format!("{}:{}", r.command_partition, r.command_offset),
-            });
-            crate::tail::write_line(out, &line)?;
-        }
-        if let Some((position, error)) = failure {
-            anyhow::bail!(
-                "sending {position} failed ({error}); {} replayed and recorded, run it again to go on",
-                outcome.replayed
-            );
-        }
     }
-    Ok(outcome)
+    store
+        .record_replays(&topics.dlq, &acknowledged)
+        .await
+        .context("recording what was replayed")?;
+    outcome.replayed += acknowledged.len() as u64;
+    for r in &acknowledged {
+        let line = serde_json::json!({
+            "dlq": format!("{}:{}", r.dlq_partition, r.dlq_offset), "action": "replayed",
+            "fixed": r.fixed, "command": format!("{}:{}", r.command_partition, r.command_offset),
+        });
+        crate::tail::write_line(out, &line)?;
+    }
+    match failure {
+        Some((position, error)) => anyhow::bail!(
+            "sending {position} failed ({error}); {} replayed and recorded, run it again to go on",
+            outcome.replayed
+        ),
+        None => Ok(()),
+    }
 }

@@ -22,7 +22,7 @@ pub(crate) struct CommandView {
     /// The order's version after the command (applied only).
     version: Option<i64>,
     /// When the processor applied or rejected it: stamped as its outcome is written, just
-    /// before its batch commits (what `scripts/bench-latency.sh` measures to).
+    /// before its batch commits.
     handled_at: Option<chrono::DateTime<chrono::Utc>>,
     rejection: Option<RejectionView>,
 }

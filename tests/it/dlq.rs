@@ -10,33 +10,16 @@ use common::{TestApp, TestEnv, create, eventually, produce};
 use orderflow::codec::{Codec, Subject};
 use orderflow::dlq::{self, Format, ReplayOptions, ReplayOutcome, ReplaySource, Selection};
 use orderflow::domain::OrderId;
-use orderflow::kafka::{KafkaSettings, Topics};
 use orderflow::store::Store;
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn settings() -> KafkaSettings {
-    KafkaSettings {
-        brokers: common::KAFKA.into(),
-        properties: vec![],
-    }
-}
-
-fn topics(app: &TestApp) -> Topics {
-    Topics {
-        commands: app.topic("orders.commands"),
-        events: app.topic("orders.events"),
-        state: app.topic("orders.state"),
-        dlq: app.topic("orders.commands.dlq"),
-    }
-}
-
 async fn list(app: &TestApp, selection: &Selection) -> Vec<Value> {
     let mut out = Vec::new();
     let n = dlq::list(
-        &settings(),
-        &topics(app).dlq,
+        &common::kafka_settings(),
+        &app.topics().dlq,
         &Codec::single_object(),
         selection,
         Format::Json,
@@ -44,11 +27,7 @@ async fn list(app: &TestApp, selection: &Selection) -> Vec<Value> {
     )
     .await
     .unwrap();
-    let lines: Vec<Value> = String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = common::json_lines(out);
     assert_eq!(lines.len() as u64, n);
     lines
 }
@@ -74,8 +53,8 @@ async fn replay(
     };
     let mut out = Vec::new();
     let outcome = dlq::replay(
-        &settings(),
-        &topics(app),
+        &common::kafka_settings(),
+        &app.topics(),
         &Codec::single_object(),
         &store,
         &options,
@@ -83,12 +62,7 @@ async fn replay(
     )
     .await
     .unwrap();
-    let lines = String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    (outcome, lines)
+    (outcome, common::json_lines(out))
 }
 
 async fn count(app: &TestApp, sql: &str, id: OrderId) -> i64 {
@@ -97,13 +71,6 @@ async fn count(app: &TestApp, sql: &str, id: OrderId) -> i64 {
         .fetch_one(&app.db)
         .await
         .unwrap()
-}
-
-async fn wait_consumed(app: &TestApp, records: i64) {
-    eventually("the processor to consume every record", WAIT, || async {
-        (app.consumed_commands().await >= records).then_some(())
-    })
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -139,9 +106,14 @@ async fn a_corrected_dead_letter_applies_once_however_often_it_is_replayed() {
             .contains("wire format")
     );
     let position: dlq::Position = letter["dlq"].as_str().unwrap().parse().unwrap();
-    let shown = dlq::show(&settings(), &topics(&app).dlq, &codec, position)
-        .await
-        .unwrap();
+    let shown = dlq::show(
+        &common::kafka_settings(),
+        &app.topics().dlq,
+        &codec,
+        position,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         serde_json::from_str::<Value>(shown["payload_text"].as_str().unwrap()).unwrap(),
         json
@@ -188,7 +160,7 @@ async fn a_corrected_dead_letter_applies_once_however_often_it_is_replayed() {
     // Forced, the command arrives twice and applies once.
     let (outcome, _) = replay(&app, fix(), Selection::default(), true, false).await;
     assert_eq!(outcome.replayed, 1);
-    wait_consumed(&app, 3).await;
+    app.wait_consumed(3).await;
     let processed = count(
         &app,
         "SELECT count(*) FROM processed_commands WHERE order_id = $1",

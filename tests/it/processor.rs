@@ -5,7 +5,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{TestApp, TestEnv, command, consume, create, eventually, produce, spawn_app};
+use common::{TestEnv, command, consume, create, eventually, produce, spawn_app};
 use orderflow::codec::Codec;
 use orderflow::domain::{Command, CommandBody, EventBody, OrderId, StorefrontId};
 
@@ -25,13 +25,6 @@ async fn send(app_topic: &str, command: &Command, headers: &[(&str, &str)]) -> (
     .await
 }
 
-async fn wait_consumed(app: &TestApp, records: i64) {
-    eventually("the processor to consume every record", WAIT, || async {
-        (app.consumed_commands().await >= records).then_some(())
-    })
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn duplicate_command_is_applied_once_also_across_a_restart() {
     let env = TestEnv::new(3).await;
@@ -41,13 +34,13 @@ async fn duplicate_command_is_applied_once_also_across_a_restart() {
     let command = create(order_id);
     send(&topic, &command, &[]).await;
     send(&topic, &command, &[]).await;
-    wait_consumed(&app, 2).await;
+    app.wait_consumed(2).await;
     app.stop().await;
 
     // A new process, the same database and topics: the command arrives a third time.
     let app = env.start(&[]).await;
     send(&topic, &command, &[]).await;
-    wait_consumed(&app, 3).await;
+    app.wait_consumed(3).await;
 
     let (version, events, processed): (i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT version FROM orders WHERE order_id = $1),
@@ -113,7 +106,7 @@ async fn every_poison_pill_lands_on_the_dlq_with_headers_and_the_commands_around
     let after = create(OrderId::new_random());
     send(&topic, &after, &[]).await;
     good.push(after.order_id);
-    wait_consumed(&app, (pills.len() * 2 + 1) as i64).await;
+    app.wait_consumed((pills.len() * 2 + 1) as i64).await;
 
     let dead = app.consume("orders.commands.dlq", pills.len(), WAIT).await;
     assert_eq!(dead.len(), pills.len());
@@ -172,7 +165,7 @@ async fn snapshots_go_to_the_state_topic_and_a_delete_is_a_tombstone_and_an_evic
     let topic = app.topic("orders.commands");
     let order_id = OrderId::new_random();
     send(&topic, &create(order_id), &[]).await;
-    wait_consumed(&app, 1).await;
+    app.wait_consumed(1).await;
     let key = format!("orderflow:order:{order_id}");
     let mut redis = app.redis.clone();
     eventually("the cached order", WAIT, || {
@@ -187,7 +180,7 @@ async fn snapshots_go_to_the_state_topic_and_a_delete_is_a_tombstone_and_an_evic
     })
     .await;
     send(&topic, &command(order_id, CommandBody::DeleteOrder), &[]).await;
-    wait_consumed(&app, 2).await;
+    app.wait_consumed(2).await;
 
     let state = app.consume("orders.state", 2, WAIT).await;
     assert_eq!(state.len(), 2);
@@ -242,7 +235,7 @@ async fn a_refused_command_yields_command_rejected_and_changes_nothing() {
         }),
     );
     send(&topic, &ship, &[]).await;
-    wait_consumed(&app, 2).await;
+    app.wait_consumed(2).await;
     let events = app.consume("orders.events", 2, WAIT).await;
     let codec = Codec::single_object();
     let second = codec.decode_event(&events[1].payload).await.unwrap();
@@ -304,7 +297,7 @@ async fn unpublished_outbox_rows_are_relayed_when_a_partition_is_assigned() {
     let topic = app.topic("orders.commands");
     let order_id = OrderId::new_random();
     send(&topic, &create(order_id), &[]).await;
-    wait_consumed(&app, 1).await;
+    app.wait_consumed(1).await;
     app.stop().await;
     // As if the process had died between its commit and the broker's acknowledgement.
     let db = env.db().await;
@@ -344,7 +337,7 @@ async fn redis_being_down_never_blocks_processing_and_reads_fall_back() {
     let order_id = OrderId::new_random();
     send(&topic, &create(order_id), &[]).await;
     send(&topic, &command(order_id, CommandBody::ConfirmOrder), &[]).await;
-    wait_consumed(&app, 2).await;
+    app.wait_consumed(2).await;
     let response = app
         .client
         .get(app.url(&format!("/v1/orders/{order_id}")))
@@ -442,7 +435,7 @@ async fn a_lone_command_is_applied_well_before_the_linger_and_a_burst_still_fill
     let app = env
         .start(&["--batch-max", "100", "--batch-linger", "3s"])
         .await;
-    wait_consumed(&app, 300).await;
+    app.wait_consumed(300).await;
     let batches: Vec<i64> = sqlx::query_scalar(
         // One transaction per batch: rows of a batch share their xmin.
         "SELECT count(*) FROM processed_commands GROUP BY xmin::text ORDER BY min(processed_at)",
@@ -459,7 +452,7 @@ async fn a_lone_command_is_applied_well_before_the_linger_and_a_burst_still_fill
     // A lone command does not wait out the 3 s linger.
     let started = std::time::Instant::now();
     send(&topic, &create(OrderId::new_random()), &[]).await;
-    wait_consumed(&app, 301).await;
+    app.wait_consumed(301).await;
     let took = started.elapsed();
     assert!(
         took < Duration::from_millis(1500),

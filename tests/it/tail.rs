@@ -6,21 +6,10 @@ use std::time::Duration;
 
 use common::{order_body, order_id_of, spawn_app};
 use orderflow::codec::Codec;
-use orderflow::kafka::{KafkaSettings, Topics};
 use orderflow::tail::{self, DecodeAs, TailOptions};
 use serde_json::Value;
 
 async fn tail_lines(app: &common::TestApp, base: &str, decode: DecodeAs) -> Vec<Value> {
-    let settings = KafkaSettings {
-        brokers: common::KAFKA.into(),
-        properties: vec![],
-    };
-    let topics = Topics {
-        commands: app.topic("orders.commands"),
-        events: app.topic("orders.events"),
-        state: app.topic("orders.state"),
-        dlq: app.topic("orders.commands.dlq"),
-    };
     let options = TailOptions {
         topic: app.topic(base),
         decode,
@@ -31,8 +20,8 @@ async fn tail_lines(app: &common::TestApp, base: &str, decode: DecodeAs) -> Vec<
     let written = tokio::time::timeout(
         Duration::from_secs(30),
         tail::run(
-            &settings,
-            &topics,
+            &common::kafka_settings(),
+            &app.topics(),
             &Codec::single_object(),
             &options,
             &mut out,
@@ -41,11 +30,7 @@ async fn tail_lines(app: &common::TestApp, base: &str, decode: DecodeAs) -> Vec<
     .await
     .expect("tail stops at the end of the topic")
     .unwrap();
-    let lines: Vec<Value> = String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = common::json_lines(out);
     assert_eq!(lines.len() as u64, written);
     lines
 }

@@ -33,6 +33,23 @@ pub(crate) use test_app::*;
 
 pub(crate) const KAFKA: &str = "127.0.0.1:9092";
 pub(crate) const REDIS: &str = "redis://127.0.0.1:6379";
+
+/// Client settings for the shared local broker.
+pub(crate) fn kafka_settings() -> orderflow::kafka::KafkaSettings {
+    orderflow::kafka::KafkaSettings {
+        brokers: KAFKA.into(),
+        properties: vec![],
+    }
+}
+
+/// Lines of JSON, as `tail` and `dlq` print them.
+pub(crate) fn json_lines(out: Vec<u8>) -> Vec<serde_json::Value> {
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
 const ADMIN_DB: &str = "postgres://orderflow:orderflow@127.0.0.1:5432/orderflow";
 
 /// Processor flags that let the group notice a killed member within seconds rather than

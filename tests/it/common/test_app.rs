@@ -24,6 +24,26 @@ impl TestApp {
         format!("{base}.{}", self.suffix)
     }
 
+    /// This app's topics, as its flags name them.
+    pub(crate) fn topics(&self) -> orderflow::kafka::Topics {
+        orderflow::kafka::Topics {
+            commands: self.topic("orders.commands"),
+            events: self.topic("orders.events"),
+            state: self.topic("orders.state"),
+            dlq: self.topic("orders.commands.dlq"),
+        }
+    }
+
+    /// Waits (30 s at most) until the processor consumed `records` commands.
+    pub(crate) async fn wait_consumed(&self, records: i64) {
+        eventually(
+            "the processor to consume every record",
+            Duration::from_secs(30),
+            || async { (self.consumed_commands().await >= records).then_some(()) },
+        )
+        .await;
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http)
     }

@@ -9,7 +9,7 @@ async fn a_command_under_another_key_or_none_goes_to_the_dlq_and_the_order_keeps
     let topic = app.topic("orders.commands");
     let id = OrderId::new_random();
     send(&topic, &[create(id)]).await;
-    wait_consumed(&app, 1).await;
+    app.wait_consumed(1).await;
 
     // Both would apply to the order from wherever their key put them: a fork of its history.
     let misrouted = command(id, CommandBody::ConfirmOrder);
@@ -33,7 +33,7 @@ async fn a_command_under_another_key_or_none_goes_to_the_dlq_and_the_order_keeps
     .await;
     let valid = command(id, CommandBody::ConfirmOrder);
     send(&topic, std::slice::from_ref(&valid)).await;
-    wait_consumed(&app, 5).await;
+    app.wait_consumed(5).await;
 
     let dead = app.consume("orders.commands.dlq", 3, WAIT).await;
     assert_eq!(dead.len(), 3);

@@ -10,7 +10,7 @@ async fn an_order_memory_behind_its_row_never_overwrites_the_row() {
     let id = OrderId::new_random();
     let created = create(id);
     send(&topic, std::slice::from_ref(&created)).await;
-    wait_consumed(&app, 1).await;
+    app.wait_consumed(1).await;
 
     // The row moves on behind the processor's memory (which still holds version 1, pending):
     // as a member that lost the partition and still wrote would leave it.
@@ -39,7 +39,7 @@ async fn an_order_memory_behind_its_row_never_overwrites_the_row() {
     // Folded over the remembered pending order, this would confirm it at version 2.
     let confirm = command(id, CommandBody::ConfirmOrder);
     send(&topic, std::slice::from_ref(&confirm)).await;
-    wait_consumed(&app, 2).await;
+    app.wait_consumed(2).await;
 
     assert_eq!(
         row(&app, id).await,

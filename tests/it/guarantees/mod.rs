@@ -75,13 +75,6 @@ async fn send_to(kafka: &str, topic: &str, commands: &[Command]) -> Vec<i32> {
     send_keyed_to(kafka, topic, &keyed).await
 }
 
-async fn wait_consumed(app: &TestApp, records: i64) {
-    eventually("the processor to consume every record", WAIT, || async {
-        (app.consumed_commands().await >= records).then_some(())
-    })
-    .await;
-}
-
 async fn row(app: &TestApp, id: OrderId) -> (i64, String) {
     sqlx::query_as("SELECT version, status FROM orders WHERE order_id = $1")
         .bind(id.0)

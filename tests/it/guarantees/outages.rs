@@ -230,7 +230,7 @@ async fn redis_cut_off_during_updates_and_deletes_never_leaves_an_older_or_delet
     let topic = app.topic("orders.commands");
     let (updated, deleted) = (OrderId::new_random(), OrderId::new_random());
     send(&topic, &[create(updated), create(deleted)]).await;
-    wait_consumed(&app, 2).await;
+    app.wait_consumed(2).await;
     let get = |id: OrderId| {
         let (client, url) = (app.client.clone(), app.url(&format!("/v1/orders/{id}")));
         async move {
@@ -252,7 +252,7 @@ async fn redis_cut_off_during_updates_and_deletes_never_leaves_an_older_or_delet
         ],
     )
     .await;
-    wait_consumed(&app, 4).await;
+    app.wait_consumed(4).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     proxy.restore();
 
@@ -292,7 +292,7 @@ async fn a_cache_backlog_beyond_its_whole_orders_still_repairs_every_order() {
         &ids.iter().map(|id| create(*id)).collect::<Vec<_>>(),
     )
     .await;
-    wait_consumed(&app, 15).await;
+    app.wait_consumed(15).await;
     let version = |id: OrderId| {
         let (client, url) = (app.client.clone(), app.url(&format!("/v1/orders/{id}")));
         async move {
@@ -309,7 +309,7 @@ async fn a_cache_backlog_beyond_its_whole_orders_still_repairs_every_order() {
         .map(|id| command(*id, CommandBody::ConfirmOrder))
         .collect();
     send(&topic, &confirms).await;
-    wait_consumed(&app, 30).await;
+    app.wait_consumed(30).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     proxy.restore();
     eventually(

@@ -12,14 +12,14 @@ async fn the_relay_pages_through_a_large_outbox_and_repairs_the_cache_a_crash_le
     let ids: Vec<OrderId> = (0..ORDERS).map(|_| OrderId::new_random()).collect();
     let creates: Vec<Command> = ids.iter().map(|&id| create(id)).collect();
     send(&topic, &creates).await;
-    wait_consumed(&app, ORDERS as i64).await;
+    app.wait_consumed(ORDERS as i64).await;
     let mut confirms: Vec<Command> = ids[..10]
         .iter()
         .map(|&id| command(id, CommandBody::ConfirmOrder))
         .collect();
     confirms.truncate(10);
     send(&topic, &confirms).await;
-    wait_consumed(&app, ORDERS as i64 + 10).await;
+    app.wait_consumed(ORDERS as i64 + 10).await;
     app.stop().await;
 
     // As if the process had died after its commits and before publishing and writing Redis.
