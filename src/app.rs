@@ -209,52 +209,31 @@ pub async fn start(command: Command, shutdown: CancellationToken) -> anyhow::Res
     };
     match command {
         Command::Ingress(c) => {
-            let (store, cache, producer) = connect(&c.kafka, &c.db, &c.redis).await?;
+            let (store, cache) = connect(&c.db, &c.redis).await?;
             let endpoints = endpoints_of(&c.webhooks, &store)?;
-            start_ingress(
-                &mut running,
-                &c.http,
-                &c.kafka,
-                store,
-                cache,
-                producer,
-                endpoints,
-            )
-            .await?;
+            start_ingress(&mut running, &c.http, &c.kafka, store, cache, endpoints).await?;
         }
         Command::Processor(c) => {
-            let (store, cache, producer) = connect(&c.kafka, &c.db, &c.redis).await?;
-            start_processor(&mut running, &c.processor, &c.kafka, store, cache, producer)?;
+            let (store, cache) = connect(&c.db, &c.redis).await?;
+            start_processor(&mut running, &c.processor, &c.kafka, store, cache)?;
         }
         Command::All(c) => {
-            let (store, cache, producer) = connect(&c.kafka, &c.db, &c.redis).await?;
+            let (store, cache) = connect(&c.db, &c.redis).await?;
             // The processor publishes with a producer of its own: sharing one, its bulk
             // publishing and the ingress's single commands queued behind each other in one
             // connection's few in-flight requests (scripts/bench-e2e.sh).
-            let publisher = Producer::new(&c.kafka.settings(), c.kafka.delivery_timeout)
-                .context("creating the Kafka producer (--kafka-brokers, --kafka-config)")?;
             start_processor(
                 &mut running,
                 &c.processor,
                 &c.kafka,
                 store.clone(),
                 cache.clone(),
-                publisher,
             )?;
             if !start_dispatcher(&mut running, &c.dispatch, &c.webhooks, &c.kafka, &store)? {
                 tracing::info!("webhooks are off: no --webhooks-secret-key");
             }
             let endpoints = endpoints_of(&c.webhooks, &store)?;
-            start_ingress(
-                &mut running,
-                &c.http,
-                &c.kafka,
-                store,
-                cache,
-                producer,
-                endpoints,
-            )
-            .await?;
+            start_ingress(&mut running, &c.http, &c.kafka, store, cache, endpoints).await?;
         }
         Command::Webhooks(c) => {
             let store = connect_store(&c.db).await?;
@@ -285,11 +264,7 @@ pub(crate) async fn connect_store(db: &DbArgs) -> anyhow::Result<Store> {
     .context("connecting to PostgreSQL (--database-url)")
 }
 
-async fn connect(
-    kafka: &KafkaArgs,
-    db: &DbArgs,
-    redis: &RedisArgs,
-) -> anyhow::Result<(Store, Cache, Producer)> {
+async fn connect(db: &DbArgs, redis: &RedisArgs) -> anyhow::Result<(Store, Cache)> {
     let store = connect_store(db).await?;
     let cache = Cache::connect(
         &redis.redis_url,
@@ -298,9 +273,13 @@ async fn connect(
         redis.local_cache_entries,
     )
     .context("parsing --redis-url")?;
-    let producer = Producer::new(&kafka.settings(), kafka.delivery_timeout)
-        .context("creating the Kafka producer (--kafka-brokers, --kafka-config)")?;
-    Ok((store, cache, producer))
+    Ok((store, cache))
+}
+
+/// A producer named `client` in the Kafka client metrics.
+fn producer(kafka: &KafkaArgs, client: &'static str) -> anyhow::Result<Producer> {
+    Producer::new(&kafka.settings(), kafka.delivery_timeout, client)
+        .context("creating the Kafka producer (--kafka-brokers, --kafka-config)")
 }
 
 async fn start_ingress(
@@ -309,9 +288,9 @@ async fn start_ingress(
     kafka: &KafkaArgs,
     store: Store,
     cache: Cache,
-    producer: Producer,
     webhooks: Option<Endpoints>,
 ) -> anyhow::Result<()> {
+    let producer = producer(kafka, "ingress")?;
     let listener = TcpListener::bind(http.http_addr)
         .await
         .with_context(|| format!("binding the HTTP API to {} (--http-addr)", http.http_addr))?;
@@ -373,8 +352,8 @@ fn start_processor(
     kafka: &KafkaArgs,
     store: Store,
     cache: Cache,
-    producer: Producer,
 ) -> anyhow::Result<()> {
+    let producer = producer(kafka, "publisher")?;
     let processor = Processor {
         config: ProcessorConfig {
             kafka: kafka.settings(),

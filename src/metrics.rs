@@ -21,15 +21,21 @@ pub const HTTP_REQUESTS_TOTAL: &str = "orderflow_http_requests_total";
 pub const RATE_LIMIT_FALLBACK_TOTAL: &str = "orderflow_rate_limit_fallback_total";
 pub const RATE_LIMITED_TOTAL: &str = "orderflow_rate_limited_total";
 pub const HTTP_REQUEST_DURATION_SECONDS: &str = "orderflow_http_request_duration_seconds";
-/// Things that went wrong and were handled, by `kind`: `gap` (records missing between poll
-/// and batch: the partition restarted at its stored offset), `stale_order` (an order's row
-/// had moved past the batch's memory: folded again), `broker_commit` (the lag-only commit
-/// to the broker failed), `unencodable` (a command's event can never be encoded: the command
-/// went to the DLQ), `snapshot_skipped` (an order snapshot could never be encoded),
-/// `cache_backlog` (orders whose Redis write failed beyond the backlog's bounds).
 /// Estimated bytes of the orders the processor remembers (bounded by --order-memory-mb).
 pub const ORDER_MEMORY_BYTES: &str = "orderflow_order_memory_bytes";
+/// Things that went wrong and were handled, by `kind`: `gap` (records missing between poll
+/// and batch: the partition restarted at its stored offset), `stale_order` (an order's row
+/// had moved past the batch's memory: folded again), `broker_commit` (storing a batch's offsets
+/// for the automatic, lag-only commit to the broker failed), `unencodable` (a command's event can never be encoded: the command
+/// went to the DLQ), `snapshot_skipped` (an order snapshot could never be encoded),
+/// `cache_backlog` (orders whose Redis write failed beyond the backlog's bounds).
 pub const PROCESSOR_FAULTS_TOTAL: &str = "orderflow_processor_faults_total";
+/// Requests a Kafka client sent the brokers, by `client` and `request` (Produce, Fetch, ...).
+pub const KAFKA_REQUESTS_TOTAL: &str = "orderflow_kafka_requests_total";
+/// Records a Kafka client produced (`direction` = sent) or fetched (received).
+pub const KAFKA_RECORDS_TOTAL: &str = "orderflow_kafka_records_total";
+/// The brokers' mean round trip over librdkafka's last statistics window, by `client`.
+pub const KAFKA_RTT_SECONDS: &str = "orderflow_kafka_rtt_seconds";
 
 /// Serves `/metrics` on its own port.
 pub fn install(addr: SocketAddr) -> anyhow::Result<()> {
@@ -114,6 +120,33 @@ pub fn consumer_paused() {
 /// Records behind the end of a partition, as librdkafka's statistics report it.
 pub fn consumer_lag(partition: i32, lag: i64) {
     metrics::gauge!(CONSUMER_LAG, "partition" => partition.to_string()).set(lag as f64);
+}
+
+/// A Kafka client's statistics (librdkafka's cumulative counters, summed over brokers).
+pub fn kafka_client(client: &'static str, statistics: &rdkafka::Statistics) {
+    let mut requests: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    let (mut rtt_sum, mut rtt_count) = (0i64, 0i64);
+    for broker in statistics.brokers.values() {
+        for (request, n) in &broker.req {
+            *requests.entry(request.as_str()).or_default() += n;
+        }
+        if let Some(rtt) = &broker.rtt {
+            rtt_sum += rtt.sum;
+            rtt_count += rtt.cnt;
+        }
+    }
+    for (request, n) in requests.into_iter().filter(|(_, n)| *n > 0) {
+        metrics::counter!(KAFKA_REQUESTS_TOTAL, "client" => client, "request" => request.to_owned())
+            .absolute(n as u64);
+    }
+    for (direction, n) in [("sent", statistics.txmsgs), ("received", statistics.rxmsgs)] {
+        metrics::counter!(KAFKA_RECORDS_TOTAL, "client" => client, "direction" => direction)
+            .absolute(n.max(0) as u64);
+    }
+    if rtt_count > 0 {
+        metrics::gauge!(KAFKA_RTT_SECONDS, "client" => client)
+            .set(rtt_sum as f64 / rtt_count as f64 / 1e6);
+    }
 }
 
 /// Outbox rows (events and dead letters) stored but not yet on Kafka.

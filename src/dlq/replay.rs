@@ -187,7 +187,11 @@ pub async fn replay(
     let producer = if options.dry_run {
         None
     } else {
-        Some(Producer::new(settings, options.delivery_timeout)?)
+        Some(Producer::new(
+            settings,
+            options.delivery_timeout,
+            "dlq_replay",
+        )?)
     };
     let mut outcome = ReplayOutcome {
         dry_run: options.dry_run,

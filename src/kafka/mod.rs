@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod producer;
 pub mod reader;
+pub mod stats;
 
 use rdkafka::ClientConfig;
 

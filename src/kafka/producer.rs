@@ -8,6 +8,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::KafkaSettings;
+use super::stats::{self, ClientStats};
 
 /// One record to send.
 #[derive(Debug, Clone)]
@@ -21,15 +22,20 @@ pub struct Outgoing<'a> {
 
 #[derive(Clone)]
 pub struct Producer {
-    inner: FutureProducer,
+    inner: FutureProducer<ClientStats>,
     queue_timeout: Duration,
 }
 
 impl Producer {
-    /// `delivery_timeout` bounds how long a send may take before it fails (message.timeout.ms).
-    pub fn new(settings: &KafkaSettings, delivery_timeout: Duration) -> Result<Self, KafkaError> {
+    /// `delivery_timeout` bounds how long a send may take before it fails (message.timeout.ms);
+    /// `client` names it in the Kafka client metrics (`ingress`, `publisher`, ...).
+    pub fn new(
+        settings: &KafkaSettings,
+        delivery_timeout: Duration,
+        client: &'static str,
+    ) -> Result<Self, KafkaError> {
         let timeout_ms = delivery_timeout.as_millis().to_string();
-        let inner: FutureProducer = settings
+        let inner = settings
             .client_config(&[
                 ("enable.idempotence", "true"),
                 // Topics come from `orderflow topics create` with their partition count and
@@ -39,8 +45,9 @@ impl Producer {
                 ("linger.ms", "2"),
                 ("compression.type", "lz4"),
                 ("message.timeout.ms", &timeout_ms),
+                stats::INTERVAL,
             ])
-            .create()?;
+            .create_with_context(ClientStats { client })?;
         Ok(Self {
             inner,
             queue_timeout: delivery_timeout,
@@ -118,7 +125,7 @@ mod tests {
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect(),
         };
-        let producer = Producer::new(&settings, Duration::from_secs(5));
+        let producer = Producer::new(&settings, Duration::from_secs(5), "test");
         assert!(producer.is_ok(), "{:?}", producer.err());
     }
 }

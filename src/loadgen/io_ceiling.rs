@@ -61,7 +61,7 @@ pub async fn io_ceiling(
     });
     let (written, queue) = mpsc::channel::<Written>(QUEUED_BATCHES);
     let publisher = tokio::spawn(publish(
-        Producer::new(settings, Duration::from_secs(30))?,
+        Producer::new(settings, Duration::from_secs(30), "publisher")?,
         store.clone(),
         topics.clone(),
         queue,

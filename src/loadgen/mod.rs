@@ -281,7 +281,7 @@ pub async fn produce_ceiling(
     };
     let payload = std::sync::Arc::new(codec.encode_command(&topic, &command).await?);
     let topic = std::sync::Arc::new(topic);
-    let producer = Producer::new(settings, delivery_timeout)?;
+    let producer = Producer::new(settings, delivery_timeout, "loadgen")?;
     let app = axum::Router::new().route(
         "/v1/orders",
         axum::routing::post(move || {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
@@ -114,7 +114,8 @@ impl Processor {
         }
     }
 
-    pub(super) fn commit_to_broker(
+    /// Stores a batch's offsets for librdkafka's next automatic commit to the broker.
+    pub(super) fn store_for_lag(
         &self,
         consumer: &StreamConsumer<ProcessorContext>,
         offsets: &[OffsetMove],
@@ -133,9 +134,10 @@ impl Processor {
                 return;
             }
         }
-        if let Err(error) = consumer.commit(&tpl, CommitMode::Async) {
+        // Fails for a partition revoked meanwhile: its next owner stores its own.
+        if let Err(error) = consumer.store_offsets(&tpl) {
             metrics::broker_commit_failed();
-            tracing::warn!(%error, "broker offset commit failed; only lag reporting is affected");
+            tracing::debug!(%error, "storing offsets for the broker failed; only lag reporting is affected");
         }
     }
 

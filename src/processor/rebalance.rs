@@ -101,6 +101,7 @@ pub(super) struct ProcessorContext {
 
 impl ClientContext for ProcessorContext {
     fn stats(&self, statistics: Statistics) {
+        crate::metrics::kafka_client("consumer", &statistics);
         for topic in statistics.topics.values().filter(|t| t.topic == self.topic) {
             for partition in topic.partitions.values().filter(|p| p.partition >= 0) {
                 if partition.consumer_lag >= 0 {

@@ -459,3 +459,91 @@ async fn a_lone_command_is_applied_well_before_the_linger_and_a_burst_still_fill
         "a lone command took {took:?} with a 3 s linger"
     );
 }
+
+/// A counter's value in a Prometheus text body (0 when absent).
+fn counter(body: &str, series: &str) -> f64 {
+    body.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn broker_offsets_follow_the_stored_ones_with_a_commit_a_second_not_one_a_batch() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+    let env = TestEnv::new(3).await;
+    let topic = env.topic("orders.commands");
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let mut processor = env.spawn_processor(&["--metrics-addr", &addr, "--batch-max", "1"]);
+    let db = env.db().await;
+    // One command at a time into a batch of one: 60 batches.
+    for _ in 0..60 {
+        send(&topic, &create(OrderId::new_random()), &[]).await;
+    }
+    eventually("every command consumed", WAIT, || async {
+        (common::oracle::consumed(&db).await == 60).then_some(())
+    })
+    .await;
+
+    // Lag reporting: the broker's committed offsets reach the ends of the partitions.
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", common::KAFKA)
+        .set("group.id", env.group())
+        .create()
+        .unwrap();
+    let mut partitions = TopicPartitionList::new();
+    for partition in 0..3 {
+        partitions.add_partition(&topic, partition);
+    }
+    eventually(
+        "the broker's committed offsets at the end",
+        WAIT,
+        || async {
+            let committed = reader
+                .committed_offsets(partitions.clone(), Duration::from_secs(5))
+                .ok()?;
+            let total: i64 = committed
+                .elements()
+                .iter()
+                .map(|e| match e.offset() {
+                    Offset::Offset(n) => n,
+                    _ => 0,
+                })
+                .sum();
+            (total == 60).then_some(())
+        },
+    )
+    .await;
+
+    // ... in far fewer requests than batches (librdkafka's statistics, every 5 s, once the
+    // consumer's statistics count all 60 records).
+    let body = eventually("the consumer's statistics of all records", WAIT, || {
+        let url = format!("http://{addr}/metrics");
+        async move {
+            let body = reqwest::get(url).await.ok()?.text().await.ok()?;
+            let received =
+                r#"orderflow_kafka_records_total{client="consumer",direction="received"}"#;
+            (counter(&body, received) >= 60.0).then_some(body)
+        }
+    })
+    .await;
+    let commits = counter(
+        &body,
+        r#"orderflow_kafka_requests_total{client="consumer",request="OffsetCommit"}"#,
+    );
+    let batches = counter(&body, "orderflow_batch_size_count");
+    assert_eq!(batches, 60.0, "batches in\n{body}");
+    assert!(
+        (1.0..20.0).contains(&commits),
+        "{commits} OffsetCommit requests for {batches} batches"
+    );
+    assert!(
+        counter(
+            &body,
+            r#"orderflow_kafka_records_total{client="publisher",direction="sent"}"#
+        ) >= 1.0,
+        "the publisher's statistics in\n{body}"
+    );
+    processor.start_kill().unwrap();
+}
