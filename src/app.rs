@@ -83,6 +83,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
+        Command::Loadgen(LoadgenCommand::Latency {
+            url,
+            rate,
+            connections,
+            duration,
+            api_key,
+        }) => {
+            let load = match rate {
+                0 => loadgen::Load::Closed { connections },
+                rate => loadgen::Load::Open { rate },
+            };
+            loadgen::latency(&url, api_key, load, duration).await
+        }
         Command::Loadgen(LoadgenCommand::WebhookReceiver { http_addr, expect }) => {
             loadgen::webhook_receiver(TcpListener::bind(http_addr).await?, expect).await
         }

@@ -4,13 +4,17 @@
 //!   shipped, re-tracked, delivered, some cancelled or deleted, a few invalid.
 //! - `io-ceiling` is the upper bound the processor is measured against (`io_ceiling`): the
 //!   processor's I/O, pipelined as the processor's, with no decoding, domain or cache.
+//! - `latency` sends orders' lives over HTTP at a fixed rate (or as fast as answered) and
+//!   reports how long each command took to be applied (`latency`).
 //! - `webhook-receiver` and `webhook-ceiling` are the two ends of the webhook benchmark
 //!   (`webhooks`).
 
 mod io_ceiling;
+mod latency;
 mod webhooks;
 
 pub use io_ceiling::io_ceiling;
+pub use latency::{Load, latency};
 
 pub use webhooks::{ceiling as webhook_ceiling, receiver as webhook_receiver};
 
@@ -49,6 +53,25 @@ pub enum LoadgenCommand {
         /// the broker takes them.
         #[arg(long)]
         rate: Option<std::num::NonZeroU32>,
+    },
+    /// Send orders' lives (create, update, confirm, ship, ...) to the ingress over HTTP for
+    /// `--duration`, at `--rate` commands/s (open loop) or, with `--rate 0`, as fast as
+    /// `--connections` clients get answers; then print how long each command took from when
+    /// it was due to its `handled_at` (percentiles) and how many were handled per second.
+    Latency {
+        /// The ingress's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:3000")]
+        url: String,
+        /// Commands per second; 0: a closed loop of `--connections` clients (the maximum).
+        #[arg(long)]
+        rate: u32,
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        /// An API key (unneeded with `--auth none` on the ingress).
+        #[arg(long, env = "ORDERFLOW_API_KEY")]
+        api_key: Option<String>,
     },
     /// Serve a bare HTTP handler that answers at once (the ingress benchmark's HTTP ceiling).
     HttpCeiling {

@@ -10,6 +10,7 @@ mod crash;
 mod dlq;
 mod guarantees;
 mod ingress;
+mod ingress_latency;
 mod openapi;
 mod processor;
 mod ratelimit;
