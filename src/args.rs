@@ -26,6 +26,10 @@ pub struct TelemetryArgs {
         global = true
     )]
     pub metrics_addr: SocketAddr,
+    /// Export traces over OTLP/HTTP (protobuf) to this collector (its base URL, e.g.
+    /// `http://127.0.0.1:4318`; spans go to `/v1/traces`). Off when not given.
+    #[arg(long, env = "ORDERFLOW_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<url::Url>,
 }
 
 #[derive(Debug, Clone, Args)]

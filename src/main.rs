@@ -11,12 +11,24 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    orderflow::telemetry::init(cli.telemetry.log_format);
-    match orderflow::app::run(cli).await {
+    let telemetry = match orderflow::telemetry::init(
+        cli.telemetry.log_format,
+        cli.telemetry.otlp_endpoint.as_ref(),
+    ) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("orderflow: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = match orderflow::app::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "orderflow failed");
             ExitCode::FAILURE
         }
-    }
+    };
+    // The SDK's exporting thread blocks on its HTTP client: not on a runtime worker.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    code
 }

@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::codec::Codec;
 use crate::kafka::Topics;
@@ -180,8 +181,40 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             request_timeout,
         ))
         .layer(axum::middleware::map_response(error::problem_for_bare))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(
+                    |response: &axum::http::Response<_>, _: Duration, span: &tracing::Span| {
+                        span.record("http.response.status_code", response.status().as_u16());
+                    },
+                ),
+        )
         .with_state(state)
+}
+
+/// A request's server span, continuing the caller's trace context. Only while spans are
+/// exported: otherwise none, at no cost per request.
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    if !crate::trace::recording() {
+        return tracing::Span::none();
+    }
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", axum::extract::MatchedPath::as_str);
+    let method = request.method();
+    let span = tracing::info_span!(
+        "http request",
+        otel.name = format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = route,
+        http.response.status_code = tracing::field::Empty,
+    );
+    // Fails only without the OpenTelemetry layer, which recording implies.
+    let _ = span.set_parent(crate::trace::from_http(request.headers()));
+    span
 }
 
 /// Serves `router` on `listener` until `shutdown`, finishing in-flight requests.

@@ -235,7 +235,7 @@ mod tests {
                     timestamp: None,
                     key: None,
                     payload: Vec::new(),
-                    traceparent: None,
+                    trace: None,
                     idempotency: None,
                     replay_count: 0,
                 })

@@ -112,7 +112,7 @@ fn check(payload: Vec<u8>, key: Option<Vec<u8>>) -> Result<(), TestCaseError> {
         timestamp: None,
         key,
         payload,
-        traceparent: None,
+        trace: None,
         idempotency: None,
         replay_count: 0,
     };

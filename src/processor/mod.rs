@@ -92,7 +92,8 @@ pub struct Record {
     pub timestamp: Option<i64>,
     pub key: Option<Vec<u8>>,
     pub payload: Vec<u8>,
-    pub traceparent: Option<String>,
+    /// The trace context it carried (`traceparent`, `tracestate`).
+    pub trace: Option<opentelemetry::trace::SpanContext>,
     /// From the `orderflow.idempotency.*` headers the ingress sets.
     pub idempotency: Option<Idempotency>,
     /// From `orderflow.replay.count`: how many times it was replayed from the DLQ.

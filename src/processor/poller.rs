@@ -221,14 +221,7 @@ pub(super) fn detach(
         .shared
         .assignments()
         .tag(message.partition(), message.offset())?;
-    let traceparent = message.headers().and_then(|headers| {
-        headers
-            .iter()
-            .find(|h| h.key == trace::HEADER)
-            .and_then(|h| h.value)
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .map(str::to_owned)
-    });
+    let trace = trace::from_kafka(message.headers());
     let header = |name: &str| {
         message.headers().and_then(|headers| {
             headers
@@ -260,6 +253,6 @@ pub(super) fn detach(
         timestamp: message.timestamp().to_millis(),
         key: message.key().map(<[u8]>::to_vec),
         payload: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-        traceparent,
+        trace,
     })
 }

@@ -27,7 +27,7 @@ use crate::kafka::order_key;
 use crate::kafka::producer::Outgoing;
 use crate::metrics;
 use crate::store::{StoredDeadLetter, StoredEvent};
-use crate::trace;
+use crate::trace::{self, BatchSpans};
 
 /// Committed batches waiting while a group is sent; a full queue holds the worker back.
 const QUEUED_BATCHES: usize = 4;
@@ -42,6 +42,8 @@ pub(super) struct Committed {
     /// Orders whose Redis write failed: their events are marked `cache_pending`, so a next
     /// owner repairs them should this process die before its cache backlog does.
     pub uncached: Vec<uuid::Uuid>,
+    /// Its commands' and events' spans, ended as it is published.
+    pub spans: BatchSpans,
 }
 
 impl Committed {
@@ -54,6 +56,7 @@ impl Committed {
             merged.events.extend(batch.events);
             merged.dead_letters.extend(batch.dead_letters);
             merged.uncached.extend(batch.uncached);
+            merged.spans.extend(batch.spans);
             for order in batch.orders {
                 latest.insert(order.order_id, order);
             }
@@ -109,14 +112,18 @@ async fn run(processor: Processor, mut queue: mpsc::Receiver<Job>, shutdown: Can
         let group = Group::gather(first, &mut queue, processor.config.batch_max, &mut carried);
         let mut published = true;
         if !group.batches.is_empty() {
-            let merged = Committed::merge(group.batches);
+            let mut merged = Committed::merge(group.batches);
             let started = Instant::now();
             published = retry::until_ok("publish", &shutdown, || publish(&processor, &merged))
                 .await
                 .is_some();
             if published {
                 metrics::stage("publish", started.elapsed());
+            } else {
+                merged.spans.abandoned();
             }
+            // Its spans end here, as published (or given up).
+            drop(merged);
         }
         drop(group.guards);
         for done in group.flushes {
@@ -362,12 +369,14 @@ mod tests {
                 orders: vec![created.clone(), other.clone()],
                 dead_letters: vec![letter(7)],
                 uncached: vec![other.order_id.0],
+                spans: BatchSpans::default(),
             },
             Committed {
                 events: vec![event(&confirmed, 3)],
                 orders: vec![confirmed.clone()],
                 dead_letters: vec![letter(8)],
                 uncached: vec![confirmed.order_id.0],
+                spans: BatchSpans::default(),
             },
         ]);
         let payloads: Vec<u8> = merged.events.iter().map(|e| e.payload[0]).collect();

@@ -8,6 +8,7 @@ use super::publish;
 use super::publish::Committed;
 use super::worker::Worker;
 use crate::domain::Order;
+use crate::trace::BatchSpans;
 
 /// Outbox rows read and published at once by the relay.
 const RELAY_PAGE: i64 = 1_000;
@@ -62,6 +63,8 @@ impl Worker {
                 orders,
                 dead_letters: letters,
                 uncached,
+                // The events' spans ended with the process that committed them.
+                spans: BatchSpans::default(),
             };
             publish::publish(p, &committed).await?;
         }

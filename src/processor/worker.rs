@@ -3,10 +3,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use anyhow::Context;
+use opentelemetry::KeyValue;
+use opentelemetry::trace::TraceContextExt;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::batch::{Incoming, Outcome, Refused};
 use super::cache_backlog::CacheBacklog;
@@ -18,7 +22,7 @@ use crate::codec::EncodeError;
 use crate::domain::{Event, OrderId};
 use crate::metrics;
 use crate::store::{BatchWrite, EventRow, OffsetMove, StoredDeadLetter, StoredEvent, WriteError};
-use crate::trace;
+use crate::trace::{self, BatchSpans, CommandSpan};
 
 /// Handles batches; one at a time, on its own task so the poller can keep polling.
 pub(super) struct Worker {
@@ -34,10 +38,35 @@ impl Worker {
         self: Arc<Self>,
         records: Vec<Record>,
         generations: BTreeMap<i32, u64>,
+        guard: BatchGuard,
+        shutdown: CancellationToken,
+    ) -> BatchEnd {
+        // The batch's span (only while spans are exported): its commands' spans link to it,
+        // and the PostgreSQL write is its child.
+        let span = if trace::recording() && !records.is_empty() {
+            tracing::info_span!(
+                "orders.commands batch",
+                otel.kind = "consumer",
+                messaging.system = "kafka",
+                messaging.batch.message_count = records.len(),
+            )
+        } else {
+            tracing::Span::none()
+        };
+        self.handle_in(records, generations, guard, shutdown)
+            .instrument(span)
+            .await
+    }
+
+    async fn handle_in(
+        self: Arc<Self>,
+        records: Vec<Record>,
+        generations: BTreeMap<i32, u64>,
         _guard: BatchGuard,
         shutdown: CancellationToken,
     ) -> BatchEnd {
         let started = Instant::now();
+        let started_at = SystemTime::now();
         if retry::until_ok("relay", &shutdown, || self.relay())
             .await
             .is_none()
@@ -52,6 +81,7 @@ impl Worker {
             return BatchEnd::Abandoned;
         };
         metrics::stage("decode", started.elapsed());
+        let spans = self.command_spans(&records, &incoming, started_at);
 
         // Retried until committed; fenced or abandoned (assignment lost, shutdown) ends it.
         // A failure of one command's own making (its event can never be encoded) is not
@@ -67,7 +97,7 @@ impl Worker {
                 {
                     return Ok(Attempt::End(BatchEnd::Abandoned));
                 }
-                match self.commit(&records, &generations, &incoming).await {
+                match self.commit(&records, &generations, &incoming, &spans).await {
                     Ok(Some(committed)) => Ok(Attempt::Committed(committed)),
                     Ok(None) => Ok(Attempt::End(BatchEnd::Fenced)),
                     Err(error) => match error.downcast::<Unencodable>() {
@@ -89,6 +119,7 @@ impl Worker {
             }
         };
 
+        committed.spans.commands = spans;
         let cache_started = Instant::now();
         if !self.write_cache(&committed.orders, 1).await {
             committed.uncached = committed.orders.iter().map(|o| o.order_id.0).collect();
@@ -102,6 +133,47 @@ impl Worker {
             .await;
         metrics::batch_done(records.len(), started.elapsed());
         BatchEnd::Done(offsets)
+    }
+
+    /// A span per command (see `trace::CommandSpan`), in the trace its record carried.
+    fn command_spans(
+        &self,
+        records: &[Record],
+        incoming: &[Incoming],
+        started: SystemTime,
+    ) -> Vec<CommandSpan> {
+        let batch = tracing::Span::current()
+            .context()
+            .span()
+            .span_context()
+            .clone();
+        let topic = &self.processor.config.topics.commands;
+        records
+            .iter()
+            .zip(incoming)
+            .map(|(record, incoming)| {
+                CommandSpan::start(record.trace.as_ref(), &batch, started, || {
+                    let mut attributes = vec![
+                        KeyValue::new("messaging.system", "kafka"),
+                        KeyValue::new("messaging.operation.type", "process"),
+                        KeyValue::new("messaging.destination.name", topic.clone()),
+                        KeyValue::new(
+                            "messaging.destination.partition.id",
+                            record.partition.to_string(),
+                        ),
+                        KeyValue::new("messaging.kafka.offset", record.offset),
+                    ];
+                    if let Ok(command) = &incoming.command {
+                        attributes.extend([
+                            KeyValue::new("orderflow.command_id", command.command_id.to_string()),
+                            KeyValue::new("orderflow.order_id", command.order_id.to_string()),
+                            KeyValue::new("orderflow.command_type", command.body.kind()),
+                        ]);
+                    }
+                    attributes
+                })
+            })
+            .collect()
     }
 
     pub(super) async fn decode(&self, records: &[Record]) -> anyhow::Result<Vec<Incoming>> {
@@ -132,6 +204,7 @@ impl Worker {
         records: &[Record],
         generations: &BTreeMap<i32, u64>,
         incoming: &[Incoming],
+        spans: &[CommandSpan],
     ) -> anyhow::Result<Option<(Committed, Vec<OffsetMove>)>> {
         let p = &self.processor;
         let stage = Instant::now();
@@ -178,6 +251,7 @@ impl Worker {
                 .collect(),
             ..BatchWrite::default()
         };
+        let mut event_spans = Vec::new();
         for (index, ((record, incoming), outcome)) in records
             .iter()
             .zip(incoming)
@@ -185,6 +259,7 @@ impl Worker {
             .enumerate()
         {
             metrics::command_handled(outcome.label());
+            spans[index].outcome(outcome.label());
             let (command, event, result) = match (&incoming.command, outcome) {
                 (Err(error), _) => {
                     write
@@ -206,13 +281,9 @@ impl Worker {
                 }
                 (Ok(_), Outcome::Duplicate(_) | Outcome::Undecodable) => continue,
             };
-            let traceparent = record
-                .traceparent
-                .as_deref()
-                .and_then(|t| trace::child(t, event.event_id));
-            if let Some(trace_id) = record.traceparent.as_deref().and_then(trace::trace_id) {
-                tracing::debug!(trace_id, order_id = %command.order_id, command_id = %command.command_id, kind = event.body.kind(), "command handled");
-            }
+            let event_span = spans[index].event(event.body.kind());
+            let traceparent = event_span.traceparent();
+            event_spans.push(event_span);
             let row = match self.event_row(event, incoming.partition, traceparent).await {
                 Ok(row) => row,
                 Err(error) if !error.is_transient() => {
@@ -230,6 +301,7 @@ impl Worker {
         metrics::stage("fold", stage.elapsed());
 
         let stage = Instant::now();
+        let transaction_started = SystemTime::now();
         let seqs = match p
             .store
             .write_batch(&p.config.group_id, &p.config.topics.commands, &write)
@@ -262,6 +334,10 @@ impl Worker {
             }
         };
         metrics::stage("commit", stage.elapsed());
+        let transaction_ended = SystemTime::now();
+        for span in spans {
+            span.transaction(transaction_started, transaction_ended, records.len());
+        }
         self.remember(&write, generations);
         let committed = Committed {
             events: write
@@ -291,6 +367,10 @@ impl Worker {
                 })
                 .collect(),
             uncached: Vec::new(),
+            spans: BatchSpans {
+                commands: Vec::new(),
+                events: event_spans,
+            },
         };
         Ok(Some((committed, write.offsets)))
     }

@@ -16,5 +16,6 @@ mod processor;
 mod ratelimit;
 mod stripe;
 mod tail;
+mod traces;
 mod walking_skeleton;
 mod webhooks;

@@ -278,15 +278,9 @@ async fn a_commands_traceparent_continues_on_its_event() {
     )
     .await;
     let events = app.consume("orders.events", 1, WAIT).await;
-    let traceparent = events[0]
-        .header("traceparent")
-        .expect("the event carries a traceparent");
-    assert!(
-        traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
-        "{traceparent}"
-    );
-    assert!(traceparent.ends_with("-01"));
-    assert_ne!(traceparent, parent, "the event has a span of its own");
+    // No span is recorded without an OTLP endpoint (tests/it/traces.rs has one): the
+    // event continues from the command's parent, as it came.
+    assert_eq!(events[0].header("traceparent"), Some(parent));
     app.stop().await;
 }
 

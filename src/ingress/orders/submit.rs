@@ -8,9 +8,11 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
+use opentelemetry::trace::TraceContextExt;
 use rdkafka::message::{Header, OwnedHeaders};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
 
 use crate::domain::{Command, CommandBody, CommandId, OrderId};
@@ -106,15 +108,10 @@ pub(super) async fn submit(state: &AppState, write: Write<'_>) -> Result<Respons
         issued_by: Some(write.caller.key_id.clone()),
         body: write.body,
     };
-    let traceparent = write
-        .headers
-        .get(trace::HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|parent| trace::child_with_span(parent, &Uuid::new_v4().as_bytes()[..8]));
     produce(
         state,
         &command,
-        traceparent.as_deref(),
+        &trace::from_http(write.headers),
         idempotency.as_ref(),
     )
     .await?;
@@ -134,12 +131,13 @@ pub(super) async fn submit(state: &AppState, write: Write<'_>) -> Result<Respons
 }
 
 /// Produces `command` onto the commands topic (with its trace and idempotency headers) and
-/// waits for the broker's acknowledgement.
-#[tracing::instrument(skip_all, fields(order_id = %command.order_id, command_id = %command.command_id, kind = command.body.kind(), trace_id = traceparent.and_then(trace::trace_id)))]
+/// waits for the broker's acknowledgement. The trace header names this span when spans are
+/// recorded, else the caller's `parent` as it came.
+#[tracing::instrument(name = "orders.commands publish", skip_all, fields(otel.kind = "producer", messaging.system = "kafka", order_id = %command.order_id, command_id = %command.command_id, kind = command.body.kind()))]
 pub(crate) async fn produce(
     state: &AppState,
     command: &Command,
-    traceparent: Option<&str>,
+    parent: &opentelemetry::Context,
     idempotency: Option<&(String, String)>,
 ) -> Result<(), ApiError> {
     let payload = state
@@ -148,13 +146,13 @@ pub(crate) async fn produce(
         .await
         .map_err(|e| ApiError::BrokerUnavailable(e.into()))?;
     let key = order_key(command.order_id);
-    let mut headers = OwnedHeaders::new();
-    if let Some(t) = traceparent {
-        headers = headers.insert(Header {
-            key: trace::HEADER,
-            value: Some(t),
-        });
-    }
+    let own = tracing::Span::current().context();
+    let context = if own.span().span_context().is_valid() {
+        &own
+    } else {
+        parent
+    };
+    let mut headers = trace::into_kafka(context, OwnedHeaders::new());
     if let Some((key, fingerprint)) = idempotency {
         headers = headers
             .insert(Header {

@@ -149,7 +149,7 @@ pub(in crate::ingress) async fn webhook(
             issued_by: Some(format!("stripe:{}", event.id)),
             body: body.clone(),
         };
-        orders::produce(&state, &command, None, None).await?;
+        orders::produce(&state, &command, &opentelemetry::Context::new(), None).await?;
     }
     Ok(answered(
         "recorded",

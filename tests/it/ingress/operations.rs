@@ -59,11 +59,9 @@ async fn the_callers_traceparent_is_continued_into_the_commands_headers() {
     let commands = app
         .consume("orders.commands", 1, Duration::from_secs(20))
         .await;
-    let traceparent = commands[0]
-        .header("traceparent")
-        .expect("the command carries the trace");
-    assert!(traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
-    assert_ne!(traceparent, parent);
+    // No span is recorded without an OTLP endpoint (tests/it/traces.rs has one): the
+    // caller's context goes on as it came.
+    assert_eq!(commands[0].header("traceparent"), Some(parent));
     app.stop().await;
 }
 
