@@ -133,7 +133,7 @@ pub(super) async fn submit(state: &AppState, write: Write<'_>) -> Result<Respons
 /// Produces `command` onto the commands topic (with its trace and idempotency headers) and
 /// waits for the broker's acknowledgement. The trace header names this span when spans are
 /// recorded, else the caller's `parent` as it came.
-#[tracing::instrument(name = "orders.commands publish", skip_all, fields(otel.kind = "producer", messaging.system = "kafka", order_id = %command.order_id, command_id = %command.command_id, kind = command.body.kind()))]
+#[tracing::instrument(name = "orders.commands publish", skip_all, fields(otel.kind = "producer", messaging.system = "kafka", order_id = %command.order_id, command_id = %command.command_id, kind = command.body.kind(), trace_id = tracing::field::Empty))]
 pub(crate) async fn produce(
     state: &AppState,
     command: &Command,
@@ -152,6 +152,10 @@ pub(crate) async fn produce(
     } else {
         parent
     };
+    let trace = context.span().span_context().clone();
+    if trace.is_valid() {
+        tracing::Span::current().record("trace_id", tracing::field::display(trace.trace_id()));
+    }
     let mut headers = trace::into_kafka(context, OwnedHeaders::new());
     if let Some((key, fingerprint)) = idempotency {
         headers = headers
