@@ -11,11 +11,13 @@
 #
 #   scripts/bench-latency.sh                  # 15 s per phase, 64 clients for the maximum
 #   SECONDS_EACH=8 scripts/bench-latency.sh
+#   PARTITIONS=3 scripts/bench-latency.sh      # the commands topic's partitions (default 12)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 duration=${SECONDS_EACH:-15}
 connections=${CONNECTIONS:-64}
+partitions=${PARTITIONS:-12}
 run="lat_$(date +%s)"
 export RUST_LOG=${RUST_LOG:-error}
 sql() { PGPASSWORD=orderflow psql -h 127.0.0.1 -U orderflow -d "$1" -tAq -c "$2"; }
@@ -41,7 +43,7 @@ phase() {
   "$bin" migrate --database-url "$db" >/dev/null
   local topics="--commands-topic $run.$name.commands --events-topic $run.$name.events --state-topic $run.$name.state --dlq-topic $run.$name.dlq"
   # shellcheck disable=SC2086
-  "$bin" topics create --partitions 12 $topics >/dev/null
+  "$bin" topics create --partitions "$partitions" $topics >/dev/null
   # shellcheck disable=SC2086
   "$bin" all --auth none --rate-limit 0 --http-addr 127.0.0.1:3300 --metrics-addr 127.0.0.1:0 \
     --group-id "$run.$name" --database-url "$db" $topics >&2 &

@@ -138,6 +138,7 @@ const HEARTBEAT_INTERVAL: (&str, &str) = ("heartbeat.interval.ms", "1000");
 impl Processor {
     /// Consumes until `shutdown` is cancelled; the in-flight batch drains first.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        self.warm_publisher().await;
         let shared = Arc::new(Shared::new(self.config.order_memory_bytes));
         let context = ProcessorContext {
             shared: shared.clone(),
@@ -244,6 +245,24 @@ impl Processor {
         repair.abort();
         tracing::info!("processor stopped");
         result
+    }
+}
+
+impl Processor {
+    /// Gives the publishing producer the metadata of every topic it writes before the first
+    /// batch needs it: otherwise that batch's publish waits for it (~0.8 s on a new topic
+    /// here), and every batch committed meanwhile queues behind it (scripts/bench-latency.sh
+    /// saw all commands of its first second applied that much later). A topic that does not
+    /// answer now is only logged: publishing retries it.
+    async fn warm_publisher(&self) {
+        let topics = &self.config.topics;
+        let pings = [&topics.events, &topics.state, &topics.dlq]
+            .map(|topic| async move { (topic, self.producer.ping(topic).await) });
+        for (topic, result) in futures::future::join_all(pings).await {
+            if let Err(error) = result {
+                tracing::warn!(%error, topic, "no metadata for an output topic yet; publishing will retry");
+            }
+        }
     }
 }
 

@@ -462,6 +462,33 @@ fn counter(body: &str, series: &str) -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_publisher_knows_its_topics_before_the_first_command() {
+    // Otherwise the first batch's publish waits for their metadata (~0.8 s here) and every
+    // batch committed meanwhile queues behind it (scripts/bench-latency.sh).
+    let env = TestEnv::new(3).await;
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let mut processor = env.spawn_processor(&["--metrics-addr", &addr]);
+    // No command is sent: only the processor's start can have asked for them (librdkafka's
+    // statistics, every 5 s).
+    let known = eventually("the publisher's statistics", WAIT, || {
+        let url = format!("http://{addr}/metrics");
+        async move {
+            let body = reqwest::get(url).await.ok()?.text().await.ok()?;
+            body.contains(r#"orderflow_kafka_topics{client="publisher"}"#)
+                .then(|| counter(&body, r#"orderflow_kafka_topics{client="publisher"}"#))
+        }
+    })
+    .await;
+    assert_eq!(known, 3.0, "events, state and dead letters");
+    let handled: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_commands")
+        .fetch_one(&env.db().await)
+        .await
+        .unwrap();
+    assert_eq!(handled, 0);
+    processor.start_kill().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn broker_offsets_follow_the_stored_ones_with_a_commit_a_second_not_one_a_batch() {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::{ClientConfig, Offset, TopicPartitionList};
