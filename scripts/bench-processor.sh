@@ -58,6 +58,9 @@ measure() {
   local mode=$1 limit=$2; shift 2
   "$@" >/dev/null 2>"/tmp/$run.$mode.log" &
   local pid=$! t0="" c0=0 t c
+  # A bar of the commands consumed, on a terminal only (stdout is this function's answer).
+  "$bin" loadgen watch --database-url "$(db_url "$mode")" --total "$N" >/dev/null &
+  local watch=$!
   while :; do
     c=$(sql "${run}_$mode" "SELECT coalesce(sum(next_offset), 0) FROM consumer_offsets")
     t=$(now)
@@ -75,7 +78,7 @@ measure() {
     fi
     sleep 0.1
   done
-  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+  kill "$pid" "$watch" 2>/dev/null; wait "$pid" "$watch" 2>/dev/null || true
   python3 -c "print(round(($c - $c0) / ($t - $t0)))"
 }
 

@@ -15,10 +15,16 @@ LUA
 # wait_http URL: waits up to 10 s for a 2xx answer.
 wait_http() { for _ in $(seq 1 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
 
+# watch_start ARGS...: `orderflow loadgen watch ARGS` in the background, a progress bar on a
+# terminal (nothing in CI); watch_stop ends it. Needs $bin.
+watch_start() { "$bin" loadgen watch "$@" >/dev/null & watch_pid=$!; }
+watch_stop() { kill "$watch_pid" 2>/dev/null; wait "$watch_pid" 2>/dev/null || true; }
+
 # wrk_run CONNECTIONS SECONDS URL [wrk args]: prints "rps p50_ms p99_ms requests"; fails on any
-# non-2xx answer.
+# non-2xx answer. Shows the phase's seconds on a terminal.
 wrk_run() {
-  local connections=$1 seconds=$2 url=$3; shift 3
+  local connections=$1 seconds=$2 url=$3 status=0; shift 3
+  watch_start --seconds "$seconds"
   wrk -t2 -c"$connections" -d"${seconds}s" --latency "$@" "$url" | python3 -c '
 import re, sys
 text = sys.stdin.read()
@@ -32,5 +38,7 @@ rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 total = int(re.search(r"(\d+) requests in", text).group(1))
 p50 = ms(re.search(r"^\s+50%\s+(\S+)", text, re.M).group(1))
 p99 = ms(re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1))
-print(f"{rps:.0f} {p50:.2f} {p99:.2f} {total}")'
+print(f"{rps:.0f} {p50:.2f} {p99:.2f} {total}")' || status=$?
+  watch_stop
+  return "$status"
 }

@@ -83,6 +83,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
+        Command::Loadgen(LoadgenCommand::Watch { db, total, seconds }) => {
+            let watched = match (total, seconds) {
+                (Some(total), _) => loadgen::Watched::Consumed {
+                    store: connect_store(&db).await?,
+                    total,
+                },
+                (None, seconds) => loadgen::Watched::Seconds(seconds.unwrap_or_default()),
+            };
+            loadgen::watch(watched).await
+        }
         Command::Loadgen(LoadgenCommand::Latency {
             url,
             rate,

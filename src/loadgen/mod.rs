@@ -8,13 +8,16 @@
 //!   reports how long each command took to be applied (`latency`).
 //! - `webhook-receiver` and `webhook-ceiling` are the two ends of the webhook benchmark
 //!   (`webhooks`).
+//! - `watch` is a benchmark phase's progress bar on a terminal (`watch`).
 
 mod io_ceiling;
 mod latency;
+mod watch;
 mod webhooks;
 
 pub use io_ceiling::io_ceiling;
 pub use latency::{Load, latency};
+pub use watch::{Watched, watch};
 
 pub use webhooks::{ceiling as webhook_ceiling, receiver as webhook_receiver};
 
@@ -109,6 +112,19 @@ pub enum LoadgenCommand {
         /// Size of the body, as the dispatcher's deliveries are.
         #[arg(long, default_value_t = 1500)]
         body_bytes: usize,
+    },
+    /// Show a benchmark phase's progress while it runs: commands consumed (the offsets
+    /// stored in `--database-url`) out of `--total`, or the seconds of a phase of
+    /// `--seconds`; exits once there. A bar on a terminal, nothing at all otherwise (CI).
+    Watch {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Commands to wait for, as the processor's stored offsets count them.
+        #[arg(long, conflicts_with = "seconds", required_unless_present = "seconds")]
+        total: Option<u64>,
+        /// The phase's length instead.
+        #[arg(long)]
+        seconds: Option<u64>,
     },
     /// Consume the commands topic and write and produce what the processor would, with no
     /// decoding, domain or cache: the I/O ceiling the processor is measured against.

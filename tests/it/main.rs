@@ -11,6 +11,7 @@ mod dlq;
 mod guarantees;
 mod ingress;
 mod ingress_latency;
+mod loadgen;
 mod openapi;
 mod processor;
 mod ratelimit;
