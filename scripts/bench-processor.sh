@@ -74,11 +74,12 @@ measure() {
       t=$(now)
       [ -n "$t0" ] && [ "$c" -ge "$N" ] && break
       echo "mode $mode exited early; see /tmp/$run.$mode.log" >&2
+      kill "$watch" 2>/dev/null || true
       exit 1
     fi
     sleep 0.1
   done
-  kill "$pid" "$watch" 2>/dev/null; wait "$pid" "$watch" 2>/dev/null || true
+  kill "$pid" "$watch" 2>/dev/null || true; wait "$pid" "$watch" 2>/dev/null || true
   python3 -c "print(round(($c - $c0) / ($t - $t0)))"
 }
 

@@ -18,7 +18,7 @@ wait_http() { for _ in $(seq 1 100); do curl -sf -o /dev/null "$1" && return 0; 
 # watch_start ARGS...: `orderflow loadgen watch ARGS` in the background, a progress bar on a
 # terminal (nothing in CI); watch_stop ends it. Needs $bin.
 watch_start() { "$bin" loadgen watch "$@" >/dev/null & watch_pid=$!; }
-watch_stop() { kill "$watch_pid" 2>/dev/null; wait "$watch_pid" 2>/dev/null || true; }
+watch_stop() { kill "$watch_pid" 2>/dev/null || true; wait "$watch_pid" 2>/dev/null || true; }
 
 # wrk_run CONNECTIONS SECONDS URL [wrk args]: prints "rps p50_ms p99_ms requests"; fails on any
 # non-2xx answer. Shows the phase's seconds on a terminal.

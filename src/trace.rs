@@ -104,6 +104,9 @@ pub struct CommandSpan {
     context: Option<SpanContext>,
     /// What became of it (the last fold's word), set on the span as it ends.
     outcome: Mutex<Option<&'static str>>,
+    /// Its batch was committed; if not when it ends (abandoned, fenced, stopping), the span
+    /// says so: another attempt or owner handles the command.
+    committed: bool,
 }
 
 impl CommandSpan {
@@ -119,6 +122,7 @@ impl CommandSpan {
                 span: None,
                 context: parent.cloned(),
                 outcome: Mutex::new(None),
+                committed: false,
             };
         };
         let parent = parent.map_or_else(Context::new, |p| {
@@ -138,7 +142,13 @@ impl CommandSpan {
             span: Some(span),
             context,
             outcome: Mutex::new(None),
+            committed: false,
         }
+    }
+
+    /// Its batch is committed (the span ends once its events are published).
+    pub fn committed(&mut self) {
+        self.committed = true;
     }
 
     /// What the command's events descend from: this span, or (not recording) the command's
@@ -180,6 +190,7 @@ impl CommandSpan {
             return EventSpan {
                 span: None,
                 context: self.context.clone(),
+                published: false,
             };
         };
         let parent = Context::new().with_remote_span_context(span.span_context().clone());
@@ -196,6 +207,7 @@ impl CommandSpan {
         EventSpan {
             span: Some(span),
             context,
+            published: false,
         }
     }
 }
@@ -207,31 +219,39 @@ impl Drop for CommandSpan {
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if let (Some(span), Some(outcome)) = (&mut self.span, outcome) {
-            span.set_attribute(KeyValue::new("orderflow.outcome", outcome));
+        let Some(span) = &mut self.span else {
+            return;
+        };
+        if self.committed {
+            if let Some(outcome) = outcome {
+                span.set_attribute(KeyValue::new("orderflow.outcome", outcome));
+            }
+        } else {
+            span.set_attribute(KeyValue::new("orderflow.outcome", "abandoned"));
+            span.set_status(Status::error("its batch was not committed by this attempt"));
         }
     }
 }
 
-/// The spans of committed batches, ended once their events are published (when dropped).
+/// The spans of committed batches, ended once their events are published (when dropped;
+/// the events first, then the commands they are children of).
 #[derive(Default)]
 pub struct BatchSpans {
-    pub commands: Vec<CommandSpan>,
     pub events: Vec<EventSpan>,
+    pub commands: Vec<CommandSpan>,
 }
 
 impl BatchSpans {
     pub fn extend(&mut self, other: BatchSpans) {
-        self.commands.extend(other.commands);
         self.events.extend(other.events);
+        self.commands.extend(other.commands);
     }
 
-    /// Publishing failed for good here: the relay of a next owner sends the events.
-    pub fn abandoned(&mut self) {
+    /// The broker acknowledged every event (otherwise, dropped, they end as errors: the
+    /// relay of a next owner or assignment sends them).
+    pub fn published(&mut self) {
         for event in &mut self.events {
-            if let Some(span) = &mut event.span {
-                span.set_status(Status::error("not published by this process"));
-            }
+            event.published = true;
         }
     }
 }
@@ -240,12 +260,23 @@ impl BatchSpans {
 pub struct EventSpan {
     span: Option<BoxedSpan>,
     context: Option<SpanContext>,
+    published: bool,
 }
 
 impl EventSpan {
     /// The `traceparent` the event carries.
     pub fn traceparent(&self) -> Option<String> {
         self.context.as_ref().and_then(traceparent)
+    }
+}
+
+impl Drop for EventSpan {
+    fn drop(&mut self) {
+        if let (Some(span), false) = (&mut self.span, self.published) {
+            span.set_status(Status::error(
+                "not published by this attempt (not committed, or publishing stopped)",
+            ));
+        }
     }
 }
 

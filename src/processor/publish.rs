@@ -119,8 +119,7 @@ async fn run(processor: Processor, mut queue: mpsc::Receiver<Job>, shutdown: Can
                 .is_some();
             if published {
                 metrics::stage("publish", started.elapsed());
-            } else {
-                merged.spans.abandoned();
+                merged.spans.published();
             }
             // Its spans end here, as published (or given up).
             drop(merged);

@@ -120,6 +120,9 @@ impl Worker {
         };
 
         committed.spans.commands = spans;
+        for span in &mut committed.spans.commands {
+            span.committed();
+        }
         let cache_started = Instant::now();
         if !self.write_cache(&committed.orders, 1).await {
             committed.uncached = committed.orders.iter().map(|o| o.order_id.0).collect();

@@ -58,6 +58,14 @@ impl Receiver {
     }
 }
 
+/// Not an error (unset or ok).
+fn ok(span: &Span) -> bool {
+    use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+    span.status
+        .as_ref()
+        .is_none_or(|s| s.code != StatusCode::Error as i32)
+}
+
 fn hex(id: &[u8]) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -187,6 +195,18 @@ async fn one_post_is_one_trace_from_the_request_to_the_published_event() {
         "the event names the span that published it"
     );
     assert!(publish.end_time_unix_nano >= transaction.end_time_unix_nano);
+    assert!(
+        process.end_time_unix_nano >= publish.end_time_unix_nano,
+        "the command's span ends once its events are published"
+    );
+    for span in [request, produce, process, transaction, publish] {
+        assert!(
+            ok(span),
+            "{} ended as an error: {:?}",
+            span.name,
+            span.status
+        );
+    }
 
     // The command's span links to its batch's span, whose child is the PostgreSQL write.
     assert_eq!(process.links.len(), 1, "{:?}", process.links);
