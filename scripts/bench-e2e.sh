@@ -9,6 +9,7 @@
 #
 #   scripts/bench-e2e.sh                      # 20 s per mode, 2 threads x 32 connections
 #   SECONDS_EACH=10 CONNECTIONS=64 scripts/bench-e2e.sh
+#   PARTITIONS=3 scripts/bench-e2e.sh          # the topics' partitions (default 12)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/wrk-lib.sh
@@ -16,6 +17,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 duration=${SECONDS_EACH:-20}
 connections=${CONNECTIONS:-32}
+partitions=${PARTITIONS:-12}
 run="e2e_$(date +%s)"
 export RUST_LOG=${RUST_LOG:-error}
 sql() { PGPASSWORD=orderflow psql -h 127.0.0.1 -U orderflow -d "$1" -tAq -c "$2"; }
@@ -42,7 +44,7 @@ setup() { # mode -> flags on stdout
   "$bin" migrate --database-url "$db" >/dev/null
   local topics="--commands-topic $run.$1.commands --events-topic $run.$1.events --state-topic $run.$1.state --dlq-topic $run.$1.dlq"
   # shellcheck disable=SC2086
-  "$bin" topics create --partitions 12 $topics >/dev/null
+  "$bin" topics create --partitions "$partitions" $topics >/dev/null
   echo "--database-url $db $topics"
 }
 
