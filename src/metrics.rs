@@ -36,7 +36,7 @@ pub const KAFKA_REQUESTS_TOTAL: &str = "orderflow_kafka_requests_total";
 pub const KAFKA_RECORDS_TOTAL: &str = "orderflow_kafka_records_total";
 /// The brokers' mean round trip over librdkafka's last statistics window, by `client`.
 pub const KAFKA_RTT_SECONDS: &str = "orderflow_kafka_rtt_seconds";
-/// Topics a Kafka client holds metadata for, by `client`.
+/// Topics a Kafka client knows a partition leader of (holds usable metadata for), by `client`.
 pub const KAFKA_TOPICS: &str = "orderflow_kafka_topics";
 
 /// Serves `/metrics` on its own port.
@@ -145,7 +145,17 @@ pub fn kafka_client(client: &'static str, statistics: &rdkafka::Statistics) {
         metrics::counter!(KAFKA_RECORDS_TOTAL, "client" => client, "direction" => direction)
             .absolute(n.max(0) as u64);
     }
-    metrics::gauge!(KAFKA_TOPICS, "client" => client).set(statistics.topics.len() as f64);
+    // A topic handle alone (a name asked about) is not metadata: a partition with a leader is.
+    let known = statistics
+        .topics
+        .values()
+        .filter(|t| {
+            t.partitions
+                .values()
+                .any(|p| p.partition >= 0 && p.leader >= 0 && !p.unknown)
+        })
+        .count();
+    metrics::gauge!(KAFKA_TOPICS, "client" => client).set(known as f64);
     if rtt_count > 0 {
         metrics::gauge!(KAFKA_RTT_SECONDS, "client" => client)
             .set(rtt_sum as f64 / rtt_count as f64 / 1e6);

@@ -138,7 +138,10 @@ const HEARTBEAT_INTERVAL: (&str, &str) = ("heartbeat.interval.ms", "1000");
 impl Processor {
     /// Consumes until `shutdown` is cancelled; the in-flight batch drains first.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        self.warm_publisher().await;
+        tokio::select! {
+            () = self.warm_publisher() => {}
+            () = shutdown.cancelled() => return Ok(()),
+        }
         let shared = Arc::new(Shared::new(self.config.order_memory_bytes));
         let context = ProcessorContext {
             shared: shared.clone(),
