@@ -27,7 +27,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, MakeSpan, OnResponse, TraceLayer};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::codec::Codec;
@@ -185,9 +185,11 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
                 .on_response(
-                    |response: &axum::http::Response<_>, latency: Duration, span: &tracing::Span| {
+                    |response: &axum::http::Response<_>,
+                     latency: Duration,
+                     span: &tracing::Span| {
                         span.record("http.response.status_code", response.status().as_u16());
-                        tracing::debug!(target: "tower_http::trace::on_response", status = response.status().as_u16(), ?latency, "finished processing request");
+                        DefaultOnResponse::default().on_response(response, latency, span);
                     },
                 ),
         )
@@ -198,7 +200,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
 /// otherwise tower-http's own debug span (free unless `RUST_LOG` asks for `tower_http`).
 fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
     if !crate::trace::recording() {
-        return tracing::debug_span!(target: "tower_http::trace::make_span", "request", method = %request.method(), uri = %request.uri());
+        return DefaultMakeSpan::new().make_span(request);
     }
     let route = request
         .extensions()

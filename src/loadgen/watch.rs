@@ -24,12 +24,10 @@ pub async fn watch(watched: Watched) -> anyhow::Result<()> {
             let bar = crate::progress::bar(total, "commands consumed");
             loop {
                 tick.tick().await;
-                let consumed: i64 = sqlx::query_scalar(
-                    "SELECT coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets",
-                )
-                .fetch_one(store.pool())
-                .await
-                .context("reading the stored offsets")?;
+                let consumed = store
+                    .consumed_total()
+                    .await
+                    .context("reading the stored offsets")?;
                 let consumed = u64::try_from(consumed).unwrap_or(0);
                 bar.set_position(consumed.min(total));
                 if consumed >= total {

@@ -84,4 +84,12 @@ impl Store {
             .map(|r| (r.partition, r.next_offset))
             .collect())
     }
+
+    /// Records consumed in all, by every stored offset (a benchmark's progress: its database
+    /// holds one group).
+    pub async fn consumed_total(&self) -> Result<i64> {
+        sqlx::query_scalar("SELECT coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets")
+            .fetch_one(&self.pool)
+            .await
+    }
 }
